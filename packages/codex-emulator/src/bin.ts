@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * `nexus-emulator`: serves the Codex emulator until SIGTERM and prints one JSON line with its URLs.
+ *
+ * @since 0.1.0
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Console, Effect, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { Emulator } from "./Emulator.ts"
+
+const command = Command.make(
+  "nexus-emulator",
+  {
+    port: Flag.Int("port").pipe(Flag.withDescription("Port to listen on; 0 picks a free one"), Flag.withDefault(0)),
+    host: Flag.String("host").pipe(
+      Flag.withDescription("Address to bind (loopback by default)"),
+      Flag.withDefault("127.0.0.1")
+    ),
+    approval: Flag.Literals("approval", ["auto", "interactive"]).pipe(
+      Flag.withDescription("auto: /oauth/authorize redirects straight back; interactive: shows Approve and Deny"),
+      Flag.withDefault("auto")
+    ),
+    strict: Flag.Boolean("strict").pipe(
+      Flag.withDescription("Demand `instructions` on /responses"),
+      Flag.withDefault(false)
+    ),
+    tokenLifetime: Flag.Int("token-lifetime").pipe(
+      Flag.withDescription("Access-token lifetime in seconds"),
+      Flag.optional
+    ),
+    clientId: Flag.String("client-id").pipe(
+      Flag.withDescription("OAuth client id to accept (default: the Codex CLI's)"),
+      Flag.optional
+    )
+  },
+  Effect.fn(function* (flags) {
+    const layer = Emulator.layer({
+      port: flags.port,
+      host: flags.host,
+      clientIds: Option.isSome(flags.clientId) ? [flags.clientId.value] : undefined,
+      settings: {
+        approval: flags.approval,
+        strict: flags.strict,
+        ...(Option.isSome(flags.tokenLifetime) ? { accessTokenTtlSeconds: flags.tokenLifetime.value } : {})
+      }
+    })
+    return yield* Effect.gen(function* () {
+      const emulator = yield* Emulator
+      yield* Console.log(JSON.stringify(emulator.urls))
+      return yield* Effect.never
+    }).pipe(Effect.provide(layer))
+  })
+).pipe(Command.withDescription("A local stand-in for auth.openai.com and the ChatGPT Codex backend"))
+
+Command.run(command, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)

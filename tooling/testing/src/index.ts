@@ -1,0 +1,7 @@
+/**
+ * Scratch PostgreSQL databases for tests, one per layer, migrated on creation and dropped afterwards.
+ *
+ * @since 0.1.0
+ * @category modules
+ */
+export * as TestDatabase from "./TestDatabase.ts"
