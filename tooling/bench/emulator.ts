@@ -115,7 +115,9 @@ const headers = {
 const sample = await call(`${urls.codexBaseUrl}/responses`, { method: "POST", headers, body })
 const text = await sample.text()
 const recorded = {
-  headers: Object.fromEntries([...sample.headers].filter(([name]) => name.startsWith("x-") || name === "content-type" || name === "cache-control")),
+  headers: Object.fromEntries(
+    [...sample.headers].filter(([name]) => name.startsWith("x-") || name === "content-type" || name === "cache-control")
+  ),
   events: text.split(/(?<=\n\n)/)
 }
 const recording = join(tmpdir(), `nexus-bench-reply-${process.pid}.json`)
@@ -126,15 +128,23 @@ const targets: Array<Target> = [
   { name: "emulator", url: new URL(`${urls.codexBaseUrl}/responses`), headers },
   { name: "bare node:http", url: new URL(`${bare.info.url}/backend-api/codex/responses`), headers }
 ]
-console.log(`SSE reply: ${recorded.events.length} events, ${Buffer.byteLength(text)} bytes; ${concurrency} connections, ${seconds}s per run, ${rounds} rounds`)
+console.log(
+  `SSE reply: ${recorded.events.length} events, ${Buffer.byteLength(text)} bytes; ${concurrency} connections, ${seconds}s per run, ${rounds} rounds`
+)
 const totals = new Map<string, { completed: number; elapsed: number; failed: number }>()
 for (const target of targets) await load(target, body) // warm-up, not counted
 for (let round = 1; round <= rounds; round++) {
   for (const target of round % 2 === 1 ? targets : targets.toReversed()) {
     const result = await load(target, body)
     const total = totals.get(target.name) ?? { completed: 0, elapsed: 0, failed: 0 }
-    totals.set(target.name, { completed: total.completed + result.completed, elapsed: total.elapsed + result.elapsed, failed: total.failed + result.failed })
-    console.log(`round ${round} ${target.name.padEnd(15)} ${(result.completed / result.elapsed).toFixed(0).padStart(7)} responses/s  (${result.failed} failed)`)
+    totals.set(target.name, {
+      completed: total.completed + result.completed,
+      elapsed: total.elapsed + result.elapsed,
+      failed: total.failed + result.failed
+    })
+    console.log(
+      `round ${round} ${target.name.padEnd(15)} ${(result.completed / result.elapsed).toFixed(0).padStart(7)} responses/s  (${result.failed} failed)`
+    )
   }
 }
 const rate = (name: string) => {
@@ -143,7 +153,11 @@ const rate = (name: string) => {
 }
 const emulatorRate = rate("emulator")
 const bareRate = rate("bare node:http")
-console.log(`emulator: ${emulatorRate.toFixed(0)} responses/s; bare node:http: ${bareRate.toFixed(0)} responses/s; ratio ${(emulatorRate / bareRate).toFixed(2)}x`)
-console.log(`targets: >= 8000 responses/s ${emulatorRate >= 8000 ? "met" : "NOT met"}; >= 0.4x bare ${emulatorRate / bareRate >= 0.4 ? "met" : "NOT met"}`)
+console.log(
+  `emulator: ${emulatorRate.toFixed(0)} responses/s; bare node:http: ${bareRate.toFixed(0)} responses/s; ratio ${(emulatorRate / bareRate).toFixed(2)}x`
+)
+console.log(
+  `targets: >= 8000 responses/s ${emulatorRate >= 8000 ? "met" : "NOT met"}; >= 0.4x bare ${emulatorRate / bareRate >= 0.4 ? "met" : "NOT met"}`
+)
 emulator.child.kill("SIGTERM")
 bare.child.kill("SIGTERM")

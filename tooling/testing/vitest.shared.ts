@@ -14,7 +14,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     passWithNoTests: false,
     allowOnly: false,
-    reporters: ["default"],
+    // The JSON report lets .ci/run print one "N passed, N failed" line for the whole workspace.
+    reporters: ["default", ["json", { outputFile: ".vitest-results.json" }]],
     sequence: { concurrent: false }
   }
 })

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { HttpRouter, HttpServer, type HttpServerError } from "effect/http"
 import { NetAddress } from "effect/net"
 import { createServer } from "node:http"
@@ -179,7 +179,10 @@ export class Emulator extends Context.Service<
         return Layer.merge(service, server).pipe(
           Layer.provide(
             NodeHttpServer.layer(createServer, { port: options.port ?? 0, host: options.host ?? "127.0.0.1" })
-          )
+          ),
+          // The emulator keeps real time (its own clock is `advanceClock`), even inside tests that
+          // run on a TestClock: a slow first byte or an idle stream must really wait.
+          Layer.provide(Layer.succeed(Clock.Clock)(Clock.Clock.defaultValue()))
         )
       })
     )

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect, Option } from "effect"
+import { Cause, Console, Effect, Exit, Option, Runtime } from "effect"
 import { Command, Flag } from "effect/cli"
 import { Emulator } from "./Emulator.ts"
 
@@ -53,4 +53,8 @@ const command = Command.make(
   })
 ).pipe(Command.withDescription("A local stand-in for auth.openai.com and the ChatGPT Codex backend"))
 
-Command.run(command, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)
+// Stopping on SIGTERM/SIGINT is how this server is meant to end, so it exits 0 rather than 130.
+const teardown: Runtime.Teardown = (exit, onExit) =>
+  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
+
+Command.run(command, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain({ teardown }))

@@ -96,7 +96,10 @@ interface WindowState {
 
 interface AccountState {
   account: Account
-  /** Tokens issued before this instant (emulator clock, ms) are expired or revoked. */
+  /**
+   * Tokens whose issue serial is below these are expired or revoked. A serial, not a time: a token
+   * issued right after expireTokens/revokeTokens (even in the same millisecond) must work.
+   */
   expiredBefore: number
   revokedBefore: number
   primary: WindowState
@@ -118,7 +121,7 @@ interface RefreshGrant {
   readonly clientId: string
   readonly scope: string
   readonly family: string
-  readonly issuedAt: number
+  readonly serial: number
   readonly expiresAt: number
   status: "active" | "rotated" | "revoked"
 }
@@ -197,6 +200,9 @@ export const makeCore = (options: CoreOptions = {}) => {
   const devices = new Map<string, DeviceGrant>()
   const pendingAuthorizations = new Map<string, PendingAuthorization>()
   const verified = new Map<string, VerifiedToken>()
+  // The issue serial of every access token (by jti) and the last serial handed out; see AccountState.
+  const accessSerials = new Map<string, number>()
+  let lastSerial = 0
   let faults: Array<ActiveFault> = []
   let replies: Array<ScriptedReply> = []
   let counters = emptyCounters()
@@ -239,6 +245,7 @@ export const makeCore = (options: CoreOptions = {}) => {
     devices.clear()
     pendingAuthorizations.clear()
     verified.clear()
+    accessSerials.clear()
     faults = []
     replies = []
     counters = emptyCounters()
@@ -286,7 +293,7 @@ export const makeCore = (options: CoreOptions = {}) => {
   const expireTokens = (id: string): boolean => {
     const state = accounts.get(id)
     if (!state) return false
-    state.expiredBefore = now() + 1
+    state.expiredBefore = lastSerial + 1
     return true
   }
 
@@ -294,7 +301,7 @@ export const makeCore = (options: CoreOptions = {}) => {
   const revokeTokens = (id: string): boolean => {
     const state = accounts.get(id)
     if (!state) return false
-    state.revokedBefore = now() + 1
+    state.revokedBefore = lastSerial + 1
     state.expiredBefore = Math.max(state.expiredBefore, state.revokedBefore)
     for (const grant of refreshTokens.values()) {
       if (grant.accountId === id && grant.status === "active") grant.status = "revoked"
@@ -366,6 +373,9 @@ export const makeCore = (options: CoreOptions = {}) => {
     const state = accounts.get(accountId)!
     const { account } = state
     const iat = Math.floor(now() / 1000)
+    const serial = ++lastSerial
+    const accessJti = randomUUID()
+    accessSerials.set(accessJti, serial)
     const authClaims = {
       chatgpt_account_id: account.id,
       chatgpt_plan_type: account.plan,
@@ -380,7 +390,7 @@ export const makeCore = (options: CoreOptions = {}) => {
       iat,
       nbf: iat,
       exp: iat + settings.accessTokenTtlSeconds,
-      jti: randomUUID(),
+      jti: accessJti,
       scp: scope.split(" "),
       [AUTH_NAMESPACE]: authClaims,
       [PROFILE_NAMESPACE]: { email: account.email, email_verified: true }
@@ -410,7 +420,7 @@ export const makeCore = (options: CoreOptions = {}) => {
       clientId,
       scope,
       family: family ?? randomUUID(),
-      issuedAt: now(),
+      serial,
       expiresAt: now() + settings.refreshTokenTtlSeconds * 1000,
       status: "active"
     })
@@ -463,13 +473,14 @@ export const makeCore = (options: CoreOptions = {}) => {
       verified.set(raw, token)
     }
     const state = accounts.get(token.accountId)
-    if (!state || revokedJti.has(token.jti) || token.iat * 1000 < state.revokedBefore) {
+    const serial = accessSerials.get(token.jti) ?? 0
+    if (!state || revokedJti.has(token.jti) || serial < state.revokedBefore) {
       return {
         ok: false,
         reply: codedError(401, "token_revoked", "Your authentication token has been revoked. Please sign in again.")
       }
     }
-    if (token.exp * 1000 <= now() || token.iat * 1000 < state.expiredBefore) {
+    if (token.exp * 1000 <= now() || serial < state.expiredBefore) {
       return {
         ok: false,
         reply: codedError(
@@ -641,7 +652,7 @@ export const makeCore = (options: CoreOptions = {}) => {
       }
       return reusedError()
     }
-    if (grant.status === "revoked" || grant.issuedAt < (accounts.get(grant.accountId)?.revokedBefore ?? Infinity)) {
+    if (grant.status === "revoked" || grant.serial < (accounts.get(grant.accountId)?.revokedBefore ?? Infinity)) {
       rejectRefresh("invalidated")
       return invalidatedError()
     }

@@ -219,7 +219,8 @@ export const authRoutes = (core: Core) =>
           const result =
             core.pendingDevice(code) === undefined
               ? "unknown"
-              : core.decideDevice(code, approve, String(form.account ?? ""))
+              : // Without an account field the login account approves, as with the admin shortcut.
+                core.decideDevice(code, approve, form.account ? String(form.account) : undefined)
           if (result !== "ok") {
             return html(
               devicePage(
@@ -335,7 +336,10 @@ const STATUS_FAULTS = new Set([
 ])
 
 /** Renders events as an SSE body, with the stream faults applied. */
-const sseStream = (events: ReadonlyArray<Responses.SseEvent>, fault: FaultRule | undefined): Stream.Stream<Uint8Array> => {
+const sseStream = (
+  events: ReadonlyArray<Responses.SseEvent>,
+  fault: FaultRule | undefined
+): Stream.Stream<Uint8Array> => {
   const chunks = events.map((event) => encoder.encode(Responses.frame(event)))
   if (!fault) return Stream.fromIterable(chunks)
   const at = Math.min(fault.afterEvents ?? 2, chunks.length)
@@ -343,7 +347,16 @@ const sseStream = (events: ReadonlyArray<Responses.SseEvent>, fault: FaultRule |
   const after = Stream.fromIterable(chunks.slice(at))
   switch (fault.kind) {
     case "stream_cut":
-      return fault.abort ? Stream.concat(before, Stream.die(new Error("emulator: stream aborted by fault"))) : before
+      if (!fault.abort) return before
+      // Node holds a response's first writes until the next tick: destroying the connection at once
+      // would drop the headers and the events let through, so the client would see no response at all.
+      return Stream.concat(
+        before,
+        Stream.concat(
+          Stream.fromEffect(Effect.sleep(Duration.millis(20))).pipe(Stream.drain),
+          Stream.die(new Error("emulator: stream aborted by fault"))
+        )
+      )
     case "malformed_event":
       return Stream.concat(
         before,
@@ -400,7 +413,8 @@ export const backendRoutes = (core: Core) =>
       const recordRequest = (route: Route, request: HttpServerRequest.HttpServerRequest, parsed: ParsedRequest) =>
         core.record(route, {
           method: request.method,
-          path: request.url.split("?")[0]!,
+          // request.url is relative to the /backend-api prefix; the recorded path is the one sent.
+          path: new URL(request.originalUrl, "http://emulator").pathname,
           query: parsed.query,
           headers: parsed.headers,
           body: parsed.body
@@ -505,7 +519,14 @@ export const backendRoutes = (core: Core) =>
               : Responses.reply(body, core.replies, responseId, createdAt)
           const response = HttpServerResponse.stream(sseStream(events, fault), {
             contentType: "text/event-stream",
-            headers: { ...core.usageHeaders(state), "cache-control": "no-cache", "x-request-id": responseId }
+            headers: {
+              ...core.usageHeaders(state),
+              "cache-control": "no-cache",
+              "x-request-id": responseId,
+              // The CLI re-fetches /models when this changes, and echoes the turn state on follow-ups.
+              "x-models-etag": core.modelsEtag,
+              "x-codex-turn-state": parsed.headers["x-codex-turn-state"] ?? `ts_${responseId.slice(5)}`
+            }
           })
           return fault?.kind === "slow_first_byte"
             ? yield* Effect.as(Effect.sleep(Duration.millis(fault.delayMs ?? 1_000)), response)
@@ -543,7 +564,11 @@ export const adminRoutes = (core: Core) =>
         })
       )
       const body = (request: HttpServerRequest.HttpServerRequest) =>
-        Effect.map(parse(request), (parsed) => parsed.body ?? {})
+        Effect.flatMap(parse(request), (parsed) =>
+          parsed.bodyError
+            ? Effect.fail(detail(400, `Invalid admin request: ${parsed.bodyError}`))
+            : Effect.succeed(parsed.body ?? {})
+        )
       const notFound = (id: string) =>
         detail(404, `No account ${JSON.stringify(id)}; add it first with POST /__admin/accounts.`)
       const handle = <E, R>(effect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
