@@ -24,9 +24,10 @@ const Capture = Schema.Struct({
   })
 })
 
-// The shared folder sits beside the repository: /work/shared next to /work/main.
+// A verbatim copy of the design card's shared/codex-request-capture.json (the real Codex CLI 0.169.0
+// on the wire), kept with the tests so that they run from any clone.
 const capture = Schema.decodeSync(Schema.fromJsonString(Capture))(
-  readFileSync(new URL("../../../../shared/codex-request-capture.json", import.meta.url), "utf8")
+  readFileSync(new URL("./fixtures/codex-request-capture.json", import.meta.url), "utf8")
 )
 const request = capture.http_request_gpt_5_5
 const followUp = capture.tool_followup_request_same_turn
