@@ -13,17 +13,15 @@ import type {
   Account,
   AccountInput,
   AccountPatch,
-  Budget,
   Counters,
   FaultRule,
-  Plan,
   RecordedRequest,
   Route,
   ScriptedReply,
   Settings,
   SettingsPatch
 } from "./Domain.ts"
-import { makeCore } from "./internal/core.ts"
+import { type CoreOptions, makeCore } from "./internal/core.ts"
 import { adminRoutes, authRoutes, backendRoutes } from "./internal/http.ts"
 
 /**
@@ -49,21 +47,11 @@ export interface Urls {
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends CoreOptions {
   /** 0 (the default) picks a free port. */
   readonly port?: number | undefined
   /** Loopback only by default. */
   readonly host?: string | undefined
-  readonly accounts?: ReadonlyArray<AccountInput> | undefined
-  readonly settings?: SettingsPatch | undefined
-  /** OAuth client ids the issuer accepts (default: the public Codex CLI client id). */
-  readonly clientIds?: ReadonlyArray<string> | undefined
-  /** Per-plan budgets for the 5-hour and weekly windows, in requests. */
-  readonly budgets?: Partial<Record<Plan, Budget>> | undefined
-  /** Extra redirect URIs the authorize step accepts. */
-  readonly redirectUris?: ReadonlyArray<string> | undefined
-  /** Seed for probabilistic faults, so that a run can be repeated. */
-  readonly seed?: number | undefined
 }
 
 /**

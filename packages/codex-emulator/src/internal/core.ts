@@ -58,11 +58,14 @@ export const DEFAULT_SETTINGS: Settings = {
   revokeFamilyOnReuse: false
 }
 
-/** Options for a new emulator. */
+/** Options for a new emulator's state; everything has a default (one `plus` account, auto-approve). */
 export interface CoreOptions {
+  /** The accounts that can sign in (default: one `plus` account). */
   readonly accounts?: ReadonlyArray<AccountInput> | undefined
   readonly settings?: SettingsPatch | undefined
+  /** OAuth client ids the issuer accepts (default: the public Codex CLI client id). */
   readonly clientIds?: ReadonlyArray<string> | undefined
+  /** Per-plan budgets for the 5-hour and weekly windows, in requests. */
   readonly budgets?: Partial<Record<Plan, Budget>> | undefined
   /** Extra redirect URIs the authorize step accepts besides the Codex CLI's loopback ones. */
   readonly redirectUris?: ReadonlyArray<string> | undefined
