@@ -6,6 +6,8 @@
  */
 import { Schema } from "effect"
 
+const NonNegative = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
+
 /**
  * ChatGPT plans the emulator knows (protocol §5); unknown strings are kept by real clients.
  *
@@ -23,9 +25,28 @@ export type Plan = typeof Plan.Type
  * @since 0.1.0
  * @category models
  */
-export const Budget = Schema.Struct({ primary: Schema.Finite, secondary: Schema.Finite })
+export const Budget = Schema.Struct({ primary: NonNegative, secondary: NonNegative })
 /** @since 0.1.0 @category models */
 export type Budget = typeof Budget.Type
+
+/**
+ * How `/wham/accounts/check` answers for an account (protocol §6.1). By default the account's entry
+ * has `workspace_backend_origin` and `account_routing_override` both `NO_CONSTRAINT`, so a client
+ * keeps its configured backend: the emulator.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Routing = Schema.Struct({
+  /** `workspace_backend_origin`: a bare `https://host[:port]` origin or `NO_CONSTRAINT`, sent unchecked. */
+  origin: Schema.optional(Schema.String),
+  /** `account_routing_override`; `us` and `us_cr` make a client send `x-openai-account-routing-override`. */
+  override: Schema.optional(Schema.Literals(["NO_CONSTRAINT", "us", "us_cr"])),
+  /** Leave the account out of the answer, as a backend that has no entry for it. */
+  omit: Schema.optional(Schema.Boolean)
+})
+/** @since 0.1.0 @category models */
+export type Routing = typeof Routing.Type
 
 /**
  * A ChatGPT account (a workspace, in OpenAI's terms) that can sign in to the emulator.
@@ -38,11 +59,10 @@ export const Account = Schema.Struct({
   email: Schema.String,
   plan: Plan,
   userId: Schema.String,
-  /** false answers the authorize step with `access_denied` / `missing_codex_entitlement`. */
+  /** false denies sign-in, in the browser or by device code, with `missing_codex_entitlement`. */
   entitled: Schema.Boolean,
-  /** false answers the device-code user-code request with 404, as a workspace that disabled it. */
-  deviceCodeEnabled: Schema.Boolean,
-  budget: Schema.optional(Budget)
+  budget: Schema.optional(Budget),
+  routing: Schema.optional(Routing)
 })
 /** @since 0.1.0 @category models */
 export type Account = typeof Account.Type
@@ -59,8 +79,8 @@ export const AccountInput = Schema.Struct({
   plan: Schema.optional(Plan),
   userId: Schema.optional(Schema.String),
   entitled: Schema.optional(Schema.Boolean),
-  deviceCodeEnabled: Schema.optional(Schema.Boolean),
-  budget: Schema.optional(Budget)
+  budget: Schema.optional(Budget),
+  routing: Schema.optional(Routing)
 })
 /** @since 0.1.0 @category models */
 export type AccountInput = typeof AccountInput.Type
@@ -75,8 +95,8 @@ export const AccountPatch = Schema.Struct({
   email: Schema.optional(Schema.String),
   plan: Schema.optional(Plan),
   entitled: Schema.optional(Schema.Boolean),
-  deviceCodeEnabled: Schema.optional(Schema.Boolean),
-  budget: Schema.optional(Budget)
+  budget: Schema.optional(Budget),
+  routing: Schema.optional(Routing)
 })
 /** @since 0.1.0 @category models */
 export type AccountPatch = typeof AccountPatch.Type
@@ -102,35 +122,65 @@ export const Route = Schema.Literals([
 export type Route = typeof Route.Type
 
 /**
+ * The fault kinds by what they do: `reply` faults answer in place of a route's reply (slow_first_byte
+ * holds it back instead); `account` faults need a route that authenticates an account; `stream`
+ * faults break the /responses event stream; `refresh` faults refuse a refresh grant.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const faultKindGroups = {
+  reply: ["rate_limit", "server_error", "bad_gateway", "overloaded", "slow_first_byte"],
+  account: ["unauthorized", "usage_limit"],
+  stream: ["stream_cut", "malformed_event", "idle", "response_failed"],
+  refresh: ["refresh_reused", "refresh_expired", "refresh_invalidated", "refresh_server_error"]
+} as const
+
+const { reply, account, stream, refresh } = faultKindGroups
+
+/**
  * Every kind of fault the emulator can inject.
  *
  * @since 0.1.0
  * @category models
  */
-export const FaultKind = Schema.Literals([
-  "unauthorized",
-  "usage_limit",
-  "rate_limit",
-  "server_error",
-  "bad_gateway",
-  "overloaded",
-  "slow_first_byte",
-  "stream_cut",
-  "malformed_event",
-  "idle",
-  "response_failed",
-  "refresh_reused",
-  "refresh_expired",
-  "refresh_invalidated",
-  "refresh_server_error"
-])
+export const FaultKind = Schema.Literals([...account, ...reply, ...stream, ...refresh])
 /** @since 0.1.0 @category models */
 export type FaultKind = typeof FaultKind.Type
 
 /**
+ * The fault kinds each route can apply; a rule naming another kind for a route is refused.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const routeFaultKinds: { readonly [R in Route]: ReadonlyArray<FaultKind> } = {
+  authorize: reply,
+  token: [...reply, ...refresh],
+  revoke: reply,
+  usercode: reply,
+  device_token: reply,
+  accounts_check: [...account, ...reply],
+  usage: [...account, ...reply],
+  models: [...account, ...reply],
+  responses: [...account, ...reply, ...stream]
+}
+
+/**
+ * The route a fault rule applies to: its `route`, else `token` for the refresh kinds and `responses`
+ * for the others.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const faultRoute = (rule: { readonly kind: FaultKind; readonly route?: Route | undefined }): Route =>
+  rule.route ?? (rule.kind.startsWith("refresh_") ? "token" : "responses")
+
+/**
  * A fault to inject: on `route` (default `responses`, or `token` for the refresh kinds), for
  * `account` (default every account), for the next `times` requests (default 1) or, with
- * `probability`, on that share of requests until cleared.
+ * `probability`, on that share of requests until cleared. Decoding refuses a kind that the route
+ * cannot apply (see `routeFaultKinds`) and numbers out of range.
  *
  * @since 0.1.0
  * @category models
@@ -139,22 +189,34 @@ export const FaultRule = Schema.Struct({
   kind: FaultKind,
   route: Schema.optional(Route),
   account: Schema.optional(Schema.String),
-  times: Schema.optional(Schema.Int),
-  probability: Schema.optional(Schema.Finite),
+  times: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  probability: Schema.optional(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
   /** rate_limit: the Retry-After seconds (default 1). */
-  retryAfterSeconds: Schema.optional(Schema.Finite),
+  retryAfterSeconds: Schema.optional(NonNegative),
   /** slow_first_byte: delay before the first byte; idle: how long to stay silent (default forever). */
-  delayMs: Schema.optional(Schema.Finite),
+  delayMs: Schema.optional(NonNegative),
   /** stream_cut, malformed_event, idle: how many events go out before the fault (default 2). */
-  afterEvents: Schema.optional(Schema.Int),
+  afterEvents: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   /** stream_cut: destroy the connection instead of ending the chunked body cleanly. */
   abort: Schema.optional(Schema.Boolean),
   /** response_failed: the error code (default server_error) and message. */
   code: Schema.optional(Schema.String),
   message: Schema.optional(Schema.String),
   /** server_error, refresh_server_error: the status (default 500). */
-  status: Schema.optional(Schema.Int)
-})
+  status: Schema.optional(Schema.Int),
+  /**
+   * refresh_reused, refresh_expired, refresh_invalidated: the shape of the 401 body, one of the three
+   * that protocol §3 says clients read — `object` (default) `{error: {code, message, type, param}}`,
+   * `string` `{error: code, error_description}` or `top_level` `{code, message}`.
+   */
+  shape: Schema.optional(Schema.Literals(["object", "string", "top_level"]))
+}).check(
+  Schema.makeFilter((rule) => {
+    const route = faultRoute(rule)
+    const accepted = routeFaultKinds[route]
+    return accepted.includes(rule.kind) || `route ${route} cannot apply ${rule.kind}; it accepts ${accepted.join(", ")}`
+  })
+)
 /** @since 0.1.0 @category models */
 export type FaultRule = typeof FaultRule.Type
 
@@ -186,11 +248,14 @@ export const Settings = Schema.Struct({
   strict: Schema.Boolean,
   accessTokenTtlSeconds: Schema.Finite,
   refreshTokenTtlSeconds: Schema.Finite,
+  /** How long an authorization code lives, from the browser flow or from an approved device code. */
   authorizationCodeTtlSeconds: Schema.Finite,
   deviceCodeTtlSeconds: Schema.Finite,
   /** The `interval` the device-code endpoint hands out, in seconds. */
   deviceIntervalSeconds: Schema.Finite,
-  /** Which account the auto-approve and the device shortcut sign in as. */
+  /** false answers the device-code user-code request with 404, as a server without device code login. */
+  deviceCodeEnabled: Schema.Boolean,
+  /** Which account the auto-approve and the device shortcut sign in as (default: the first account). */
   loginAccount: Schema.String,
   /** Reject every refresh token of a family once one of its rotated tokens is reused. */
   revokeFamilyOnReuse: Schema.Boolean
@@ -212,11 +277,22 @@ export const SettingsPatch = Schema.Struct({
   authorizationCodeTtlSeconds: Schema.optional(Schema.Finite),
   deviceCodeTtlSeconds: Schema.optional(Schema.Finite),
   deviceIntervalSeconds: Schema.optional(Schema.Finite),
+  deviceCodeEnabled: Schema.optional(Schema.Boolean),
   loginAccount: Schema.optional(Schema.String),
   revokeFamilyOnReuse: Schema.optional(Schema.Boolean)
 })
 /** @since 0.1.0 @category models */
 export type SettingsPatch = typeof SettingsPatch.Type
+
+/**
+ * How far to move the emulator's clock forward: `seconds` plus `ms`, neither negative.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ClockAdvance = Schema.Struct({ seconds: Schema.optional(NonNegative), ms: Schema.optional(NonNegative) })
+/** @since 0.1.0 @category models */
+export type ClockAdvance = typeof ClockAdvance.Type
 
 /**
  * What a request looked like when it reached the emulator (for tests that assert what a client sent).
@@ -234,6 +310,31 @@ export interface RecordedRequest {
 }
 
 /**
+ * One usage window of an account: the units used of its budget, and when it resets (unix seconds).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UsageWindow {
+  readonly used: number
+  readonly budget: number
+  readonly window_minutes: number
+  readonly reset_at: number
+}
+
+/**
+ * An account's usage, as `GET /wham/usage` answers it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Usage {
+  readonly plan_type: Plan
+  readonly primary: UsageWindow
+  readonly secondary: UsageWindow
+}
+
+/**
  * The emulator's counters.
  *
  * @since 0.1.0
@@ -242,7 +343,14 @@ export interface RecordedRequest {
 export interface Counters {
   requests: Record<string, { total: number; byAccount: Record<string, number> }>
   grants: { authorization_code: number; refresh_token: number; token_exchange: number }
-  refreshes: { succeeded: number; rejected: number; byReason: Record<string, number> }
+  refreshes: {
+    succeeded: number
+    rejected: number
+    /** Rejected refreshes by reason: reused, expired, invalidated, invalid_client, server_error. */
+    byReason: Record<string, number>
+    /** Every refresh by the `refresh_reason` the client sent (protocol §3), `none` when it sent none. */
+    byRefreshReason: Record<string, number>
+  }
   revokes: number
   faultsInjected: number
 }

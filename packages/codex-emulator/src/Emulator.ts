@@ -5,23 +5,26 @@
  * @since 0.1.0
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Context, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
 import { HttpRouter, HttpServer, type HttpServerError } from "effect/http"
 import { NetAddress } from "effect/net"
 import { createServer } from "node:http"
-import type {
-  Account,
-  AccountInput,
-  AccountPatch,
-  Counters,
+import { isIPv4 } from "node:net"
+import {
+  type Account,
+  type AccountInput,
+  type AccountPatch,
+  type Counters,
+  FaultKind,
   FaultRule,
-  RecordedRequest,
-  Route,
-  ScriptedReply,
-  Settings,
-  SettingsPatch
+  type RecordedRequest,
+  type Route,
+  type ScriptedReply,
+  type Settings,
+  type SettingsPatch,
+  type Usage
 } from "./Domain.ts"
-import { type CoreOptions, makeCore } from "./internal/core.ts"
+import { type Core, type CoreOptions, makeCore } from "./internal/core.ts"
 import { adminRoutes, authRoutes, backendRoutes } from "./internal/http.ts"
 
 /**
@@ -50,7 +53,7 @@ export interface Urls {
 export interface Options extends CoreOptions {
   /** 0 (the default) picks a free port. */
   readonly port?: number | undefined
-  /** Loopback only by default. */
+  /** A loopback address (127.0.0.0/8, ::1 or localhost; default 127.0.0.1): anything else is refused. */
   readonly host?: string | undefined
 }
 
@@ -84,7 +87,21 @@ export class AccountNotFound extends Schema.TaggedError<AccountNotFound>()("Acco
 }
 
 /**
- * A device-code operation named a user code that is unknown, already used or expired.
+ * An account was added with the id of an account the emulator already has.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AccountExists extends Schema.TaggedError<AccountExists>()("AccountExists", {
+  account: Schema.String
+}) {
+  override get message() {
+    return `The emulator already has an account ${JSON.stringify(this.account)}: change it with Emulator.updateAccount.`
+  }
+}
+
+/**
+ * A device-code operation named a user code that is unknown, already approved or denied, or expired.
  *
  * @since 0.1.0
  * @category errors
@@ -99,6 +116,38 @@ export class DeviceCodeNotFound extends Schema.TaggedError<DeviceCodeNotFound>()
 }
 
 /**
+ * A fault rule was refused: its route cannot apply its kind, or a number is out of range.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidFault extends Schema.TaggedError<InvalidFault>()("InvalidFault", {
+  kind: FaultKind,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `The emulator cannot inject this ${this.kind} fault: ${this.reason}`
+  }
+}
+
+/**
+ * The emulator was asked to listen on an address other than loopback. It refuses: its admin API
+ * mints tokens and hands out recorded requests, secrets included.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NonLoopbackHost extends Schema.TaggedError<NonLoopbackHost>()("NonLoopbackHost", {
+  host: Schema.String
+}) {
+  override get message() {
+    return `The emulator listens on loopback only (127.0.0.0/8, ::1 or localhost), not ${this.host}: its admin API mints tokens and returns recorded secrets.`
+  }
+}
+
+const isLoopback = (host: string) => host === "localhost" || host === "::1" || (isIPv4(host) && host.startsWith("127."))
+
+/**
  * The emulator as a service: its URLs and every admin operation, in process.
  *
  * @since 0.1.0
@@ -108,8 +157,10 @@ export class Emulator extends Context.Service<
   Emulator,
   {
     readonly urls: Urls
+    /** The emulator's clock, which `advanceClock` moves ahead of real time. */
+    readonly now: Effect.Effect<DateTime.Utc>
     readonly accounts: Effect.Effect<ReadonlyArray<Account>>
-    readonly addAccount: (input: AccountInput) => Effect.Effect<Account>
+    readonly addAccount: (input: AccountInput) => Effect.Effect<Account, AccountExists>
     readonly updateAccount: (id: string, patch: AccountPatch) => Effect.Effect<Account, AccountNotFound>
     readonly settings: Effect.Effect<Settings>
     readonly updateSettings: (patch: SettingsPatch) => Effect.Effect<Settings>
@@ -119,18 +170,21 @@ export class Emulator extends Context.Service<
     readonly revokeTokens: (account: string) => Effect.Effect<void, AccountNotFound>
     /** Signs in an account without a browser, as a completed authorization-code flow would. */
     readonly issueTokens: (account?: string) => Effect.Effect<TokenResponse, AccountNotFound>
-    /** Moves the emulator's clock (token expiry, usage windows) forward. */
+    /** An account's usage windows, as `GET /wham/usage` reports them. */
+    readonly usage: (account: string) => Effect.Effect<Usage, AccountNotFound>
+    /** Moves the emulator's clock (token expiry, usage windows) forward; a negative duration is a defect. */
     readonly advanceClock: (by: Duration.Input) => Effect.Effect<void>
-    readonly injectFault: (rule: FaultRule) => Effect.Effect<void>
+    readonly injectFault: (rule: FaultRule) => Effect.Effect<void, InvalidFault>
     readonly clearFaults: Effect.Effect<void>
     readonly setReplies: (replies: ReadonlyArray<ScriptedReply>) => Effect.Effect<void>
-    /** The admin shortcut for the device-code page: approve (or deny) a user code. */
+    /** The admin shortcut for the device-code page: approve (or deny) a user code, once. */
     readonly approveDevice: (
       userCode: string,
       options?: { readonly account?: string | undefined; readonly deny?: boolean | undefined }
-    ) => Effect.Effect<void, DeviceCodeNotFound>
+    ) => Effect.Effect<void, DeviceCodeNotFound | AccountNotFound>
     readonly counters: Effect.Effect<Counters>
     readonly lastRequest: (route: Route) => Effect.Effect<Option.Option<RecordedRequest>>
+    /** Back to the initial state, with a new signing key: tokens minted before no longer verify. */
     readonly reset: Effect.Effect<void>
   }
 >()("@nexus/codex-emulator/Emulator") {
@@ -140,9 +194,13 @@ export class Emulator extends Context.Service<
    * @since 0.1.0
    * @category layers
    */
-  static readonly layer = (options: Options = {}): Layer.Layer<Emulator, HttpServerError.ServeError> =>
+  static readonly layer = (
+    options: Options = {}
+  ): Layer.Layer<Emulator, HttpServerError.ServeError | NonLoopbackHost> =>
     Layer.unwrap(
-      Effect.sync(() => {
+      Effect.gen(function* () {
+        const host = options.host ?? "127.0.0.1"
+        if (!isLoopback(host)) return yield* new NonLoopbackHost({ host })
         const core = makeCore(options)
         const server = HttpRouter.serve(Layer.mergeAll(authRoutes(core), backendRoutes(core), adminRoutes(core)), {
           disableLogger: true,
@@ -165,9 +223,7 @@ export class Emulator extends Context.Service<
           })
         )
         return Layer.merge(service, server).pipe(
-          Layer.provide(
-            NodeHttpServer.layer(createServer, { port: options.port ?? 0, host: options.host ?? "127.0.0.1" })
-          ),
+          Layer.provide(NodeHttpServer.layer(createServer, { port: options.port ?? 0, host })),
           // The emulator keeps real time (its own clock is `advanceClock`), even inside tests that
           // run on a TestClock: a slow first byte or an idle stream must really wait.
           Layer.provide(Layer.succeed(Clock.Clock)(Clock.Clock.defaultValue()))
@@ -176,38 +232,71 @@ export class Emulator extends Context.Service<
     )
 }
 
-const makeService = (core: ReturnType<typeof makeCore>, urls: Urls): Emulator["Service"] => {
-  const withAccount = <A>(id: string, f: () => A | undefined | false) =>
-    Effect.suspend(() => {
-      const result = f()
-      return result === undefined || result === false
-        ? Effect.fail(new AccountNotFound({ account: id }))
-        : Effect.succeed(result)
-    })
-  return Emulator.of({
+const decodeFault = Schema.decodeEffect(FaultRule)
+
+const makeService = (core: Core, urls: Urls): Emulator["Service"] =>
+  Emulator.of({
     urls,
+    now: Effect.sync(() => DateTime.makeUnsafe(core.now())),
     accounts: Effect.sync(() => core.accountList()),
-    addAccount: (input) => Effect.sync(() => core.addAccount(input)),
-    updateAccount: (id, patch) => withAccount(id, () => core.patchAccount(id, patch)),
+    addAccount: Effect.fn("Emulator.addAccount")(function* (input: AccountInput) {
+      const added = core.addAccount(input)
+      if (!added.ok) return yield* new AccountExists({ account: added.existing })
+      return added.account
+    }),
+    updateAccount: Effect.fn("Emulator.updateAccount")(function* (id: string, patch: AccountPatch) {
+      const account = core.patchAccount(id, patch)
+      if (account === undefined) return yield* new AccountNotFound({ account: id })
+      return account
+    }),
     settings: Effect.sync(() => core.settings),
-    updateSettings: (patch) => Effect.sync(() => core.updateSettings(patch)),
-    expireTokens: (id) => Effect.asVoid(withAccount(id, () => core.expireTokens(id))),
-    revokeTokens: (id) => Effect.asVoid(withAccount(id, () => core.revokeTokens(id))),
-    issueTokens: (account) => {
+    updateSettings: Effect.fn("Emulator.updateSettings")(function* (patch: SettingsPatch) {
+      return yield* Effect.sync(() => core.updateSettings(patch))
+    }),
+    expireTokens: Effect.fn("Emulator.expireTokens")(function* (account: string) {
+      if (!core.expireTokens(account)) return yield* new AccountNotFound({ account })
+    }),
+    revokeTokens: Effect.fn("Emulator.revokeTokens")(function* (account: string) {
+      if (!core.revokeTokens(account)) return yield* new AccountNotFound({ account })
+    }),
+    issueTokens: Effect.fn("Emulator.issueTokens")(function* (account?: string) {
       const id = account ?? core.settings.loginAccount
-      return withAccount(id, () => core.findAccount(id) && (core.mintTokens(id) as TokenResponse))
-    },
-    advanceClock: (by) => Effect.sync(() => void core.advanceClock(Duration.toMillis(by))),
-    injectFault: (rule) => Effect.sync(() => core.injectFault(rule)),
+      if (!core.findAccount(id)) return yield* new AccountNotFound({ account: id })
+      return core.mintTokens(id)
+    }),
+    usage: Effect.fn("Emulator.usage")(function* (account: string) {
+      const state = core.findAccount(account)
+      if (!state) return yield* new AccountNotFound({ account })
+      return core.usage(state)
+    }),
+    advanceClock: Effect.fn("Emulator.advanceClock")(function* (by: Duration.Input) {
+      const ms = Duration.toMillis(by)
+      if (ms < 0) return yield* Effect.die(new RangeError(`advanceClock moves the clock forward only, not by ${ms} ms`))
+      core.advanceClock(ms)
+    }),
+    injectFault: Effect.fn("Emulator.injectFault")(function* (rule: FaultRule) {
+      const valid = yield* Effect.mapError(
+        decodeFault(rule),
+        (error) => new InvalidFault({ kind: rule.kind, reason: error.message })
+      )
+      core.injectFault(valid)
+    }),
     clearFaults: Effect.sync(() => core.clearFaults()),
-    setReplies: (replies) => Effect.sync(() => core.setReplies(replies)),
-    approveDevice: (userCode, options) =>
-      Effect.suspend(() => {
-        const result = core.decideDevice(userCode, options?.deny !== true, options?.account)
-        return result === "ok" ? Effect.void : Effect.fail(new DeviceCodeNotFound({ userCode, reason: result }))
-      }),
+    setReplies: Effect.fn("Emulator.setReplies")(function* (replies: ReadonlyArray<ScriptedReply>) {
+      yield* Effect.sync(() => core.setReplies(replies))
+    }),
+    approveDevice: Effect.fn("Emulator.approveDevice")(function* (
+      userCode: string,
+      options?: { readonly account?: string | undefined; readonly deny?: boolean | undefined }
+    ) {
+      const account = options?.account ?? core.settings.loginAccount
+      const result = core.decideDevice(userCode, options?.deny !== true, account)
+      if (result === "no_account") return yield* new AccountNotFound({ account })
+      if (result !== "ok") return yield* new DeviceCodeNotFound({ userCode, reason: result })
+    }),
     counters: Effect.sync(() => core.counters()),
-    lastRequest: (route) => Effect.sync(() => Option.fromUndefinedOr(core.lastRequest(route))),
+    lastRequest: Effect.fn("Emulator.lastRequest")(function* (route: Route) {
+      return yield* Effect.sync(() => Option.fromUndefinedOr(core.lastRequest(route)))
+    }),
     reset: Effect.sync(() => core.reset())
   })
-}

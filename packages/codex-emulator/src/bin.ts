@@ -14,7 +14,7 @@ const command = Command.make(
   {
     port: Flag.Int("port").pipe(Flag.withDescription("Port to listen on; 0 picks a free one"), Flag.withDefault(0)),
     host: Flag.String("host").pipe(
-      Flag.withDescription("Address to bind (loopback by default)"),
+      Flag.withDescription("Loopback address to bind: 127.0.0.0/8, ::1 or localhost"),
       Flag.withDefault("127.0.0.1")
     ),
     approval: Flag.Literals("approval", ["auto", "interactive"]).pipe(

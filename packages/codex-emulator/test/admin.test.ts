@@ -1,9 +1,9 @@
 // The admin API under adminUrl over real loopback HTTP, checked against the in-process operations of
 // the Emulator service that it mirrors.
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Option, Schema } from "effect"
+import { Cause, DateTime, Duration, Effect, Exit, Option, Schema } from "effect"
 import { Account } from "../src/Domain.ts"
-import { Emulator } from "../src/Emulator.ts"
+import { AccountExists, AccountNotFound, Emulator, InvalidFault } from "../src/Emulator.ts"
 import {
   AccessTokenClaims,
   accountsCheck,
@@ -13,12 +13,14 @@ import {
   DEFAULT_ACCOUNT_ID,
   decodeBody,
   errors,
+  exchangeCode,
   freshEmulator,
   get,
   IdTokenClaims,
   jwtClaims,
   postJson,
   refreshJson,
+  s256,
   send,
   sendJson,
   signIn,
@@ -34,6 +36,11 @@ const State = Schema.Struct({
 })
 
 const DeviceCode = Schema.Struct({ device_auth_id: Schema.String, user_code: Schema.String })
+const DeviceGrant = Schema.Struct({
+  authorization_code: Schema.String,
+  code_challenge: Schema.String,
+  code_verifier: Schema.String
+})
 
 const requestDeviceCode = (issuer: string) =>
   Effect.flatMap(postJson(`${issuer}/api/accounts/deviceauth/usercode`, { client_id: CLIENT_ID }), (reply) =>
@@ -85,8 +92,7 @@ layer(Emulator.layer(), { excludeTestServices: true })("admin API", (it) => {
           email: "admin-added@example.com",
           plan: "pro",
           userId: account.userId,
-          entitled: true,
-          deviceCodeEnabled: true
+          entitled: true
         })
         assert.match(account.userId, /^user-/)
         assert.deepStrictEqual(
@@ -114,6 +120,60 @@ layer(Emulator.layer(), { excludeTestServices: true })("admin API", (it) => {
         )
         assert.include(badPlan, '"free" | "go" | "plus" | "pro"')
         assert.include(badPlan, 'at ["plan"]')
+        const negativeBudget = invalidAdminRequest(
+          yield* postJson(`${urls.adminUrl}/accounts`, {
+            email: "x@example.com",
+            budget: { primary: -1, secondary: 10 }
+          })
+        )
+        assert.strictEqual(
+          negativeBudget,
+          'Invalid admin request: Expected a value greater than or equal to 0\n  at ["budget"]["primary"]'
+        )
+      })
+    )
+
+    it.effect("POST /accounts with the id of an existing account answers 409 and replaces nothing", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const before = yield* emulator.accounts
+        const reply = yield* postJson(`${emulator.urls.adminUrl}/accounts`, {
+          id: DEFAULT_ACCOUNT_ID,
+          email: "impostor@example.com",
+          plan: "free"
+        })
+        assertJson(reply, 409, {
+          detail: `Account "${DEFAULT_ACCOUNT_ID}" already exists; change it with PATCH /__admin/accounts/${DEFAULT_ACCOUNT_ID}.`
+        })
+        assert.deepStrictEqual(yield* emulator.accounts, before)
+        const error = yield* Effect.flip(emulator.addAccount({ id: DEFAULT_ACCOUNT_ID, email: "impostor@example.com" }))
+        assert.instanceOf(error, AccountExists)
+        assert.strictEqual(
+          error.message,
+          `The emulator already has an account "${DEFAULT_ACCOUNT_ID}": change it with Emulator.updateAccount.`
+        )
+        assert.deepStrictEqual(yield* emulator.accounts, before)
+      })
+    )
+
+    it.effect("usage(account) and now answer in process what GET /accounts/:id/usage and GET /state answer", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        yield* emulator.advanceClock("2 hours")
+        const usage = yield* emulator.usage(DEFAULT_ACCOUNT_ID)
+        assertJson(yield* get(`${emulator.urls.adminUrl}/accounts/${DEFAULT_ACCOUNT_ID}/usage`), 200, usage)
+        assert.strictEqual(usage.plan_type, "plus")
+        assert.deepStrictEqual(
+          [usage.primary.used, usage.primary.budget, usage.secondary.used, usage.secondary.budget],
+          [0, 100, 0, 1_000]
+        )
+        const now = DateTime.toEpochMillis(yield* emulator.now)
+        const state = yield* decodeBody(State, yield* get(`${emulator.urls.adminUrl}/state`))
+        assert.isAtLeast(now - Date.now(), 7_200_000 - 1_000)
+        assert.isAtLeast(state.now, now)
+        assert.isBelow(state.now - now, 1_000)
+        const error = yield* Effect.flip(emulator.usage("nope"))
+        assert.instanceOf(error, AccountNotFound)
       })
     )
 
@@ -252,6 +312,11 @@ layer(Emulator.layer(), { excludeTestServices: true })("admin API", (it) => {
           yield* postJson(`${emulator.urls.adminUrl}/clock/advance`, { seconds: "an hour" })
         )
         assert.include(badSeconds, 'at ["seconds"]')
+        const backwards = invalidAdminRequest(yield* postJson(`${emulator.urls.adminUrl}/clock/advance`, { ms: -1 }))
+        assert.strictEqual(backwards, 'Invalid admin request: Expected a value greater than or equal to 0\n  at ["ms"]')
+        // In process the clock only moves forward too: going back is a bug in the test, a defect.
+        const exit = yield* Effect.exit(emulator.advanceClock(Duration.millis(-1)))
+        assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause))
       })
     )
 
@@ -295,6 +360,57 @@ layer(Emulator.layer(), { excludeTestServices: true })("admin API", (it) => {
       })
     )
 
+    it.effect("POST /faults refuses a kind the route cannot apply, listing what it accepts; so does injectFault", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const accepts = "unauthorized, usage_limit, rate_limit, server_error, bad_gateway, overloaded, slow_first_byte"
+        assertJson(yield* postJson(`${emulator.urls.adminUrl}/faults`, { kind: "stream_cut", route: "models" }), 400, {
+          detail: `Invalid admin request: route models cannot apply stream_cut; it accepts ${accepts}`
+        })
+        assertJson(yield* postJson(`${emulator.urls.adminUrl}/faults`, { kind: "unauthorized", route: "token" }), 400, {
+          detail:
+            "Invalid admin request: route token cannot apply unauthorized; it accepts rate_limit, server_error, bad_gateway, overloaded, slow_first_byte, refresh_reused, refresh_expired, refresh_invalidated, refresh_server_error"
+        })
+        // A refresh kind goes to the token route unless told otherwise.
+        assert.strictEqual(
+          (yield* postJson(`${emulator.urls.adminUrl}/faults`, { kind: "refresh_reused", route: "responses" })).status,
+          400
+        )
+        const error = yield* Effect.flip(emulator.injectFault({ kind: "idle", route: "usage" }))
+        assert.instanceOf(error, InvalidFault)
+        assert.strictEqual(
+          error.message,
+          `The emulator cannot inject this idle fault: route usage cannot apply idle; it accepts ${accepts}`
+        )
+        // Nothing was injected: a refresh and a model call go through.
+        const tokens = yield* signIn(emulator.urls.issuer)
+        assert.strictEqual((yield* refreshJson(emulator.urls.issuer, tokens.refresh_token)).status, 200)
+        assert.strictEqual((yield* emulator.counters).faultsInjected, 0)
+      })
+    )
+
+    it.effect.each([
+      { field: "times", rule: { kind: "server_error", times: 0 }, expected: "greater than or equal to 1" },
+      { field: "probability", rule: { kind: "server_error", probability: 1.5 }, expected: "between 0 and 1" },
+      { field: "probability", rule: { kind: "server_error", probability: -0.1 }, expected: "between 0 and 1" },
+      { field: "delayMs", rule: { kind: "slow_first_byte", delayMs: -5 }, expected: "greater than or equal to 0" },
+      { field: "afterEvents", rule: { kind: "stream_cut", afterEvents: -1 }, expected: "greater than or equal to 0" },
+      {
+        field: "retryAfterSeconds",
+        rule: { kind: "rate_limit", retryAfterSeconds: -1 },
+        expected: "greater than or equal to 0"
+      }
+    ] as const)("POST /faults refuses $field out of range, and so does injectFault", ({ field, rule, expected }) =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const detail = invalidAdminRequest(yield* postJson(`${emulator.urls.adminUrl}/faults`, rule))
+        assert.strictEqual(detail, `Invalid admin request: Expected a value ${expected}\n  at ["${field}"]`)
+        const error = yield* Effect.flip(emulator.injectFault(rule))
+        assert.instanceOf(error, InvalidFault)
+        assert.include(error.message, `at ["${field}"]`)
+      })
+    )
+
     it.effect("PUT /replies replaces the scripted replies, as GET /state then shows", () =>
       Effect.gen(function* () {
         const { urls } = yield* freshEmulator
@@ -317,8 +433,19 @@ layer(Emulator.layer(), { excludeTestServices: true })("admin API", (it) => {
         assertJson(yield* postJson(`${urls.adminUrl}/device/approve`, { user_code: approved.user_code }), 200, {
           ok: true
         })
-        const grant = yield* pollDevice(urls.issuer, approved)
-        assert.strictEqual(grant.status, 200, grant.text)
+        const grant = yield* decodeBody(DeviceGrant, yield* pollDevice(urls.issuer, approved))
+        assert.match(grant.authorization_code, /^ac_[\w-]+$/)
+        assert.strictEqual(grant.code_challenge, s256(grant.code_verifier))
+        const tokens = yield* decodeBody(
+          TokenBody,
+          yield* exchangeCode(urls.issuer, {
+            code: grant.authorization_code,
+            verifier: grant.code_verifier,
+            redirectUri: `${urls.issuer}/deviceauth/callback`
+          })
+        )
+        const claims = yield* jwtClaims(AccessTokenClaims, tokens.access_token)
+        assert.strictEqual(claims[AUTH_CLAIMS].chatgpt_account_id, DEFAULT_ACCOUNT_ID)
 
         const denied = yield* requestDeviceCode(urls.issuer)
         yield* postJson(`${urls.adminUrl}/device/approve`, { user_code: denied.user_code, deny: true })
@@ -331,6 +458,30 @@ layer(Emulator.layer(), { excludeTestServices: true })("admin API", (it) => {
           detail: 'Device code "ABCD-EFGH" is unknown.'
         })
         assert.include(invalidAdminRequest(yield* postJson(`${urls.adminUrl}/device/approve`, {})), 'at ["user_code"]')
+      })
+    )
+
+    it.effect("POST /device/approve for an unknown account answers 404 naming it; a decided code is unknown", () =>
+      Effect.gen(function* () {
+        const { urls } = yield* freshEmulator
+        const device = yield* requestDeviceCode(urls.issuer)
+        assertJson(
+          yield* postJson(`${urls.adminUrl}/device/approve`, { user_code: device.user_code, account: "nope" }),
+          404,
+          {
+            detail: 'No account "nope"; add it first with POST /__admin/accounts.'
+          }
+        )
+        assertJson(yield* postJson(`${urls.adminUrl}/device/approve`, { user_code: device.user_code }), 200, {
+          ok: true
+        })
+        assertJson(
+          yield* postJson(`${urls.adminUrl}/device/approve`, { user_code: device.user_code, deny: true }),
+          404,
+          {
+            detail: `Device code "${device.user_code}" is unknown.`
+          }
+        )
       })
     )
   })
@@ -350,12 +501,17 @@ layer(Emulator.layer(), { excludeTestServices: true })("admin API", (it) => {
         assertJson(reply, 200, {
           requests: {
             authorize: { total: 1, byAccount: {} },
-            token: { total: 3, byAccount: { [DEFAULT_ACCOUNT_ID]: 2 } },
+            token: { total: 3, byAccount: { [DEFAULT_ACCOUNT_ID]: 3 } },
             accounts_check: { total: 2, byAccount: { [DEFAULT_ACCOUNT_ID]: 1 } },
             revoke: { total: 1, byAccount: {} }
           },
           grants: { authorization_code: 1, refresh_token: 1, token_exchange: 0 },
-          refreshes: { succeeded: 1, rejected: 1, byReason: { reused: 1 } },
+          refreshes: {
+            succeeded: 1,
+            rejected: 1,
+            byReason: { reused: 1 },
+            byRefreshReason: { unauthorized_recovery: 2 }
+          },
           revokes: 1,
           faultsInjected: 0
         })
@@ -429,7 +585,7 @@ layer(Emulator.layer(), { excludeTestServices: true })("admin API", (it) => {
         assertJson(yield* get(`${emulator.urls.adminUrl}/counters`), 200, {
           requests: {},
           grants: { authorization_code: 0, refresh_token: 0, token_exchange: 0 },
-          refreshes: { succeeded: 0, rejected: 0, byReason: {} },
+          refreshes: { succeeded: 0, rejected: 0, byReason: {}, byRefreshReason: {} },
           revokes: 0,
           faultsInjected: 0
         })
@@ -440,6 +596,37 @@ layer(Emulator.layer(), { excludeTestServices: true })("admin API", (it) => {
         // The fault is gone too: sign-in auto-approves again and a refresh succeeds.
         const tokens = yield* signIn(emulator.urls.issuer)
         assert.strictEqual((yield* refreshJson(emulator.urls.issuer, tokens.refresh_token)).status, 200)
+      })
+    )
+
+    it.effect("tokens minted before a reset are rejected after it: the signing key is new", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const before = yield* signIn(emulator.urls.issuer)
+        assert.strictEqual((yield* accountsCheck(emulator.urls.chatgptBaseUrl, before.access_token)).status, 200)
+        yield* emulator.reset
+        assertJson(yield* accountsCheck(emulator.urls.chatgptBaseUrl, before.access_token), 401, {
+          error: {
+            code: "invalid_token",
+            message: "Could not parse your authentication token. Please try signing in again.",
+            type: "invalid_request_error",
+            param: null
+          }
+        })
+        assertJson(yield* refreshJson(emulator.urls.issuer, before.refresh_token), 401, errors.refreshInvalidated)
+        const exchange = yield* postJson(`${emulator.urls.issuer}/oauth/token`, {
+          grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+          client_id: CLIENT_ID,
+          requested_token: "openai-api-key",
+          subject_token: before.id_token,
+          subject_token_type: "urn:ietf:params:oauth:token-type:id_token"
+        })
+        assertJson(exchange, 400, {
+          error: "invalid_grant",
+          error_description: "subject_token is not a valid id_token."
+        })
+        const after = yield* signIn(emulator.urls.issuer)
+        assert.strictEqual((yield* accountsCheck(emulator.urls.chatgptBaseUrl, after.access_token)).status, 200)
       })
     )
   })

@@ -390,6 +390,44 @@ emulatorLayer("POST /responses: the SSE reply (protocol §7)", (it) => {
     })
   )
 
+  it.effect(
+    "every authenticated backend answer carries them: models 200 and 304, accounts check, usage, 403, bad JSON",
+    () =>
+      Effect.gen(function* () {
+        const session = yield* freshSession
+        const { chatgptBaseUrl } = session.emulator.urls
+        assertCompleted(yield* postResponses(session, turn("spend one")))
+        const models = yield* get(modelsUrl(session), session.auth)
+        const notModified = yield* get(modelsUrl(session), {
+          ...session.auth,
+          "if-none-match": models.headers.get("etag")!
+        })
+        const other = yield* addAccountSession({ email: "other@example.com" })
+        const replies = {
+          models,
+          notModified,
+          accountsCheck: yield* get(`${chatgptBaseUrl}/wham/accounts/check`, session.auth),
+          usage: yield* get(`${chatgptBaseUrl}/wham/usage`, session.auth),
+          mismatch: yield* postResponses(
+            { ...session, auth: { ...session.auth, "chatgpt-account-id": other.accountId } },
+            turn("hi")
+          ),
+          missingAccount: yield* get(modelsUrl(session), { authorization: session.auth.authorization! }),
+          badJson: yield* postResponses(session, '{"model": "gpt-5.5", "stream": tru')
+        }
+        assert.deepStrictEqual(
+          Object.values(replies).map((reply) => reply.status),
+          [200, 304, 200, 200, 403, 403, 400]
+        )
+        for (const reply of Object.values(replies)) {
+          assertUsageHeaders(reply)
+          assert.strictEqual(usedPercent(reply, "primary"), "1", "the session's account, which spent one unit")
+        }
+        // A request whose token does not authenticate names no account: no usage headers.
+        assert.isNull((yield* get(modelsUrl(session))).headers.get("x-codex-primary-used-percent"))
+      })
+  )
+
   it.effect("scripted replies answer a matching user message with text or a tool call", () =>
     Effect.gen(function* () {
       const session = yield* freshSession
@@ -577,6 +615,76 @@ emulatorLayer("POST /responses: the SSE reply (protocol §7)", (it) => {
       })
       yield* Schema.decodeEffect(Schema.fromJsonString(Output))(text, { onExcessProperty: "error" })
     })
+  )
+
+  it.effect(
+    "json_schema answers follow $ref into $defs and definitions, length and number bounds, enums, nullables",
+    () =>
+      Effect.gen(function* () {
+        const session = yield* freshSession
+        const schema = {
+          type: "object",
+          properties: {
+            title: { type: "string", minLength: 60 },
+            code: { type: "string", maxLength: 3 },
+            files: { type: "array", items: { $ref: "#/$defs/file" }, minItems: 2, maxItems: 2 },
+            score: { type: "number", exclusiveMinimum: 0, exclusiveMaximum: 1 },
+            count: { type: "integer", exclusiveMinimum: 100 },
+            small: { type: "integer", minimum: -5, maximum: -2 },
+            note: { type: ["string", "null"] },
+            maybe: { anyOf: [{ type: "null" }, { $ref: "#/definitions/meta" }] },
+            kind: { const: "review" },
+            meta: { $ref: "#/definitions/meta" }
+          },
+          required: ["title", "code", "files", "score", "count", "small", "note", "maybe", "kind", "meta"],
+          additionalProperties: false,
+          $defs: {
+            file: {
+              type: "object",
+              properties: {
+                path: { type: "string", maxLength: 8 },
+                lines: { type: "integer", minimum: 10, maximum: 20 },
+                tags: { type: "array", items: { type: "string" }, maxItems: 0 }
+              },
+              required: ["path", "lines", "tags"],
+              additionalProperties: false
+            }
+          },
+          definitions: {
+            meta: {
+              properties: { ok: { type: "boolean" }, level: { enum: [3, 4] } },
+              required: ["ok", "level"],
+              additionalProperties: false
+            }
+          }
+        }
+        const body = turn("Review the pull request, please", {
+          text: { format: { type: "json_schema", strict: true, name: "codex_output_schema", schema } }
+        })
+        const text = finalText(assertCompleted(yield* postResponses(session, body)))
+        const Meta = Schema.Struct({ ok: Schema.Boolean, level: Schema.Literals([3, 4]) })
+        const Output = Schema.Struct({
+          title: Schema.String.check(Schema.isMinLength(60)),
+          code: Schema.String.check(Schema.isMaxLength(3)),
+          files: Schema.Array(
+            Schema.Struct({
+              path: Schema.String.check(Schema.isMaxLength(8)),
+              lines: Schema.Int.check(Schema.isBetween({ minimum: 10, maximum: 20 })),
+              tags: Schema.Array(Schema.String).check(Schema.isMaxLength(0))
+            })
+          ).check(Schema.isBetweenLength(2, 2)),
+          score: Schema.Finite.check(
+            Schema.isBetween({ minimum: 0, maximum: 1, exclusiveMinimum: true, exclusiveMaximum: true })
+          ),
+          count: Schema.Int.check(Schema.isGreaterThan(100)),
+          small: Schema.Int.check(Schema.isBetween({ minimum: -5, maximum: -2 })),
+          note: Schema.NullOr(Schema.String),
+          maybe: Schema.NullOr(Meta),
+          kind: Schema.Literal("review"),
+          meta: Meta
+        })
+        yield* Schema.decodeEffect(Schema.fromJsonString(Output))(text, { onExcessProperty: "error" })
+      })
   )
 })
 
@@ -888,6 +996,41 @@ emulatorLayer("POST /responses: faults", (it) => {
       assertCompleted(yield* postResponses(session, turn("hi")))
     })
   )
+
+  it.effect("an exhausted account's 429 does not use up a stream fault; the next charged turn gets it", () =>
+    Effect.gen(function* () {
+      const session = yield* freshSession
+      yield* session.emulator.updateAccount(session.accountId, { budget: { primary: 1, secondary: 10 } })
+      assertCompleted(yield* postResponses(session, turn("spend the budget")))
+      yield* session.emulator.injectFault({ kind: "stream_cut", afterEvents: 1 })
+      assert.strictEqual((yield* postResponses(session, turn("refused"))).status, 429)
+      assert.strictEqual((yield* session.emulator.counters).faultsInjected, 0)
+      yield* session.emulator.updateAccount(session.accountId, { budget: { primary: 10, secondary: 10 } })
+      const cut = yield* postResponses(session, turn("cut short"))
+      assert.strictEqual(cut.status, 200)
+      assert.deepStrictEqual(typesOf(cut.events), ["response.created"])
+    })
+  )
+
+  it.effect(
+    "GET /wham/usage and /wham/accounts/check apply their faults: unauthorized, usage_limit, slow_first_byte",
+    () =>
+      Effect.gen(function* () {
+        const session = yield* freshSession
+        const { chatgptBaseUrl } = session.emulator.urls
+        yield* session.emulator.injectFault({ kind: "unauthorized", route: "usage" })
+        assertJson(yield* get(`${chatgptBaseUrl}/wham/usage`, session.auth), 401, tokenExpired)
+        yield* session.emulator.injectFault({ kind: "usage_limit", route: "accounts_check" })
+        const limited = yield* get(`${chatgptBaseUrl}/wham/accounts/check`, session.auth)
+        assert.strictEqual(limited.status, 429, limited.text)
+        assert.strictEqual(limited.headers.get("x-codex-active-limit"), "codex")
+        yield* session.emulator.injectFault({ kind: "slow_first_byte", route: "usage", delayMs: 200 })
+        const slow = yield* get(`${chatgptBaseUrl}/wham/usage`, session.auth)
+        assert.strictEqual(slow.status, 200)
+        assert.isAtLeast(slow.headersMs, 190)
+        assert.strictEqual((yield* session.emulator.counters).faultsInjected, 3)
+      })
+  )
 })
 
 const ModelCatalog = Schema.Struct({
@@ -953,21 +1096,48 @@ emulatorLayer("GET /models (protocol §9)", (it) => {
 })
 
 emulatorLayer("workspace routing and the WebSocket refusal", (it) => {
-  it.effect("GET /wham/accounts/check lists the token's account with the emulator as its origin", () =>
+  it.effect("GET /wham/accounts/check answers NO_CONSTRAINT for the token's account: keep the configured backend", () =>
     Effect.gen(function* () {
       const session = yield* freshSession
       const reply = yield* get(`${session.emulator.urls.chatgptBaseUrl}/wham/accounts/check`, session.auth)
+      // Protocol §6.1: the origin must be a bare https origin or NO_CONSTRAINT; the emulator is plain
+      // http, so only NO_CONSTRAINT keeps a client that follows §6.1 on the emulator.
       assertJson(reply, 200, {
         accounts: [
           {
             id: session.accountId,
-            workspace_backend_origin: new URL(session.emulator.urls.issuer).origin,
+            workspace_backend_origin: "NO_CONSTRAINT",
             account_routing_override: "NO_CONSTRAINT"
           }
         ]
       })
       const unsigned = yield* get(`${session.emulator.urls.chatgptBaseUrl}/wham/accounts/check`)
       assertJson(unsigned, 401, missingAuthorization)
+    })
+  )
+
+  it.effect("an account's routing sets the origin and the override it answers, or leaves the account out", () =>
+    Effect.gen(function* () {
+      const session = yield* freshSession
+      const check = () => get(`${session.emulator.urls.chatgptBaseUrl}/wham/accounts/check`, session.auth)
+      yield* session.emulator.updateAccount(session.accountId, {
+        routing: { origin: "https://us.chatgpt.example", override: "us_cr" }
+      })
+      assertJson(yield* check(), 200, {
+        accounts: [
+          {
+            id: session.accountId,
+            workspace_backend_origin: "https://us.chatgpt.example",
+            account_routing_override: "us_cr"
+          }
+        ]
+      })
+      yield* session.emulator.updateAccount(session.accountId, { routing: { omit: true } })
+      assertJson(yield* check(), 200, { accounts: [] })
+      const routed = yield* addAccountSession({ email: "us@example.com", routing: { override: "us" } })
+      assertJson(yield* get(`${session.emulator.urls.chatgptBaseUrl}/wham/accounts/check`, routed.auth), 200, {
+        accounts: [{ id: routed.accountId, workspace_backend_origin: "NO_CONSTRAINT", account_routing_override: "us" }]
+      })
     })
   )
 
@@ -1048,6 +1218,25 @@ emulatorLayer("counters and recorded requests", (it) => {
       assert.strictEqual(request.headers["content-encoding"], "zstd")
       assert.strictEqual(request.headers.originator, "codex_exec")
       assert.strictEqual(request.headers["session-id"], "0198-session")
+    })
+  )
+})
+
+layer(Emulator.layer({ seed: 20_261_124 }), { excludeTestServices: true })("a fault with a probability", (it) => {
+  it.effect("p = 0.5 with a fixed seed hits some requests, not all, in a pattern that repeats after reset", () =>
+    Effect.gen(function* () {
+      const pattern = Effect.gen(function* () {
+        const session = yield* freshSession
+        yield* session.emulator.injectFault({ kind: "server_error", probability: 0.5 })
+        const hits: Array<boolean> = []
+        for (let i = 0; i < 20; i++) hits.push((yield* postResponses(session, turn(`request ${i}`))).status === 500)
+        assert.strictEqual((yield* session.emulator.counters).faultsInjected, hits.filter(Boolean).length)
+        return hits
+      })
+      const first = yield* pattern
+      assert.include(first, true)
+      assert.include(first, false)
+      assert.deepStrictEqual(yield* pattern, first)
     })
   )
 })

@@ -186,6 +186,38 @@ describe("nexus-emulator", () => {
     })
   )
 
+  it.live("--client-id replaces the client id the issuer accepts", () =>
+    Effect.gen(function* () {
+      const { urls } = yield* serve("--client-id", "app_nexus_custom")
+      const userCode = (clientId: string) =>
+        send(`${urls.issuer}/api/accounts/deviceauth/usercode`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ client_id: clientId })
+        })
+      const custom = yield* userCode("app_nexus_custom")
+      assert.strictEqual(custom.status, 200, custom.text)
+      const codex = yield* userCode("app_EMoamEEZ73f0CkXaXp7hrann")
+      assert.strictEqual(codex.status, 400, codex.text)
+      assert.deepStrictEqual(codex.body, { error: "invalid_client", error_description: "Unknown client_id." })
+    })
+  )
+
+  it.live("--host with an address that is not loopback is refused with a clear error and exit 1", () =>
+    Effect.gen(function* () {
+      const running = yield* start(["--port", "0", "--host", "0.0.0.0"])
+      const exit = yield* exitOf(running, 20)
+      assert.deepStrictEqual(exit, { code: 1, signal: null })
+      // Effect's error report (on stdout, as runMain logs it) names the host and why.
+      const output = running.stdout() + running.stderr()
+      assert.include(
+        output,
+        "NonLoopbackHost: The emulator listens on loopback only (127.0.0.0/8, ::1 or localhost), not 0.0.0.0: its admin API mints tokens and returns recorded secrets."
+      )
+      assert.notInclude(output, "adminUrl", "no URLs: it never listened")
+    })
+  )
+
   it.live("SIGTERM makes it exit promptly", () =>
     Effect.gen(function* () {
       const { running, urls } = yield* serve()

@@ -7,7 +7,7 @@ import { Effect, Option, Predicate, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { zstdCompressSync } from "node:zlib"
 import { Emulator } from "../src/Emulator.ts"
-import { finalText, freshSession, parseSse, rawRequest, type Session, typesOf } from "./backendHelpers.ts"
+import { finalText, freshSession, get, parseSse, rawRequest, type Session, typesOf } from "./backendHelpers.ts"
 
 const Headers = Schema.Array(Schema.Tuple([Schema.String, Schema.String]))
 
@@ -99,6 +99,14 @@ layer(Emulator.layer({ accounts: [{ id: CAPTURED_ACCOUNT, email: "capture@exampl
       assert.include(types, "response.output_item.done")
       assert.strictEqual(types.at(-1), "response.completed")
       assert.strictEqual(finalText(reply.events), "say hi")
+      // The CLI reads these response headers up front (protocol §7): a turn state it did not send is
+      // generated for the turn, and the models etag is the one /models answers with.
+      const responseId = reply.events[0]?.data?.response?.id ?? ""
+      assert.match(responseId, /^resp_[0-9a-f]{32}$/)
+      assert.strictEqual(reply.headers["x-codex-turn-state"], `ts_${responseId.slice(5)}`)
+      const models = yield* get(`${session.emulator.urls.codexBaseUrl}/models?client_version=0.169.0`, session.auth)
+      assert.match(models.headers.get("etag") ?? "", /^"[^"]+"$/)
+      assert.strictEqual(reply.headers["x-models-etag"], models.headers.get("etag"))
 
       const recorded = Option.getOrThrow(yield* session.emulator.lastRequest("responses"))
       assert.strictEqual(recorded.path, request.path)
@@ -164,8 +172,9 @@ layer(Emulator.layer({ accounts: [{ id: CAPTURED_ACCOUNT, email: "capture@exampl
       const text = finalText(reply.events)
       assert.include(text, "exec_command")
       assert.include(text, "hi-from-tool")
-      const recorded = Option.getOrThrow(yield* session.emulator.lastRequest("responses"))
-      assert.strictEqual(recorded.headers["x-codex-turn-state"], "turnstate-synthetic-123")
+      // The follow-up echoes the turn state, and the emulator keeps it for the rest of the turn.
+      assert.strictEqual(reply.headers["x-codex-turn-state"], "turnstate-synthetic-123")
+      assert.isString(reply.headers["x-models-etag"])
     })
   )
 })

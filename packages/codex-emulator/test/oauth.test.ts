@@ -2,7 +2,8 @@
 // the token endpoint's three grants, revocation, refresh faults and the device-code flow.
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { Emulator } from "../src/Emulator.ts"
+import { createPublicKey, verify } from "node:crypto"
+import { AccountNotFound, DeviceCodeNotFound, Emulator } from "../src/Emulator.ts"
 import {
   AccessTokenClaims,
   accountsCheck,
@@ -64,6 +65,8 @@ layer(Emulator.layer(), { excludeTestServices: true })("auth service", (it) => {
           authorization_endpoint: `${urls.issuer}/oauth/authorize`,
           token_endpoint: `${urls.issuer}/oauth/token`,
           revocation_endpoint: `${urls.issuer}/oauth/revoke`,
+          jwks_uri: `${urls.issuer}/.well-known/jwks.json`,
+          id_token_signing_alg_values_supported: ["RS256"],
           device_authorization_endpoint: `${urls.issuer}/api/accounts/deviceauth/usercode`,
           response_types_supported: ["code"],
           grant_types_supported: [
@@ -75,6 +78,26 @@ layer(Emulator.layer(), { excludeTestServices: true })("auth service", (it) => {
           token_endpoint_auth_methods_supported: ["none"],
           scopes_supported: ["openid", "profile", "email", "offline_access"]
         })
+      })
+    )
+
+    it.effect("tokens are RS256 JWTs whose signature the published JWKS verifies", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const tokens = yield* emulator.issueTokens()
+        const reply = yield* get(`${emulator.urls.issuer}/.well-known/jwks.json`)
+        const { keys } = reply.body as { keys: Array<Record<string, string> & { kid: string }> }
+        assert.lengthOf(keys, 1)
+        for (const token of [tokens.id_token, tokens.access_token]) {
+          const [head, payload, signature] = token.split(".")
+          const header: unknown = JSON.parse(Buffer.from(head!, "base64url").toString("utf8"))
+          assert.deepStrictEqual(header, { alg: "RS256", typ: "JWT", kid: keys[0]!.kid })
+          const key = createPublicKey({ key: keys[0]!, format: "jwk" })
+          assert.isTrue(verify("sha256", Buffer.from(`${head}.${payload}`), key, Buffer.from(signature!, "base64url")))
+          assert.isFalse(
+            verify("sha256", Buffer.from(`${head}.${payload}x`), key, Buffer.from(signature!, "base64url"))
+          )
+        }
       })
     )
   })
@@ -571,9 +594,75 @@ layer(Emulator.layer(), { excludeTestServices: true })("auth service", (it) => {
         assert.deepStrictEqual(counters.refreshes, {
           succeeded: 1,
           rejected: 3,
-          byReason: { reused: 1, invalidated: 1, invalid_client: 1 }
+          byReason: { reused: 1, invalidated: 1, invalid_client: 1 },
+          byRefreshReason: { unauthorized_recovery: 4 }
         })
         assert.deepStrictEqual(counters.grants, { authorization_code: 1, refresh_token: 1, token_exchange: 0 })
+      })
+    )
+
+    it.effect("counters.refreshes.byRefreshReason counts the refresh_reason each refresh sent, none without one", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const { issuer } = emulator.urls
+        const refreshWith = (refreshToken: string, reason: string) =>
+          Effect.flatMap(
+            postJson(`${issuer}/oauth/token`, {
+              client_id: CLIENT_ID,
+              grant_type: "refresh_token",
+              refresh_token: refreshToken,
+              refresh_reason: reason
+            }),
+            (reply) => decodeBody(TokenBody, reply)
+          )
+        const first = yield* signIn(issuer)
+        const second = yield* refreshWith(first.refresh_token, "proactive_expiry")
+        const third = yield* refreshWith(second.refresh_token, "scheduled")
+        assert.strictEqual((yield* refreshJson(issuer, third.refresh_token)).status, 200)
+        assertJson(yield* refreshForm(issuer, "rt_never_issued"), 401, errors.refreshInvalidated)
+        const { refreshes } = yield* emulator.counters
+        assert.deepStrictEqual(refreshes.byRefreshReason, {
+          proactive_expiry: 1,
+          scheduled: 1,
+          unauthorized_recovery: 1,
+          none: 1
+        })
+        assert.deepStrictEqual(refreshes.byReason, { invalidated: 1 })
+      })
+    )
+
+    it.effect("a refused refresh of a known token is counted for that token's account", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const tokens = yield* signIn(emulator.urls.issuer)
+        assert.strictEqual((yield* refreshJson(emulator.urls.issuer, tokens.refresh_token)).status, 200)
+        assertJson(yield* refreshJson(emulator.urls.issuer, tokens.refresh_token), 401, errors.refreshReused)
+        assertJson(yield* refreshJson(emulator.urls.issuer, "rt_never_issued"), 401, errors.refreshInvalidated)
+        assert.deepStrictEqual((yield* emulator.counters).requests.token, {
+          total: 4,
+          byAccount: { [DEFAULT_ACCOUNT_ID]: 3 }
+        })
+      })
+    )
+
+    it.effect("two concurrent refreshes of one refresh token: exactly one 200 and one 401 refresh_token_reused", () =>
+      Effect.gen(function* () {
+        const { urls } = yield* freshEmulator
+        const tokens = yield* signIn(urls.issuer)
+        const replies = yield* Effect.all(
+          [refreshJson(urls.issuer, tokens.refresh_token), refreshJson(urls.issuer, tokens.refresh_token)],
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(replies.map((reply) => reply.status).toSorted(), [200, 401])
+        assertJson(
+          replies.find((reply) => reply.status === 401)!,
+          401,
+          errors.refreshReused
+        )
+        yield* decodeBody(
+          TokenBody,
+          replies.find((reply) => reply.status === 200)!
+        )
       })
     )
   })
@@ -698,7 +787,12 @@ layer(Emulator.layer(), { excludeTestServices: true })("auth service", (it) => {
           assert.strictEqual((yield* refreshJson(emulator.urls.issuer, tokens.refresh_token)).status, 200)
           const counters = yield* emulator.counters
           assert.strictEqual(counters.faultsInjected, 2)
-          assert.deepStrictEqual(counters.refreshes, { succeeded: 1, rejected: 2, byReason: { [reason]: 2 } })
+          assert.deepStrictEqual(counters.refreshes, {
+            succeeded: 1,
+            rejected: 2,
+            byReason: { [reason]: 2 },
+            byRefreshReason: { unauthorized_recovery: 2, none: 1 }
+          })
         })
     )
 
@@ -751,6 +845,96 @@ layer(Emulator.layer(), { excludeTestServices: true })("auth service", (it) => {
         assert.strictEqual((yield* emulator.counters).faultsInjected, 4)
       })
     )
+
+    it.effect.each([
+      { shape: "object", body: errors.refreshReused },
+      {
+        shape: "string",
+        body: {
+          error: "refresh_token_reused",
+          error_description: errors.refreshReused.error.message
+        }
+      },
+      { shape: "top_level", body: { code: "refresh_token_reused", message: errors.refreshReused.error.message } }
+    ] as const)("a refresh_reused fault with shape $shape answers with that body (protocol §3)", ({ shape, body }) =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const tokens = yield* signIn(emulator.urls.issuer)
+        yield* emulator.injectFault({ kind: "refresh_reused", shape })
+        assertJson(yield* refreshJson(emulator.urls.issuer, tokens.refresh_token), 401, body)
+      })
+    )
+
+    it.effect("a reply fault on the token endpoint answers in place of the refresh, which stays unspent", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const tokens = yield* signIn(emulator.urls.issuer)
+        yield* emulator.injectFault({ kind: "overloaded", route: "token", account: DEFAULT_ACCOUNT_ID })
+        assertJson(yield* refreshJson(emulator.urls.issuer, tokens.refresh_token), 503, {
+          error: {
+            type: "server_error",
+            code: "server_is_overloaded",
+            message: "Our servers are currently overloaded. Please try again later."
+          }
+        })
+        yield* decodeBody(TokenBody, yield* refreshJson(emulator.urls.issuer, tokens.refresh_token))
+        assert.strictEqual((yield* emulator.counters).faultsInjected, 1)
+      })
+    )
+  })
+
+  describe("faults on the other auth routes", () => {
+    const serverError = {
+      error: { type: "server_error", message: "An error occurred while processing your request.", code: null }
+    }
+    const requestUserCode = (issuer: string) =>
+      Effect.flatMap(postJson(`${issuer}/api/accounts/deviceauth/usercode`, { client_id: CLIENT_ID }), (reply) =>
+        decodeBody(DeviceCode, reply)
+      )
+    const requests = {
+      authorize: { status: 302, send: (issuer: string) => get(authorization(issuer).url) },
+      token: {
+        status: 200,
+        send: (issuer: string) => Effect.flatMap(authorizeCode(issuer), (grant) => exchangeCode(issuer, grant))
+      },
+      revoke: { status: 200, send: (issuer: string) => postJson(`${issuer}/oauth/revoke`, { token: "rt_any" }) },
+      usercode: {
+        status: 200,
+        send: (issuer: string) => postJson(`${issuer}/api/accounts/deviceauth/usercode`, { client_id: CLIENT_ID })
+      },
+      device_token: {
+        status: 403,
+        send: (issuer: string) =>
+          Effect.flatMap(requestUserCode(issuer), (device) =>
+            postJson(`${issuer}/api/accounts/deviceauth/token`, device)
+          )
+      }
+    } as const
+
+    it.effect.each(Object.keys(requests) as Array<keyof typeof requests>)(
+      "a server_error fault on %s answers 500 once, then the route answers as before",
+      (route) =>
+        Effect.gen(function* () {
+          const emulator = yield* freshEmulator
+          const { status, send: request } = requests[route]
+          yield* emulator.injectFault({ kind: "server_error", route })
+          assertJson(yield* request(emulator.urls.issuer), 500, serverError)
+          const after = yield* request(emulator.urls.issuer)
+          assert.strictEqual(after.status, status, after.text)
+          assert.strictEqual((yield* emulator.counters).faultsInjected, 1)
+        })
+    )
+
+    it.effect("the authorization_code grant meets a fault without spending its code", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const grant = yield* authorizeCode(emulator.urls.issuer)
+        yield* emulator.injectFault({ kind: "bad_gateway", route: "token" })
+        const refused = yield* exchangeCode(emulator.urls.issuer, grant)
+        assert.strictEqual(refused.status, 502, refused.text)
+        yield* decodeBody(TokenBody, yield* exchangeCode(emulator.urls.issuer, grant))
+      })
+    )
   })
 
   describe("device code", () => {
@@ -785,11 +969,10 @@ layer(Emulator.layer(), { excludeTestServices: true })("auth service", (it) => {
       })
     )
 
-    it.effect("a login account with device code disabled answers 404", () =>
+    it.effect("with the deviceCodeEnabled setting off the user-code request answers 404", () =>
       Effect.gen(function* () {
         const emulator = yield* freshEmulator
-        const account = yield* emulator.addAccount({ email: "nodevice@example.com", deviceCodeEnabled: false })
-        yield* emulator.updateSettings({ loginAccount: account.id })
+        yield* emulator.updateSettings({ deviceCodeEnabled: false })
         const reply = yield* postJson(`${emulator.urls.issuer}/api/accounts/deviceauth/usercode`, {
           client_id: CLIENT_ID
         })
@@ -923,7 +1106,7 @@ layer(Emulator.layer(), { excludeTestServices: true })("auth service", (it) => {
           error_description: "The device code has expired. Start the sign-in again."
         })
         const error = yield* Effect.flip(emulator.approveDevice(device.user_code))
-        assert.strictEqual(error._tag, "DeviceCodeNotFound")
+        assert.instanceOf(error, DeviceCodeNotFound)
         assert.strictEqual(error.reason, "expired")
       })
     )
@@ -932,13 +1115,111 @@ layer(Emulator.layer(), { excludeTestServices: true })("auth service", (it) => {
       Effect.gen(function* () {
         const emulator = yield* freshEmulator
         const error = yield* Effect.flip(emulator.approveDevice("ABCD-EFGH"))
-        assert.strictEqual(error._tag, "DeviceCodeNotFound")
+        assert.instanceOf(error, DeviceCodeNotFound)
         assert.strictEqual(error.userCode, "ABCD-EFGH")
         assert.strictEqual(error.reason, "unknown")
         assert.strictEqual(
           error.message,
           "Device code ABCD-EFGH is unknown: request a new one from /api/accounts/deviceauth/usercode."
         )
+      })
+    )
+
+    it.effect("a code is decided once: a second approve or deny is DeviceCodeNotFound and mints no second code", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const { issuer } = emulator.urls
+        const approved = yield* requestUserCode(issuer)
+        yield* emulator.approveDevice(approved.user_code)
+        for (const options of [{}, { deny: true }]) {
+          const again = yield* Effect.flip(emulator.approveDevice(approved.user_code, options))
+          assert.instanceOf(again, DeviceCodeNotFound)
+          assert.strictEqual(again.reason, "unknown")
+        }
+        const onPage = yield* postForm(`${issuer}/codex/device`, { user_code: approved.user_code, decision: "approve" })
+        assert.strictEqual(onPage.status, 400)
+        assert.include(onPage.text, "That code is not valid or has expired.")
+        yield* decodeBody(DeviceGrant, yield* poll(issuer, approved))
+
+        const denied = yield* requestUserCode(issuer)
+        yield* emulator.approveDevice(denied.user_code, { deny: true })
+        assert.instanceOf(yield* Effect.flip(emulator.approveDevice(denied.user_code)), DeviceCodeNotFound)
+        assertJson(yield* poll(issuer, denied), 400, {
+          error: "access_denied",
+          error_description: "The user denied the request."
+        })
+      })
+    )
+
+    it.effect("approving for an account without Codex entitlement denies the code: missing_codex_entitlement", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const unentitled = yield* emulator.addAccount({ email: "noaccess@example.com", entitled: false })
+        const device = yield* requestUserCode(emulator.urls.issuer)
+        yield* emulator.approveDevice(device.user_code, { account: unentitled.id })
+        assertJson(yield* poll(emulator.urls.issuer, device), 400, {
+          error: "access_denied",
+          error_description: "missing_codex_entitlement: this workspace has no access to Codex."
+        })
+      })
+    )
+
+    it.effect("approving for an account the emulator does not have is AccountNotFound; the code stays pending", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const device = yield* requestUserCode(emulator.urls.issuer)
+        const error = yield* Effect.flip(emulator.approveDevice(device.user_code, { account: "nope" }))
+        assert.instanceOf(error, AccountNotFound)
+        assert.strictEqual(error.account, "nope")
+        const page = yield* postForm(`${emulator.urls.issuer}/codex/device`, {
+          user_code: device.user_code,
+          account: "nope",
+          decision: "approve"
+        })
+        assert.strictEqual(page.status, 400)
+        assert.include(page.text, '<p role="status" id="notice">No account nope.</p>')
+        assertJson(yield* poll(emulator.urls.issuer, device), 403, pending)
+        yield* emulator.approveDevice(device.user_code)
+        yield* decodeBody(DeviceGrant, yield* poll(emulator.urls.issuer, device))
+      })
+    )
+
+    it.effect("the authorization code of an approved device code lives authorizationCodeTtlSeconds", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        yield* emulator.updateSettings({ authorizationCodeTtlSeconds: 30 })
+        const device = yield* requestUserCode(emulator.urls.issuer)
+        yield* emulator.approveDevice(device.user_code)
+        const grant = yield* decodeBody(DeviceGrant, yield* poll(emulator.urls.issuer, device))
+        yield* emulator.advanceClock("31 seconds")
+        const exchange = yield* exchangeCode(emulator.urls.issuer, {
+          code: grant.authorization_code,
+          verifier: grant.code_verifier,
+          redirectUri: `${emulator.urls.issuer}/deviceauth/callback`
+        })
+        assertJson(exchange, 400, { error: "invalid_grant", error_description: "The authorization code has expired." })
+      })
+    )
+
+    it.effect("faults on device_token answer the poll: rate_limit with Retry-After, slow_first_byte later", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const device = yield* requestUserCode(emulator.urls.issuer)
+        yield* emulator.injectFault({ kind: "rate_limit", route: "device_token", retryAfterSeconds: 3 })
+        const limited = yield* poll(emulator.urls.issuer, device)
+        assertJson(limited, 429, {
+          error: {
+            type: "rate_limit_exceeded",
+            code: "rate_limit_exceeded",
+            message: "Rate limit reached. Please try again in 3s."
+          }
+        })
+        assert.strictEqual(limited.headers.get("retry-after"), "3")
+        yield* emulator.injectFault({ kind: "slow_first_byte", route: "device_token", delayMs: 200 })
+        const started = performance.now()
+        assertJson(yield* poll(emulator.urls.issuer, device), 403, pending)
+        assert.isAtLeast(performance.now() - started, 190)
+        assert.strictEqual((yield* emulator.counters).faultsInjected, 2)
       })
     )
   })

@@ -2,40 +2,42 @@
 // Plain synchronous code on purpose: every HTTP route is a thin adapter over it, and the hot path
 // (/responses) must not be the bottleneck of any benchmark.
 import { createHash, randomBytes, randomUUID } from "node:crypto"
-import type {
-  Account,
-  AccountInput,
-  AccountPatch,
-  Budget,
-  Counters,
-  FaultRule,
-  Plan,
-  RecordedRequest,
-  Route,
-  ScriptedReply,
-  Settings,
-  SettingsPatch
+import {
+  type Account,
+  type AccountInput,
+  type AccountPatch,
+  type Budget,
+  type Counters,
+  type FaultKind,
+  type FaultRule,
+  faultKindGroups,
+  faultRoute,
+  type Plan,
+  type RecordedRequest,
+  type Route,
+  type ScriptedReply,
+  type Settings,
+  type SettingsPatch,
+  type Usage
 } from "../Domain.ts"
 import * as Jwt from "./jwt.ts"
 import { MODELS } from "./models.ts"
 
-export const CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
-export const AUTH_NAMESPACE = "https://api.openai.com/auth"
-export const PROFILE_NAMESPACE = "https://api.openai.com/profile"
-export const DEFAULT_SCOPE = "openid profile email offline_access api.connectors.read api.connectors.invoke"
+const CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
+const AUTH_NAMESPACE = "https://api.openai.com/auth"
+const PROFILE_NAMESPACE = "https://api.openai.com/profile"
+const DEFAULT_SCOPE = "openid profile email offline_access api.connectors.read api.connectors.invoke"
 const PRIMARY_MINUTES = 300
 const SECONDARY_MINUTES = 10_080
 
-export const DEFAULT_ACCOUNT: Account = {
+const DEFAULT_ACCOUNT: AccountInput = {
   id: "00000000-0000-4000-8000-00000000c0de",
   email: "dev@example.com",
   plan: "plus",
-  userId: "user-emulator-default",
-  entitled: true,
-  deviceCodeEnabled: true
+  userId: "user-emulator-default"
 }
 
-export const DEFAULT_BUDGETS: Record<Plan, Budget> = {
+const DEFAULT_BUDGETS: Record<Plan, Budget> = {
   free: { primary: 10, secondary: 50 },
   go: { primary: 30, secondary: 200 },
   plus: { primary: 100, secondary: 1_000 },
@@ -46,7 +48,7 @@ export const DEFAULT_BUDGETS: Record<Plan, Budget> = {
   edu: { primary: 100, secondary: 1_000 }
 }
 
-export const DEFAULT_SETTINGS: Settings = {
+const DEFAULT_SETTINGS: Omit<Settings, "loginAccount"> = {
   approval: "auto",
   strict: false,
   accessTokenTtlSeconds: 3_600,
@@ -54,13 +56,15 @@ export const DEFAULT_SETTINGS: Settings = {
   authorizationCodeTtlSeconds: 60,
   deviceCodeTtlSeconds: 900,
   deviceIntervalSeconds: 5,
-  loginAccount: DEFAULT_ACCOUNT.id,
+  deviceCodeEnabled: true,
   revokeFamilyOnReuse: false
 }
 
+const MISSING_ENTITLEMENT = "missing_codex_entitlement: this workspace has no access to Codex."
+
 /** Options for a new emulator's state; everything has a default (one `plus` account, auto-approve). */
 export interface CoreOptions {
-  /** The accounts that can sign in (default: one `plus` account). */
+  /** The accounts that can sign in (default: one `plus` account); the first is the login account. */
   readonly accounts?: ReadonlyArray<AccountInput> | undefined
   readonly settings?: SettingsPatch | undefined
   /** OAuth client ids the issuer accepts (default: the public Codex CLI client id). */
@@ -85,23 +89,46 @@ export const json = (status: number, body: unknown, headers?: Record<string, str
   headers === undefined ? { _tag: "Json", status, body } : { _tag: "Json", status, body, headers }
 
 /** The error body shape the auth service uses for OAuth grant errors (RFC 6749 §5.2). */
-export const oauthError = (status: number, error: string, description: string): JsonReply =>
+const oauthError = (status: number, error: string, description: string): JsonReply =>
   json(status, { error, error_description: description })
 
 /** The error body shape the auth service uses for refresh failures (protocol §3). */
 export const codedError = (status: number, code: string, message: string): JsonReply =>
   json(status, { error: { code, message, type: "invalid_request_error", param: null } })
 
+type RefreshRejection = "reused" | "expired" | "invalidated"
+
+const REFRESH_MESSAGES: Record<RefreshRejection, string> = {
+  reused: "Your refresh token has already been used to generate a new access token. Please try signing in again.",
+  expired: "Your refresh token has expired. Please try signing in again.",
+  invalidated: "Your refresh token has been invalidated. Please try signing in again."
+}
+
+/** A refresh failure in one of the body shapes protocol §3 says clients read. */
+const refreshError = (reason: RefreshRejection, shape: FaultRule["shape"] = "object"): JsonReply => {
+  const code = `refresh_token_${reason}`
+  const message = REFRESH_MESSAGES[reason]
+  switch (shape) {
+    case "object":
+      return codedError(401, code, message)
+    case "string":
+      return json(401, { error: code, error_description: message })
+    case "top_level":
+      return json(401, { code, message })
+  }
+}
+
 interface WindowState {
   used: number
   startedAt: number | undefined
 }
 
-interface AccountState {
+/** An account and what the emulator keeps about it. */
+export interface AccountState {
   account: Account
   /**
-   * Tokens whose issue serial is below these are expired or revoked. A serial, not a time: a token
-   * issued right after expireTokens/revokeTokens (even in the same millisecond) must work.
+   * Access tokens whose issue serial is below these are expired or revoked. A serial, not a time: a
+   * token issued right after expireTokens/revokeTokens (even in the same millisecond) must work.
    */
   expiredBefore: number
   revokedBefore: number
@@ -124,28 +151,26 @@ interface RefreshGrant {
   readonly clientId: string
   readonly scope: string
   readonly family: string
-  readonly serial: number
   readonly expiresAt: number
   status: "active" | "rotated" | "revoked"
 }
+
+type DeviceDecision =
+  | { readonly _tag: "Approved"; readonly code: string; readonly verifier: string; readonly challenge: string }
+  | { readonly _tag: "Denied"; readonly description: string }
 
 interface DeviceGrant {
   readonly deviceAuthId: string
   readonly userCode: string
   readonly clientId: string
   readonly expiresAt: number
-  status: "pending" | "approved" | "denied"
-  accountId: string | undefined
-  code: string | undefined
-  verifier: string | undefined
-  challenge: string | undefined
+  decision: DeviceDecision | undefined
 }
 
 /** An access token the emulator issued and verified once. */
-export interface VerifiedToken {
+interface VerifiedToken {
   readonly accountId: string
   readonly exp: number
-  readonly iat: number
   readonly jti: string
 }
 
@@ -164,8 +189,18 @@ export interface PendingAuthorization {
   readonly scope: string
 }
 
+/** A patch without its undefined fields, so that spreading it keeps the current values. */
+const defined = <A extends object>(patch: A): { [K in keyof A]?: Exclude<A[K], undefined> } =>
+  Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined)) as {
+    [K in keyof A]?: Exclude<A[K], undefined>
+  }
+
+const increment = (counts: Record<string, number>, key: string) => {
+  counts[key] = (counts[key] ?? 0) + 1
+}
+
 const base64url = (bytes: Buffer): string => bytes.toString("base64url")
-export const s256 = (verifier: string): string => createHash("sha256").update(verifier).digest("base64url")
+const s256 = (verifier: string): string => createHash("sha256").update(verifier).digest("base64url")
 
 const mulberry32 = (seed: number) => {
   let a = seed >>> 0
@@ -181,21 +216,39 @@ const mulberry32 = (seed: number) => {
 const emptyCounters = (): Counters => ({
   requests: {},
   grants: { authorization_code: 0, refresh_token: 0, token_exchange: 0 },
-  refreshes: { succeeded: 0, rejected: 0, byReason: {} },
+  refreshes: { succeeded: 0, rejected: 0, byReason: {}, byRefreshReason: {} },
   revokes: 0,
   faultsInjected: 0
+})
+
+const newAccount = (input: AccountInput): Account => ({
+  id: input.id ?? randomUUID(),
+  email: input.email,
+  plan: input.plan ?? "plus",
+  userId: input.userId ?? `user-${randomBytes(8).toString("hex")}`,
+  entitled: input.entitled ?? true,
+  ...(input.budget ? { budget: input.budget } : {}),
+  ...(input.routing ? { routing: input.routing } : {})
+})
+
+const newAccountState = (account: Account): AccountState => ({
+  account,
+  expiredBefore: 0,
+  revokedBefore: 0,
+  primary: { used: 0, startedAt: undefined },
+  secondary: { used: 0, startedAt: undefined }
 })
 
 /** The emulator's state and every operation on it. */
 export type Core = ReturnType<typeof makeCore>
 
 export const makeCore = (options: CoreOptions = {}) => {
-  const key = randomBytes(32)
   const clientIds = new Set(options.clientIds ?? [CODEX_CLIENT_ID])
-  let random = mulberry32(options.seed ?? 0x5eed)
-  let clockOffsetMs = 0
-  let settings: Settings = { ...DEFAULT_SETTINGS }
-  let budgets: Record<Plan, Budget> = { ...DEFAULT_BUDGETS }
+  const budgets: Record<Plan, Budget> = { ...DEFAULT_BUDGETS, ...options.budgets }
+  // Built once, so that an account given without an id (or user id) keeps it across resets.
+  const initialAccounts = (options.accounts && options.accounts.length > 0 ? options.accounts : [DEFAULT_ACCOUNT]).map(
+    newAccount
+  )
   const accounts = new Map<string, AccountState>()
   const codes = new Map<string, CodeGrant>()
   const refreshTokens = new Map<string, RefreshGrant>()
@@ -205,43 +258,29 @@ export const makeCore = (options: CoreOptions = {}) => {
   const verified = new Map<string, VerifiedToken>()
   // The issue serial of every access token (by jti) and the last serial handed out; see AccountState.
   const accessSerials = new Map<string, number>()
-  let lastSerial = 0
-  let faults: Array<ActiveFault> = []
-  let replies: Array<ScriptedReply> = []
-  let counters = emptyCounters()
   const lastRequests = new Map<string, RecordedRequest>()
+  let lastSerial = 0
   let redirectUris = new Set<string>()
   let issuer = "http://127.0.0.1"
+  // Set by reset, which runs before the core is handed out.
+  let signer: Jwt.Signer
+  let random: () => number
+  let clockOffsetMs: number
+  let settings: Settings
+  let faults: Array<ActiveFault>
+  let replies: Array<ScriptedReply>
+  let counters: Counters
 
   const now = () => Date.now() + clockOffsetMs
 
-  const addAccount = (input: AccountInput): Account => {
-    const account: Account = {
-      id: input.id ?? randomUUID(),
-      email: input.email,
-      plan: input.plan ?? "plus",
-      userId: input.userId ?? `user-${randomBytes(8).toString("hex")}`,
-      entitled: input.entitled ?? true,
-      deviceCodeEnabled: input.deviceCodeEnabled ?? true,
-      ...(input.budget ? { budget: input.budget } : {})
-    }
-    accounts.set(account.id, {
-      account,
-      expiredBefore: 0,
-      revokedBefore: 0,
-      primary: { used: 0, startedAt: undefined },
-      secondary: { used: 0, startedAt: undefined }
-    })
-    return account
-  }
-
   const reset = () => {
+    // A new signing key id: tokens minted before the reset no longer verify.
+    signer = Jwt.makeSigner()
     random = mulberry32(options.seed ?? 0x5eed)
     clockOffsetMs = 0
-    settings = DEFAULT_SETTINGS
-    if (options.settings) updateSettings(options.settings)
-    budgets = { ...DEFAULT_BUDGETS, ...options.budgets }
+    settings = { ...DEFAULT_SETTINGS, loginAccount: initialAccounts[0]!.id, ...defined(options.settings ?? {}) }
     accounts.clear()
+    for (const account of initialAccounts) accounts.set(account.id, newAccountState(account))
     codes.clear()
     refreshTokens.clear()
     revokedJti.clear()
@@ -253,10 +292,6 @@ export const makeCore = (options: CoreOptions = {}) => {
     replies = []
     counters = emptyCounters()
     lastRequests.clear()
-    const initial = options.accounts && options.accounts.length > 0 ? options.accounts : [DEFAULT_ACCOUNT]
-    for (const account of initial) addAccount(account)
-    if (!accounts.has(settings.loginAccount)) settings = { ...settings, loginAccount: initial[0]!.id ?? "" }
-    if (!accounts.has(settings.loginAccount)) settings = { ...settings, loginAccount: accounts.keys().next().value! }
   }
 
   const setIssuer = (url: string) => {
@@ -278,17 +313,20 @@ export const makeCore = (options: CoreOptions = {}) => {
   const findAccount = (id: string): AccountState | undefined => accounts.get(id)
   const budgetOf = (state: AccountState): Budget => state.account.budget ?? budgets[state.account.plan]
 
+  /** Adds an account, unless one with the same id exists (it is never replaced). */
+  const addAccount = (
+    input: AccountInput
+  ): { readonly ok: true; readonly account: Account } | { readonly ok: false; readonly existing: string } => {
+    if (input.id !== undefined && accounts.has(input.id)) return { ok: false, existing: input.id }
+    const account = newAccount(input)
+    accounts.set(account.id, newAccountState(account))
+    return { ok: true, account }
+  }
+
   const patchAccount = (id: string, patch: AccountPatch): Account | undefined => {
     const state = accounts.get(id)
     if (!state) return undefined
-    state.account = {
-      ...state.account,
-      ...(patch.email !== undefined ? { email: patch.email } : {}),
-      ...(patch.plan !== undefined ? { plan: patch.plan } : {}),
-      ...(patch.entitled !== undefined ? { entitled: patch.entitled } : {}),
-      ...(patch.deviceCodeEnabled !== undefined ? { deviceCodeEnabled: patch.deviceCodeEnabled } : {}),
-      ...(patch.budget !== undefined ? { budget: patch.budget } : {})
-    }
+    state.account = { ...state.account, ...defined(patch) }
     return state.account
   }
 
@@ -313,10 +351,7 @@ export const makeCore = (options: CoreOptions = {}) => {
   }
 
   const updateSettings = (patch: SettingsPatch): Settings => {
-    settings = {
-      ...settings,
-      ...(Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<Settings>)
-    }
+    settings = { ...settings, ...defined(patch) }
     return settings
   }
 
@@ -330,23 +365,23 @@ export const makeCore = (options: CoreOptions = {}) => {
   const count = (route: Route, accountId: string | undefined) => {
     const entry = (counters.requests[route] ??= { total: 0, byAccount: {} })
     entry.total++
-    if (accountId !== undefined) entry.byAccount[accountId] = (entry.byAccount[accountId] ?? 0) + 1
+    if (accountId !== undefined) increment(entry.byAccount, accountId)
   }
 
   const record = (route: Route, request: RecordedRequest) => {
     lastRequests.set(route, request)
   }
 
-  const rejectRefresh = (reason: string) => {
+  /** Counts a refused refresh and answers it. */
+  const rejectRefresh = (reason: RefreshRejection, shape?: FaultRule["shape"]): JsonReply => {
     counters.refreshes.rejected++
-    counters.refreshes.byReason[reason] = (counters.refreshes.byReason[reason] ?? 0) + 1
+    increment(counters.refreshes.byReason, reason)
+    return refreshError(reason, shape)
   }
 
   // ---- faults --------------------------------------------------------------------------------------
 
-  const defaultRoute = (rule: FaultRule): Route =>
-    rule.route ?? (rule.kind.startsWith("refresh_") ? "token" : "responses")
-
+  /** Adds a rule; callers decode it with the FaultRule schema first, which refuses what no route applies. */
   const injectFault = (rule: FaultRule) => {
     faults.push({ rule, remaining: rule.probability !== undefined ? Infinity : (rule.times ?? 1) })
   }
@@ -355,17 +390,24 @@ export const makeCore = (options: CoreOptions = {}) => {
     faults = []
   }
 
-  /** The fault to apply to this request, if any; consumes one use of a counted rule. */
-  const takeFault = (route: Route, accountId: string | undefined): FaultRule | undefined => {
-    if (faults.length === 0) return undefined
+  /**
+   * The first rule for this route and account among `kinds`, the kinds the route can apply at this
+   * point of the request; consumes one use of a counted rule.
+   */
+  const takeFault = (
+    route: Route,
+    accountId: string | undefined,
+    kinds: ReadonlyArray<FaultKind>
+  ): FaultRule | undefined => {
     for (const fault of faults) {
-      if (defaultRoute(fault.rule) !== route || fault.remaining <= 0) continue
-      if (fault.rule.account !== undefined && fault.rule.account !== accountId) continue
-      if (fault.rule.probability !== undefined && random() >= fault.rule.probability) continue
+      const { rule } = fault
+      if (faultRoute(rule) !== route || !kinds.includes(rule.kind)) continue
+      if (rule.account !== undefined && rule.account !== accountId) continue
+      if (rule.probability !== undefined && random() >= rule.probability) continue
       fault.remaining--
       counters.faultsInjected++
       if (fault.remaining <= 0) faults = faults.filter((f) => f !== fault)
-      return fault.rule
+      return rule
     }
     return undefined
   }
@@ -373,20 +415,18 @@ export const makeCore = (options: CoreOptions = {}) => {
   // ---- tokens --------------------------------------------------------------------------------------
 
   const issueTokens = (accountId: string, clientId: string, scope: string, family?: string) => {
-    const state = accounts.get(accountId)!
-    const { account } = state
+    const { account } = accounts.get(accountId)!
     const iat = Math.floor(now() / 1000)
-    const serial = ++lastSerial
     const accessJti = randomUUID()
-    accessSerials.set(accessJti, serial)
+    accessSerials.set(accessJti, ++lastSerial)
     const authClaims = {
       chatgpt_account_id: account.id,
       chatgpt_plan_type: account.plan,
       chatgpt_user_id: account.userId,
       user_id: account.userId
     }
-    const accessToken = Jwt.sign(key, {
-      iss: `${issuer}`,
+    const accessToken = signer.sign({
+      iss: issuer,
       aud: ["https://api.openai.com/v1"],
       client_id: clientId,
       sub: account.userId,
@@ -398,8 +438,8 @@ export const makeCore = (options: CoreOptions = {}) => {
       [AUTH_NAMESPACE]: authClaims,
       [PROFILE_NAMESPACE]: { email: account.email, email_verified: true }
     })
-    const idToken = Jwt.sign(key, {
-      iss: `${issuer}`,
+    const idToken = signer.sign({
+      iss: issuer,
       aud: [clientId],
       sub: account.userId,
       email: account.email,
@@ -423,7 +463,6 @@ export const makeCore = (options: CoreOptions = {}) => {
       clientId,
       scope,
       family: family ?? randomUUID(),
-      serial,
       expiresAt: now() + settings.refreshTokenTtlSeconds * 1000,
       status: "active"
     })
@@ -440,7 +479,7 @@ export const makeCore = (options: CoreOptions = {}) => {
   /** Checks a bearer token: signature, expiry on the emulator clock, and revocation. */
   const authenticate = (
     authorization: string | undefined
-  ): { readonly ok: true; readonly token: VerifiedToken } | { readonly ok: false; readonly reply: JsonReply } => {
+  ): { readonly ok: true; readonly state: AccountState } | { readonly ok: false; readonly reply: JsonReply } => {
     if (!authorization || !authorization.startsWith("Bearer ")) {
       return {
         ok: false,
@@ -454,7 +493,7 @@ export const makeCore = (options: CoreOptions = {}) => {
     const raw = authorization.slice(7)
     let token = verified.get(raw)
     if (token === undefined) {
-      const claims = Jwt.verify(key, raw)
+      const claims = signer.verify(raw)
       const auth = claims?.[AUTH_NAMESPACE] as Record<string, unknown> | undefined
       if (!claims || !auth || typeof auth.chatgpt_account_id !== "string" || typeof claims.exp !== "number") {
         return {
@@ -466,12 +505,7 @@ export const makeCore = (options: CoreOptions = {}) => {
           )
         }
       }
-      token = {
-        accountId: auth.chatgpt_account_id,
-        exp: claims.exp,
-        iat: typeof claims.iat === "number" ? claims.iat : 0,
-        jti: String(claims.jti)
-      }
+      token = { accountId: auth.chatgpt_account_id, exp: claims.exp, jti: String(claims.jti) }
       if (verified.size > 50_000) verified.clear()
       verified.set(raw, token)
     }
@@ -493,7 +527,7 @@ export const makeCore = (options: CoreOptions = {}) => {
         )
       }
     }
-    return { ok: true, token }
+    return { ok: true, state }
   }
 
   // ---- OAuth: authorize -----------------------------------------------------------------------------
@@ -507,6 +541,12 @@ export const makeCore = (options: CoreOptions = {}) => {
     const url = new URL(redirectUri)
     for (const [name, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(name, value)
     return url.toString()
+  }
+
+  const newCode = (grant: Omit<CodeGrant, "expiresAt" | "used">): string => {
+    const code = `ac_${base64url(randomBytes(24))}`
+    codes.set(code, { ...grant, expiresAt: now() + settings.authorizationCodeTtlSeconds * 1000, used: false })
+    return code
   }
 
   const authorize = (query: Readonly<Record<string, string>>): AuthorizeOutcome => {
@@ -572,19 +612,16 @@ export const makeCore = (options: CoreOptions = {}) => {
     if (!account.entitled) {
       return redirectWith(pending.redirectUri, {
         error: "access_denied",
-        error_description: "missing_codex_entitlement: this workspace has no access to Codex.",
+        error_description: MISSING_ENTITLEMENT,
         state: pending.state
       })
     }
-    const code = `ac_${base64url(randomBytes(24))}`
-    codes.set(code, {
+    const code = newCode({
       clientId: pending.clientId,
       redirectUri: pending.redirectUri,
       challenge: pending.challenge,
       accountId: account.id,
-      scope: pending.scope,
-      expiresAt: now() + settings.authorizationCodeTtlSeconds * 1000,
-      used: false
+      scope: pending.scope
     })
     return redirectWith(pending.redirectUri, { code, state: pending.state })
   }
@@ -596,14 +633,26 @@ export const makeCore = (options: CoreOptions = {}) => {
 
   // ---- OAuth: token endpoint ----------------------------------------------------------------------
 
+  /**
+   * The account a token request concerns (its code's or its refresh token's), known before the grant
+   * runs so that faults can be scoped to it and the request counted for it.
+   */
+  const tokenAccount = (body: Readonly<Record<string, unknown>>): AccountState | undefined => {
+    const id =
+      body.grant_type === "authorization_code" && typeof body.code === "string"
+        ? codes.get(body.code)?.accountId
+        : body.grant_type === "refresh_token" && typeof body.refresh_token === "string"
+          ? refreshTokens.get(body.refresh_token)?.accountId
+          : undefined
+    return id === undefined ? undefined : accounts.get(id)
+  }
+
   const exchangeCode = (form: Readonly<Record<string, unknown>>): JsonReply => {
     const code = typeof form.code === "string" ? form.code : undefined
     const grant = code ? codes.get(code) : undefined
     if (!code || !grant) return oauthError(400, "invalid_grant", "The authorization code is invalid.")
-    if (grant.used) {
-      // A replayed code is refused, and so is everything issued from it (RFC 6749 §4.1.2).
-      return oauthError(400, "invalid_grant", "The authorization code has already been used.")
-    }
+    // A replayed code is refused (RFC 6749 §4.1.2); the tokens already issued from it stay valid.
+    if (grant.used) return oauthError(400, "invalid_grant", "The authorization code has already been used.")
     grant.used = true
     if (grant.expiresAt <= now()) return oauthError(400, "invalid_grant", "The authorization code has expired.")
     if (form.client_id !== grant.clientId)
@@ -619,70 +668,44 @@ export const makeCore = (options: CoreOptions = {}) => {
   }
 
   const refresh = (body: Readonly<Record<string, unknown>>): JsonReply => {
+    increment(
+      counters.refreshes.byRefreshReason,
+      typeof body.refresh_reason === "string" ? body.refresh_reason : "none"
+    )
     const token = typeof body.refresh_token === "string" ? body.refresh_token : undefined
     const grant = token ? refreshTokens.get(token) : undefined
     if (typeof body.client_id !== "string" || !clientIds.has(body.client_id)) {
-      rejectRefresh("invalid_client")
+      counters.refreshes.rejected++
+      increment(counters.refreshes.byReason, "invalid_client")
       return oauthError(401, "invalid_client", "Unknown client_id.")
     }
-    const fault = takeFault("token", grant?.accountId)
-    if (fault) {
-      switch (fault.kind) {
-        case "refresh_reused":
-          rejectRefresh("reused")
-          return reusedError()
-        case "refresh_expired":
-          rejectRefresh("expired")
-          return expiredError()
-        case "refresh_invalidated":
-          rejectRefresh("invalidated")
-          return invalidatedError()
-        case "refresh_server_error":
-          rejectRefresh("server_error")
-          return json(fault.status ?? 500, { error: { message: "Internal server error", type: "server_error" } })
-        default:
-          break
-      }
+    const fault = takeFault("token", grant?.accountId, faultKindGroups.refresh)
+    switch (fault?.kind) {
+      case "refresh_reused":
+        return rejectRefresh("reused", fault.shape)
+      case "refresh_expired":
+        return rejectRefresh("expired", fault.shape)
+      case "refresh_invalidated":
+        return rejectRefresh("invalidated", fault.shape)
+      case "refresh_server_error":
+        counters.refreshes.rejected++
+        increment(counters.refreshes.byReason, "server_error")
+        return json(fault.status ?? 500, { error: { message: "Internal server error", type: "server_error" } })
     }
-    if (!token || !grant) {
-      rejectRefresh("invalidated")
-      return invalidatedError()
-    }
+    if (!grant) return rejectRefresh("invalidated")
     if (grant.status === "rotated") {
-      rejectRefresh("reused")
       if (settings.revokeFamilyOnReuse) {
         for (const other of refreshTokens.values()) if (other.family === grant.family) other.status = "revoked"
       }
-      return reusedError()
+      return rejectRefresh("reused")
     }
-    if (grant.status === "revoked" || grant.serial < (accounts.get(grant.accountId)?.revokedBefore ?? Infinity)) {
-      rejectRefresh("invalidated")
-      return invalidatedError()
-    }
-    if (grant.expiresAt <= now()) {
-      rejectRefresh("expired")
-      return expiredError()
-    }
+    if (grant.status === "revoked") return rejectRefresh("invalidated")
+    if (grant.expiresAt <= now()) return rejectRefresh("expired")
     grant.status = "rotated"
     counters.grants.refresh_token++
     counters.refreshes.succeeded++
     return json(200, issueTokens(grant.accountId, grant.clientId, grant.scope, grant.family))
   }
-
-  const reusedError = () =>
-    codedError(
-      401,
-      "refresh_token_reused",
-      "Your refresh token has already been used to generate a new access token. Please try signing in again."
-    )
-  const expiredError = () =>
-    codedError(401, "refresh_token_expired", "Your refresh token has expired. Please try signing in again.")
-  const invalidatedError = () =>
-    codedError(
-      401,
-      "refresh_token_invalidated",
-      "Your refresh token has been invalidated. Please try signing in again."
-    )
 
   const tokenExchange = (form: Readonly<Record<string, unknown>>): JsonReply => {
     if (form.requested_token !== "openai-api-key") {
@@ -694,7 +717,7 @@ export const makeCore = (options: CoreOptions = {}) => {
     ) {
       return oauthError(400, "invalid_request", "subject_token must be an id_token.")
     }
-    const claims = Jwt.verify(key, form.subject_token)
+    const claims = signer.verify(form.subject_token)
     if (!claims) return oauthError(400, "invalid_grant", "subject_token is not a valid id_token.")
     counters.grants.token_exchange++
     return json(200, {
@@ -729,7 +752,7 @@ export const makeCore = (options: CoreOptions = {}) => {
     if (grant) {
       for (const other of refreshTokens.values()) if (other.family === grant.family) other.status = "revoked"
     } else {
-      const claims = Jwt.verify(key, body.token)
+      const claims = signer.verify(body.token)
       if (claims && typeof claims.jti === "string") revokedJti.add(claims.jti)
     }
     // RFC 7009: an unknown token is not an error.
@@ -747,21 +770,16 @@ export const makeCore = (options: CoreOptions = {}) => {
   }
 
   const requestUserCode = (body: Readonly<Record<string, unknown>>): JsonReply => {
+    if (!settings.deviceCodeEnabled) return json(404, { error: "not_found", error_description: "Not Found" })
     if (typeof body.client_id !== "string" || !clientIds.has(body.client_id)) {
       return oauthError(400, "invalid_client", "Unknown client_id.")
     }
-    const login = accounts.get(settings.loginAccount)?.account
-    if (login && !login.deviceCodeEnabled) return json(404, { error: "not_found", error_description: "Not Found" })
     const grant: DeviceGrant = {
       deviceAuthId: `deviceauth_${base64url(randomBytes(16))}`,
       userCode: newUserCode(),
       clientId: body.client_id,
       expiresAt: now() + settings.deviceCodeTtlSeconds * 1000,
-      status: "pending",
-      accountId: undefined,
-      code: undefined,
-      verifier: undefined,
-      challenge: undefined
+      decision: undefined
     }
     devices.set(grant.userCode, grant)
     return json(200, {
@@ -777,34 +795,39 @@ export const makeCore = (options: CoreOptions = {}) => {
     return bare.length === 8 ? `${bare.slice(0, 4)}-${bare.slice(4)}` : code.toUpperCase()
   }
 
-  /** Approves or denies a device code, as the /codex/device page or the admin shortcut does. */
-  const decideDevice = (userCode: string, approve: boolean, accountId?: string): "ok" | "unknown" | "expired" => {
+  /**
+   * Approves (as `accountId`) or denies a device code, as the /codex/device page or the admin
+   * shortcut does. A code is decided once: afterwards it is `unknown`. An account without Codex
+   * entitlement gets the code denied.
+   */
+  const decideDevice = (
+    userCode: string,
+    approve: boolean,
+    accountId: string
+  ): "ok" | "unknown" | "expired" | "no_account" => {
     const grant = devices.get(normalizeUserCode(userCode))
-    if (!grant) return "unknown"
+    if (!grant || grant.decision !== undefined) return "unknown"
     if (grant.expiresAt <= now()) return "expired"
     if (!approve) {
-      grant.status = "denied"
+      grant.decision = { _tag: "Denied", description: "The user denied the request." }
       return "ok"
     }
-    const account = accounts.get(accountId ?? settings.loginAccount)
-    if (!account) return "unknown"
+    const account = accounts.get(accountId)?.account
+    if (!account) return "no_account"
+    if (!account.entitled) {
+      grant.decision = { _tag: "Denied", description: MISSING_ENTITLEMENT }
+      return "ok"
+    }
     const verifier = base64url(randomBytes(64))
     const challenge = s256(verifier)
-    const code = `ac_${base64url(randomBytes(24))}`
-    codes.set(code, {
+    const code = newCode({
       clientId: grant.clientId,
       redirectUri: `${issuer}/deviceauth/callback`,
       challenge,
-      accountId: account.account.id,
-      scope: DEFAULT_SCOPE,
-      expiresAt: now() + settings.deviceCodeTtlSeconds * 1000,
-      used: false
+      accountId: account.id,
+      scope: DEFAULT_SCOPE
     })
-    grant.status = "approved"
-    grant.accountId = account.account.id
-    grant.code = code
-    grant.verifier = verifier
-    grant.challenge = challenge
+    grant.decision = { _tag: "Approved", code, verifier, challenge }
     return "ok"
   }
 
@@ -819,27 +842,22 @@ export const makeCore = (options: CoreOptions = {}) => {
         error_description: "The device code has expired. Start the sign-in again."
       })
     }
-    switch (grant.status) {
-      case "pending":
+    switch (grant.decision?._tag) {
+      case undefined:
         return json(403, {
           error: "authorization_pending",
           error_description: "The user has not approved the code yet."
         })
-      case "denied":
-        return json(400, { error: "access_denied", error_description: "The user denied the request." })
-      case "approved":
+      case "Denied":
+        return json(400, { error: "access_denied", error_description: grant.decision.description })
+      case "Approved":
         devices.delete(grant.userCode)
         return json(200, {
-          authorization_code: grant.code,
-          code_challenge: grant.challenge,
-          code_verifier: grant.verifier
+          authorization_code: grant.decision.code,
+          code_challenge: grant.decision.challenge,
+          code_verifier: grant.decision.verifier
         })
     }
-  }
-
-  const pendingDevice = (userCode: string) => {
-    const grant = devices.get(normalizeUserCode(userCode))
-    return grant && grant.status === "pending" && grant.expiresAt > now() ? grant.userCode : undefined
   }
 
   // ---- usage windows ------------------------------------------------------------------------------------
@@ -851,14 +869,18 @@ export const makeCore = (options: CoreOptions = {}) => {
     }
   }
 
+  const rollWindows = (state: AccountState, at: number) => {
+    rollWindow(state.primary, PRIMARY_MINUTES, at)
+    rollWindow(state.secondary, SECONDARY_MINUTES, at)
+  }
+
   const resetAt = (window: WindowState, minutes: number, at: number) =>
     Math.floor(((window.startedAt ?? at) + minutes * 60_000) / 1000)
 
-  /** The x-codex-* headers for an account, as every backend response carries them (protocol §8). */
-  const usageHeaders = (state: AccountState, activeLimit?: boolean): Record<string, string> => {
+  /** The x-codex-* headers for an account, as every authenticated backend answer carries them (§8). */
+  const usageHeaders = (state: AccountState): Record<string, string> => {
     const at = now()
-    rollWindow(state.primary, PRIMARY_MINUTES, at)
-    rollWindow(state.secondary, SECONDARY_MINUTES, at)
+    rollWindows(state, at)
     const budget = budgetOf(state)
     const percent = (used: number, of: number) =>
       String(of <= 0 ? 100 : Math.min(100, Math.round((used / of) * 1000) / 10))
@@ -871,15 +893,15 @@ export const makeCore = (options: CoreOptions = {}) => {
       "x-codex-secondary-reset-at": String(resetAt(state.secondary, SECONDARY_MINUTES, at)),
       "x-codex-credits-has-credits": "false",
       "x-codex-credits-unlimited": "false",
-      "x-codex-credits-balance": "0",
-      ...(activeLimit ? { "x-codex-active-limit": "codex" } : {})
+      "x-codex-credits-balance": "0"
     }
   }
 
+  /** The 429 of an exhausted plan (protocol §8); the usage headers are added by the backend routes. */
   const usageLimitReply = (state: AccountState): JsonReply => {
-    const headers = usageHeaders(state, true)
     const budget = budgetOf(state)
     const at = now()
+    rollWindows(state, at)
     const primaryOut = state.primary.used >= budget.primary
     const secondaryOut = state.secondary.used >= budget.secondary
     const resets = Math.max(
@@ -898,15 +920,14 @@ export const makeCore = (options: CoreOptions = {}) => {
           resets_in_seconds: Math.max(0, resets - Math.floor(at / 1000))
         }
       },
-      headers
+      { "x-codex-active-limit": "codex" }
     )
   }
 
   /** Charges one unit to both windows; false when either is already exhausted. */
   const charge = (state: AccountState): boolean => {
     const at = now()
-    rollWindow(state.primary, PRIMARY_MINUTES, at)
-    rollWindow(state.secondary, SECONDARY_MINUTES, at)
+    rollWindows(state, at)
     const budget = budgetOf(state)
     if (state.primary.used >= budget.primary || state.secondary.used >= budget.secondary) return false
     for (const window of [state.primary, state.secondary]) {
@@ -916,13 +937,10 @@ export const makeCore = (options: CoreOptions = {}) => {
     return true
   }
 
-  const usageSnapshot = (accountId: string) => {
-    const state = accounts.get(accountId)
-    if (!state) return undefined
+  const usage = (state: AccountState): Usage => {
     const budget = budgetOf(state)
     const at = now()
-    rollWindow(state.primary, PRIMARY_MINUTES, at)
-    rollWindow(state.secondary, SECONDARY_MINUTES, at)
+    rollWindows(state, at)
     return {
       plan_type: state.account.plan,
       primary: {
@@ -949,18 +967,15 @@ export const makeCore = (options: CoreOptions = {}) => {
   reset()
 
   return {
-    key,
     now,
     reset,
     setIssuer,
+    jwks: () => signer.jwks(),
     get issuer() {
       return issuer
     },
     get settings() {
       return settings
-    },
-    get clientIds() {
-      return clientIds
     },
     accountList: () => Array.from(accounts.values(), (state) => state.account),
     findAccount,
@@ -987,20 +1002,18 @@ export const makeCore = (options: CoreOptions = {}) => {
     authenticate,
     authorize,
     decidePending,
-    pendingAuthorization: (id: string) => pendingAuthorizations.get(id),
+    tokenAccount,
     token,
     revoke,
     requestUserCode,
     pollDevice,
     decideDevice,
-    pendingDevice,
     usageHeaders,
     usageLimitReply,
     charge,
-    usageSnapshot,
+    usage,
     modelsBody,
     modelsEtag,
-    modelSlugs,
-    random: () => random()
+    modelSlugs
   }
 }

@@ -1,18 +1,21 @@
 // HTTP adapters over the core: the auth service's routes, the backend's routes and the admin API.
-import { Duration, Effect, Schema, Stream } from "effect"
+import { Duration, Effect, Predicate, Schema, Stream } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { randomUUID } from "node:crypto"
 import { zstdDecompressSync } from "node:zlib"
 import {
   AccountInput,
   AccountPatch,
+  ClockAdvance,
+  type FaultKind,
+  faultKindGroups,
   FaultRule,
-  type RecordedRequest,
   Route,
+  routeFaultKinds,
   ScriptedReply,
   SettingsPatch
 } from "../Domain.ts"
-import { type Core, codedError, json, type JsonReply } from "./core.ts"
+import { type AccountState, type Core, codedError, json, type JsonReply } from "./core.ts"
 import { approvalPage, devicePage, messagePage } from "./pages.ts"
 import * as Responses from "./responses.ts"
 
@@ -24,6 +27,8 @@ interface ParsedRequest {
   readonly body: unknown
   readonly bodyError: string | undefined
 }
+
+type Json = Readonly<Record<string, unknown>>
 
 const queryOf = (url: string): Record<string, string> => {
   const at = url.indexOf("?")
@@ -72,8 +77,21 @@ const parse = Effect.fnUntraced(function* (request: HttpServerRequest.HttpServer
   return { query, headers, ...decodeBody(bytes, headers["content-type"] ?? "") }
 })
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+/** Parses a request of one of the emulator's routes and records it for `lastRequest`. */
+const recorded = Effect.fnUntraced(function* (core: Core, route: Route, request: HttpServerRequest.HttpServerRequest) {
+  const parsed = yield* parse(request)
+  core.record(route, {
+    method: request.method,
+    // The path as sent: request.url is relative to a prefix such as /backend-api.
+    path: new URL(request.originalUrl, "http://emulator").pathname,
+    query: parsed.query,
+    headers: parsed.headers,
+    body: parsed.body
+  })
+  return parsed
+})
+
+const bodyOf = (parsed: ParsedRequest): Json => (Predicate.isObject(parsed.body) ? parsed.body : {})
 
 const respond = (reply: JsonReply) =>
   HttpServerResponse.jsonUnsafe(reply.body, {
@@ -81,28 +99,86 @@ const respond = (reply: JsonReply) =>
     headers: { "cache-control": "no-store", ...reply.headers }
   })
 
-const detail = (status: number, message: string, headers?: Record<string, string>) =>
-  respond(json(status, { detail: message }, headers))
+const detail = (status: number, message: string) => respond(json(status, { detail: message }))
 
 const html = (body: string, status = 200) =>
   HttpServerResponse.text(body, { status, contentType: "text/html; charset=utf-8" })
+
+/** The answer of a fault that replaces a route's reply. */
+const faultReply = (core: Core, rule: FaultRule, state: AccountState | undefined) => {
+  switch (rule.kind) {
+    case "unauthorized":
+      return respond(
+        codedError(401, "token_expired", "Provided authentication token is expired. Please try signing in again.")
+      )
+    case "usage_limit":
+      // routeFaultKinds offers usage_limit only on routes that authenticate an account.
+      return respond(core.usageLimitReply(state!))
+    case "rate_limit": {
+      const seconds = rule.retryAfterSeconds ?? 1
+      return respond(
+        json(
+          429,
+          {
+            error: {
+              type: "rate_limit_exceeded",
+              code: "rate_limit_exceeded",
+              message: `Rate limit reached. Please try again in ${seconds}s.`
+            }
+          },
+          { "retry-after": String(seconds) }
+        )
+      )
+    }
+    case "bad_gateway":
+      return HttpServerResponse.text("<html><body><h1>502 Bad Gateway</h1></body></html>", {
+        status: 502,
+        contentType: "text/html"
+      })
+    case "overloaded":
+      return respond(
+        json(503, {
+          error: {
+            type: "server_error",
+            code: "server_is_overloaded",
+            message: "Our servers are currently overloaded. Please try again later."
+          }
+        })
+      )
+    default:
+      // server_error: the routes hand faultReply no other kind.
+      return respond(
+        json(rule.status ?? 500, {
+          error: { type: "server_error", message: "An error occurred while processing your request.", code: null }
+        })
+      )
+  }
+}
+
+/**
+ * Answers with `answer` unless the route takes a fault of `kinds` (by default every kind the route
+ * can apply): slow_first_byte holds `answer` back, any other kind answers in its place.
+ */
+const faulted = (
+  core: Core,
+  route: Route,
+  state: AccountState | undefined,
+  answer: Effect.Effect<HttpServerResponse.HttpServerResponse>,
+  kinds: ReadonlyArray<FaultKind> = routeFaultKinds[route]
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Effect.suspend(() => {
+    const rule = core.takeFault(route, state?.account.id, kinds)
+    if (rule === undefined) return answer
+    return rule.kind === "slow_first_byte"
+      ? Effect.delay(answer, Duration.millis(rule.delayMs ?? 1_000))
+      : Effect.succeed(faultReply(core, rule, state))
+  })
 
 /** The auth service's routes (protocol §1–§3): authorize, token, revoke, device code. */
 export const authRoutes = (core: Core) =>
   HttpRouter.use(
     Effect.fnUntraced(function* (router) {
-      const recorded = Effect.fnUntraced(function* (route: Route, request: HttpServerRequest.HttpServerRequest) {
-        const parsed = yield* parse(request)
-        core.record(route, {
-          method: request.method,
-          path: request.url.split("?")[0]!,
-          query: parsed.query,
-          headers: parsed.headers,
-          body: parsed.body
-        } satisfies RecordedRequest)
-        return parsed
-      })
-
+      yield* router.add("GET", "/.well-known/jwks.json", () => Effect.sync(() => respond(json(200, core.jwks()))))
       yield* router.add("GET", "/.well-known/openid-configuration", () =>
         Effect.sync(() =>
           respond(
@@ -111,6 +187,8 @@ export const authRoutes = (core: Core) =>
               authorization_endpoint: `${core.issuer}/oauth/authorize`,
               token_endpoint: `${core.issuer}/oauth/token`,
               revocation_endpoint: `${core.issuer}/oauth/revoke`,
+              jwks_uri: `${core.issuer}/.well-known/jwks.json`,
+              id_token_signing_alg_values_supported: ["RS256"],
               device_authorization_endpoint: `${core.issuer}/api/accounts/deviceauth/usercode`,
               response_types_supported: ["code"],
               grant_types_supported: [
@@ -128,30 +206,36 @@ export const authRoutes = (core: Core) =>
 
       yield* router.add("GET", "/oauth/authorize", (request) =>
         Effect.gen(function* () {
-          const parsed = yield* recorded("authorize", request)
+          const parsed = yield* recorded(core, "authorize", request)
           core.count("authorize", undefined)
-          const outcome = core.authorize(parsed.query)
-          switch (outcome._tag) {
-            case "Error":
-              return respond(outcome.reply)
-            case "Redirect":
-              return HttpServerResponse.redirect(outcome.location, { status: 302 })
-            case "Interactive":
-              return html(
-                approvalPage(
-                  outcome.pending,
-                  core.accountList(),
-                  parsed.query.emulator_account ?? core.settings.loginAccount
-                )
-              )
-          }
+          return yield* faulted(
+            core,
+            "authorize",
+            undefined,
+            Effect.sync(() => {
+              const outcome = core.authorize(parsed.query)
+              switch (outcome._tag) {
+                case "Error":
+                  return respond(outcome.reply)
+                case "Redirect":
+                  return HttpServerResponse.redirect(outcome.location, { status: 302 })
+                case "Interactive":
+                  return html(
+                    approvalPage(
+                      outcome.pending,
+                      core.accountList(),
+                      parsed.query.emulator_account ?? core.settings.loginAccount
+                    )
+                  )
+              }
+            })
+          )
         })
       )
 
       yield* router.add("POST", "/oauth/authorize/decision", (request) =>
         Effect.gen(function* () {
-          const { body } = yield* parse(request)
-          const form = isRecord(body) ? body : {}
+          const form = bodyOf(yield* parse(request))
           const location = core.decidePending(
             String(form.request_id ?? ""),
             String(form.account ?? core.settings.loginAccount),
@@ -168,39 +252,59 @@ export const authRoutes = (core: Core) =>
 
       yield* router.add("POST", "/oauth/token", (request) =>
         Effect.gen(function* () {
-          const parsed = yield* recorded("token", request)
+          const parsed = yield* recorded(core, "token", request)
+          const body = bodyOf(parsed)
+          const account = core.tokenAccount(body)
+          core.count("token", account?.account.id)
           if (parsed.bodyError)
             return respond(json(400, { error: "invalid_request", error_description: parsed.bodyError }))
-          const body = isRecord(parsed.body) ? parsed.body : {}
-          const reply = core.token(body)
-          core.count("token", accountOfTokenReply(reply))
-          return respond(reply)
+          // Any grant can meet a reply fault here; core.token takes the refresh grant's own faults.
+          return yield* faulted(
+            core,
+            "token",
+            account,
+            Effect.sync(() => respond(core.token(body))),
+            faultKindGroups.reply
+          )
         })
       )
 
       yield* router.add("POST", "/oauth/revoke", (request) =>
         Effect.gen(function* () {
-          const parsed = yield* recorded("revoke", request)
+          const parsed = yield* recorded(core, "revoke", request)
           core.count("revoke", undefined)
-          return respond(core.revoke(isRecord(parsed.body) ? parsed.body : {}))
+          return yield* faulted(
+            core,
+            "revoke",
+            undefined,
+            Effect.sync(() => respond(core.revoke(bodyOf(parsed))))
+          )
         })
       )
 
       yield* router.add("POST", "/api/accounts/deviceauth/usercode", (request) =>
         Effect.gen(function* () {
-          const parsed = yield* recorded("usercode", request)
+          const parsed = yield* recorded(core, "usercode", request)
           core.count("usercode", undefined)
-          const fault = core.takeFault("usercode", undefined)
-          if (fault) return faultReply(core, fault.kind, fault.status, fault.retryAfterSeconds, undefined)
-          return respond(core.requestUserCode(isRecord(parsed.body) ? parsed.body : {}))
+          return yield* faulted(
+            core,
+            "usercode",
+            undefined,
+            Effect.sync(() => respond(core.requestUserCode(bodyOf(parsed))))
+          )
         })
       )
 
       yield* router.add("POST", "/api/accounts/deviceauth/token", (request) =>
         Effect.gen(function* () {
-          const parsed = yield* recorded("device_token", request)
+          const parsed = yield* recorded(core, "device_token", request)
           core.count("device_token", undefined)
-          return respond(core.pollDevice(isRecord(parsed.body) ? parsed.body : {}))
+          return yield* faulted(
+            core,
+            "device_token",
+            undefined,
+            Effect.sync(() => respond(core.pollDevice(bodyOf(parsed))))
+          )
         })
       )
 
@@ -212,25 +316,15 @@ export const authRoutes = (core: Core) =>
 
       yield* router.add("POST", "/codex/device", (request) =>
         Effect.gen(function* () {
-          const { body } = yield* parse(request)
-          const form = isRecord(body) ? body : {}
+          const form = bodyOf(yield* parse(request))
           const code = String(form.user_code ?? "")
           const approve = form.decision === "approve"
-          const result =
-            core.pendingDevice(code) === undefined
-              ? "unknown"
-              : // Without an account field the login account approves, as with the admin shortcut.
-                core.decideDevice(code, approve, form.account ? String(form.account) : undefined)
+          // Without an account field the login account approves, as with the admin shortcut.
+          const account = form.account ? String(form.account) : core.settings.loginAccount
+          const result = core.decideDevice(code, approve, account)
           if (result !== "ok") {
-            return html(
-              devicePage(
-                core.accountList(),
-                core.settings.loginAccount,
-                code,
-                "That code is not valid or has expired."
-              ),
-              400
-            )
+            const notice = result === "no_account" ? `No account ${account}.` : "That code is not valid or has expired."
+            return html(devicePage(core.accountList(), core.settings.loginAccount, code, notice), 400)
           }
           return html(
             approve
@@ -245,95 +339,6 @@ export const authRoutes = (core: Core) =>
       )
     })
   )
-
-const accountOfTokenReply = (reply: JsonReply): string | undefined => {
-  if (reply.status !== 200 || !isRecord(reply.body) || typeof reply.body.access_token !== "string") return undefined
-  const payload = reply.body.access_token.split(".")[1]
-  if (!payload) return undefined
-  try {
-    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<
-      string,
-      Record<string, unknown>
-    >
-    const id = claims["https://api.openai.com/auth"]?.chatgpt_account_id
-    return typeof id === "string" ? id : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** A fault that answers with a status instead of a stream. */
-const faultReply = (
-  core: Core,
-  kind: FaultRule["kind"],
-  status: number | undefined,
-  retryAfterSeconds: number | undefined,
-  accountId: string | undefined
-) => {
-  const state = accountId ? core.findAccount(accountId) : undefined
-  const headers = state ? core.usageHeaders(state) : {}
-  switch (kind) {
-    case "unauthorized":
-      return respond(
-        codedError(401, "token_expired", "Provided authentication token is expired. Please try signing in again.")
-      )
-    case "usage_limit":
-      return state ? respond(core.usageLimitReply(state)) : detail(429, "The usage limit has been reached")
-    case "rate_limit": {
-      const seconds = retryAfterSeconds ?? 1
-      return respond(
-        json(
-          429,
-          {
-            error: {
-              type: "rate_limit_exceeded",
-              code: "rate_limit_exceeded",
-              message: `Rate limit reached. Please try again in ${seconds}s.`
-            }
-          },
-          { ...headers, "retry-after": String(seconds) }
-        )
-      )
-    }
-    case "bad_gateway":
-      return HttpServerResponse.text("<html><body><h1>502 Bad Gateway</h1></body></html>", {
-        status: 502,
-        contentType: "text/html",
-        headers
-      })
-    case "overloaded":
-      return respond(
-        json(
-          503,
-          {
-            error: {
-              type: "server_error",
-              code: "server_is_overloaded",
-              message: "Our servers are currently overloaded. Please try again later."
-            }
-          },
-          headers
-        )
-      )
-    default:
-      return respond(
-        json(
-          status ?? 500,
-          { error: { type: "server_error", message: "An error occurred while processing your request.", code: null } },
-          headers
-        )
-      )
-  }
-}
-
-const STATUS_FAULTS = new Set([
-  "unauthorized",
-  "usage_limit",
-  "rate_limit",
-  "server_error",
-  "bad_gateway",
-  "overloaded"
-])
 
 /** Renders events as an SSE body, with the stream faults applied. */
 const sseStream = (
@@ -379,94 +384,95 @@ const sseStream = (
   }
 }
 
+/** The faults /responses takes before charging a turn; the stream faults come after the charge. */
+const beforeCharge: ReadonlyArray<FaultKind> = [...faultKindGroups.account, ...faultKindGroups.reply]
+
 /** The Codex backend's routes (protocol §6–§9). */
 export const backendRoutes = (core: Core) =>
   HttpRouter.use(
     Effect.fnUntraced(function* (router) {
       const routed = router.prefixed("/backend-api")
 
-      /** Authenticates a backend request and checks chatgpt-account-id against the token. */
-      const authenticated = (route: Route, headers: Record<string, string>) => {
-        const auth = core.authenticate(headers.authorization)
-        if (!auth.ok) {
-          core.count(route, undefined)
-          return { ok: false as const, response: respond(auth.reply) }
-        }
-        const accountId = auth.token.accountId
-        core.count(route, accountId)
-        const header = headers["chatgpt-account-id"]
-        if (header === undefined) {
-          return {
-            ok: false as const,
-            response: detail(403, "Missing chatgpt-account-id header: send the account id of the signed-in workspace.")
-          }
-        }
-        if (header !== accountId) {
-          return {
-            ok: false as const,
-            response: detail(403, "chatgpt-account-id does not match the account of the access token.")
-          }
-        }
-        return { ok: true as const, state: core.findAccount(accountId)! }
-      }
+      /**
+       * A handler for an authenticated route: checks the bearer token, then chatgpt-account-id against
+       * the token's account, and puts the account's x-codex-* usage headers on whatever it answers.
+       */
+      const authenticated =
+        (
+          route: Route,
+          handle: (state: AccountState, parsed: ParsedRequest) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+        ) =>
+        (request: HttpServerRequest.HttpServerRequest) =>
+          Effect.gen(function* () {
+            const parsed = yield* recorded(core, route, request)
+            const auth = core.authenticate(parsed.headers.authorization)
+            if (!auth.ok) {
+              core.count(route, undefined)
+              return respond(auth.reply)
+            }
+            const { state } = auth
+            core.count(route, state.account.id)
+            const header = parsed.headers["chatgpt-account-id"]
+            const response =
+              header === undefined
+                ? detail(403, "Missing chatgpt-account-id header: send the account id of the signed-in workspace.")
+                : header !== state.account.id
+                  ? detail(403, "chatgpt-account-id does not match the account of the access token.")
+                  : yield* handle(state, parsed)
+            // Read once the request has been charged, so /responses reports its own use.
+            return HttpServerResponse.setHeaders(response, core.usageHeaders(state))
+          })
 
-      const recordRequest = (route: Route, request: HttpServerRequest.HttpServerRequest, parsed: ParsedRequest) =>
-        core.record(route, {
-          method: request.method,
-          // request.url is relative to the /backend-api prefix; the recorded path is the one sent.
-          path: new URL(request.originalUrl, "http://emulator").pathname,
-          query: parsed.query,
-          headers: parsed.headers,
-          body: parsed.body
-        })
-
-      yield* routed.add("GET", "/wham/accounts/check", (request) =>
-        Effect.gen(function* () {
-          const parsed = yield* parse(request)
-          recordRequest("accounts_check", request, parsed)
-          const auth = authenticated("accounts_check", parsed.headers)
-          if (!auth.ok) return auth.response
-          const fault = core.takeFault("accounts_check", auth.state.account.id)
-          if (fault && STATUS_FAULTS.has(fault.kind))
-            return faultReply(core, fault.kind, fault.status, fault.retryAfterSeconds, auth.state.account.id)
-          return respond(
-            json(200, {
-              accounts: [
-                {
-                  id: auth.state.account.id,
-                  workspace_backend_origin: new URL(core.issuer).origin,
-                  account_routing_override: "NO_CONSTRAINT"
-                }
-              ]
+      yield* routed.add(
+        "GET",
+        "/wham/accounts/check",
+        authenticated("accounts_check", (state) =>
+          faulted(
+            core,
+            "accounts_check",
+            state,
+            Effect.sync(() => {
+              const { id, routing } = state.account
+              const entry = {
+                id,
+                workspace_backend_origin: routing?.origin ?? "NO_CONSTRAINT",
+                account_routing_override: routing?.override ?? "NO_CONSTRAINT"
+              }
+              return respond(json(200, { accounts: routing?.omit ? [] : [entry] }))
             })
           )
-        })
+        )
       )
 
-      yield* routed.add("GET", "/wham/usage", (request) =>
-        Effect.gen(function* () {
-          const parsed = yield* parse(request)
-          recordRequest("usage", request, parsed)
-          const auth = authenticated("usage", parsed.headers)
-          if (!auth.ok) return auth.response
-          return respond(json(200, core.usageSnapshot(auth.state.account.id), core.usageHeaders(auth.state)))
-        })
+      yield* routed.add(
+        "GET",
+        "/wham/usage",
+        authenticated("usage", (state) =>
+          faulted(
+            core,
+            "usage",
+            state,
+            Effect.sync(() => respond(json(200, core.usage(state))))
+          )
+        )
       )
 
-      yield* routed.add("GET", "/codex/models", (request) =>
-        Effect.gen(function* () {
-          const parsed = yield* parse(request)
-          recordRequest("models", request, parsed)
-          const auth = authenticated("models", parsed.headers)
-          if (!auth.ok) return auth.response
-          const fault = core.takeFault("models", auth.state.account.id)
-          if (fault && STATUS_FAULTS.has(fault.kind))
-            return faultReply(core, fault.kind, fault.status, fault.retryAfterSeconds, auth.state.account.id)
-          const headers = { etag: core.modelsEtag, "cache-control": "no-cache" }
-          if (parsed.headers["if-none-match"] === core.modelsEtag)
-            return HttpServerResponse.empty({ status: 304, headers })
-          return HttpServerResponse.text(core.modelsBody, { contentType: "application/json", headers })
-        })
+      yield* routed.add(
+        "GET",
+        "/codex/models",
+        authenticated("models", (state, parsed) =>
+          faulted(
+            core,
+            "models",
+            state,
+            Effect.sync(() => {
+              const headers = { etag: core.modelsEtag, "cache-control": "no-cache" }
+              return parsed.headers["if-none-match"] === core.modelsEtag
+                ? HttpServerResponse.empty({ status: 304, headers })
+                : HttpServerResponse.text(core.modelsBody, { contentType: "application/json", headers })
+            })
+          )
+        )
       )
 
       yield* routed.add("GET", "/codex/responses", (request) =>
@@ -484,53 +490,41 @@ export const backendRoutes = (core: Core) =>
         })
       )
 
-      yield* routed.add("POST", "/codex/responses", (request) =>
-        Effect.gen(function* () {
-          const parsed = yield* parse(request)
-          recordRequest("responses", request, parsed)
-          const auth = authenticated("responses", parsed.headers)
-          if (!auth.ok) return auth.response
-          const { state } = auth
-          if (parsed.bodyError) return detail(400, parsed.bodyError)
+      yield* routed.add(
+        "POST",
+        "/codex/responses",
+        authenticated("responses", (state, parsed) => {
+          if (parsed.bodyError) return Effect.succeed(detail(400, parsed.bodyError))
           const invalid = Responses.validate(parsed.body, { strict: core.settings.strict, models: core.modelSlugs })
-          if (invalid) return detail(invalid.status, invalid.detail, core.usageHeaders(state))
-          const body = parsed.body as Record<string, unknown>
-          const fault = core.takeFault("responses", state.account.id)
-          if (fault && STATUS_FAULTS.has(fault.kind)) {
-            return faultReply(core, fault.kind, fault.status, fault.retryAfterSeconds, state.account.id)
-          }
-          if (!core.charge(state)) return respond(core.usageLimitReply(state))
-          const responseId = `resp_${randomUUID().replaceAll("-", "")}`
-          const createdAt = Math.floor(core.now() / 1000)
-          const events =
-            fault?.kind === "response_failed"
-              ? Responses.failed(
-                  body.model as string,
-                  responseId,
-                  createdAt,
-                  fault.code ?? "server_error",
-                  fault.message ??
-                    (fault.code === "context_length_exceeded"
-                      ? "Your input exceeds the context window of this model. Please adjust your input and try again."
-                      : fault.code === "rate_limit_exceeded"
-                        ? "Rate limit reached. Please try again in 1.5s."
-                        : "An error occurred while processing your request.")
-                )
-              : Responses.reply(body, core.replies, responseId, createdAt)
-          const response = HttpServerResponse.stream(sseStream(events, fault), {
-            contentType: "text/event-stream",
-            headers: {
-              ...core.usageHeaders(state),
-              "cache-control": "no-cache",
-              "x-request-id": responseId,
-              // The CLI re-fetches /models when this changes, and echoes the turn state on follow-ups.
-              "x-models-etag": core.modelsEtag,
-              "x-codex-turn-state": parsed.headers["x-codex-turn-state"] ?? `ts_${responseId.slice(5)}`
-            }
-          })
-          return fault?.kind === "slow_first_byte"
-            ? yield* Effect.as(Effect.sleep(Duration.millis(fault.delayMs ?? 1_000)), response)
-            : response
+          if (invalid) return Effect.succeed(detail(invalid.status, invalid.detail))
+          const body = parsed.body as Json
+          return faulted(
+            core,
+            "responses",
+            state,
+            Effect.sync(() => {
+              if (!core.charge(state)) return respond(core.usageLimitReply(state))
+              // Taken once the request is charged: an exhausted account's 429 must not use up a stream fault.
+              const fault = core.takeFault("responses", state.account.id, faultKindGroups.stream)
+              const responseId = `resp_${randomUUID().replaceAll("-", "")}`
+              const createdAt = Math.floor(core.now() / 1000)
+              const events =
+                fault?.kind === "response_failed"
+                  ? Responses.failed(body, responseId, createdAt, fault.code, fault.message)
+                  : Responses.reply(body, core.replies, responseId, createdAt)
+              return HttpServerResponse.stream(sseStream(events, fault), {
+                contentType: "text/event-stream",
+                headers: {
+                  "cache-control": "no-cache",
+                  "x-request-id": responseId,
+                  // The CLI re-fetches /models when this changes, and echoes the turn state on follow-ups.
+                  "x-models-etag": core.modelsEtag,
+                  "x-codex-turn-state": parsed.headers["x-codex-turn-state"] ?? `ts_${responseId.slice(5)}`
+                }
+              })
+            }),
+            beforeCharge
+          )
         })
       )
     })
@@ -553,9 +547,7 @@ export const adminRoutes = (core: Core) =>
       const decodeSettings = decodeAdmin(SettingsPatch)
       const decodeReplies = decodeAdmin(Schema.Array(ScriptedReply))
       const decodeRoute = decodeAdmin(Route)
-      const decodeAdvance = decodeAdmin(
-        Schema.Struct({ seconds: Schema.optional(Schema.Finite), ms: Schema.optional(Schema.Finite) })
-      )
+      const decodeAdvance = decodeAdmin(ClockAdvance)
       const decodeDevice = decodeAdmin(
         Schema.Struct({
           user_code: Schema.String,
@@ -592,9 +584,15 @@ export const adminRoutes = (core: Core) =>
       yield* admin.add("GET", "/accounts", () => Effect.sync(() => respond(json(200, core.accountList()))))
       yield* admin.add("POST", "/accounts", (request) =>
         handle(
-          Effect.map(Effect.flatMap(body(request), decodeAccount), (input) =>
-            respond(json(201, core.addAccount(input)))
-          )
+          Effect.map(Effect.flatMap(body(request), decodeAccount), (input) => {
+            const added = core.addAccount(input)
+            return added.ok
+              ? respond(json(201, added.account))
+              : detail(
+                  409,
+                  `Account ${JSON.stringify(added.existing)} already exists; change it with PATCH /__admin/accounts/${added.existing}.`
+                )
+          })
         )
       )
       yield* admin.add("PATCH", "/accounts/:id", (request) =>
@@ -624,8 +622,8 @@ export const adminRoutes = (core: Core) =>
       )
       yield* admin.add("GET", "/accounts/:id/usage", () =>
         Effect.map(HttpRouter.params, ({ id }) => {
-          const usage = core.usageSnapshot(id!)
-          return usage ? respond(json(200, usage)) : notFound(id!)
+          const state = core.findAccount(id!)
+          return state ? respond(json(200, core.usage(state))) : notFound(id!)
         })
       )
       yield* admin.add("POST", "/settings", (request) =>
@@ -667,10 +665,16 @@ export const adminRoutes = (core: Core) =>
       yield* admin.add("POST", "/device/approve", (request) =>
         handle(
           Effect.map(Effect.flatMap(body(request), decodeDevice), (input) => {
-            const result = core.decideDevice(input.user_code, input.deny !== true, input.account)
-            return result === "ok"
-              ? respond(json(200, { ok: true }))
-              : detail(404, `Device code ${JSON.stringify(input.user_code)} is ${result}.`)
+            const account = input.account ?? core.settings.loginAccount
+            const result = core.decideDevice(input.user_code, input.deny !== true, account)
+            switch (result) {
+              case "ok":
+                return respond(json(200, { ok: true }))
+              case "no_account":
+                return notFound(account)
+              default:
+                return detail(404, `Device code ${JSON.stringify(input.user_code)} is ${result}.`)
+            }
           })
         )
       )

@@ -1,26 +1,56 @@
-import { createHmac, timingSafeEqual } from "node:crypto"
+// The emulator's tokens: RS256 JWTs as auth.openai.com issues them, so that clients validating the
+// id token's header (oauth4webapi expects RS256) behave as they would against the real issuer.
+// One RSA key per process (generating one takes tens of milliseconds); every signer has its own key
+// id, and a token whose `kid` is not the signer's current one does not verify.
+import { generateKeyPairSync, type KeyObject, randomBytes, sign as rsaSign, verify as rsaVerify } from "node:crypto"
+
+let keyPair: { readonly privateKey: KeyObject; readonly publicKey: KeyObject } | undefined
+const processKey = () => (keyPair ??= generateKeyPairSync("rsa", { modulusLength: 2048 }))
 
 const encodeJson = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString("base64url")
-const HEADER = encodeJson({ alg: "HS256", typ: "JWT", kid: "nexus-emulator" })
-
-/** Signs claims as an HS256 JWT with the emulator's key. */
-export const sign = (key: Buffer, claims: Record<string, unknown>): string => {
-  const body = `${HEADER}.${encodeJson(claims)}`
-  return `${body}.${createHmac("sha256", key).update(body).digest("base64url")}`
-}
-
-/** The claims of a token signed with `key`, or undefined when the token is malformed or forged. */
-export const verify = (key: Buffer, token: string): Record<string, unknown> | undefined => {
-  const dot = token.lastIndexOf(".")
-  const first = token.indexOf(".")
-  if (first <= 0 || dot <= first) return undefined
-  const expected = createHmac("sha256", key).update(token.slice(0, dot)).digest()
-  const given = Buffer.from(token.slice(dot + 1), "base64url")
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined
+const decodeJson = (part: string): Record<string, unknown> | undefined => {
   try {
-    const claims: unknown = JSON.parse(Buffer.from(token.slice(first + 1, dot), "base64url").toString("utf8"))
-    return typeof claims === "object" && claims !== null ? (claims as Record<string, unknown>) : undefined
+    const value: unknown = JSON.parse(Buffer.from(part, "base64url").toString("utf8"))
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined
   } catch {
     return undefined
+  }
+}
+
+export interface Signer {
+  readonly kid: string
+  readonly sign: (claims: Record<string, unknown>) => string
+  /** The claims of a token this signer issued, or undefined when it is malformed, forged or from another key id. */
+  readonly verify: (token: string) => Record<string, unknown> | undefined
+  /** The public key as a JWKS document. */
+  readonly jwks: () => { readonly keys: ReadonlyArray<Record<string, unknown>> }
+}
+
+export const makeSigner = (): Signer => {
+  const { privateKey, publicKey } = processKey()
+  const kid = `emulator-${randomBytes(6).toString("hex")}`
+  const header = encodeJson({ alg: "RS256", typ: "JWT", kid })
+  return {
+    kid,
+    sign: (claims) => {
+      const body = `${header}.${encodeJson(claims)}`
+      return `${body}.${rsaSign("sha256", Buffer.from(body), privateKey).toString("base64url")}`
+    },
+    verify: (token) => {
+      const [head, payload, signature, extra] = token.split(".")
+      if (!head || !payload || !signature || extra !== undefined) return undefined
+      const parsedHeader = decodeJson(head)
+      if (parsedHeader?.alg !== "RS256" || parsedHeader.kid !== kid) return undefined
+      const valid = rsaVerify(
+        "sha256",
+        Buffer.from(`${head}.${payload}`),
+        publicKey,
+        Buffer.from(signature, "base64url")
+      )
+      return valid ? decodeJson(payload) : undefined
+    },
+    jwks: () => ({ keys: [{ ...publicKey.export({ format: "jwk" }), kid, alg: "RS256", use: "sig" }] })
   }
 }

@@ -3,7 +3,7 @@
 import type { Account } from "../Domain.ts"
 import type { PendingAuthorization } from "./core.ts"
 
-export const escapeHtml = (text: string): string =>
+const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!)
 
 const page = (title: string, body: string) => `<!doctype html>

@@ -1,5 +1,6 @@
 // What POST /responses answers: validation as the backend does it (protocol §6.3, §12) and a
 // deterministic reply rendered as the real SSE event sequence (protocol §7).
+import { Predicate } from "effect"
 import { createHash } from "node:crypto"
 import type { ScriptedReply } from "../Domain.ts"
 
@@ -19,7 +20,7 @@ const UNSUPPORTED_PARAMETERS = [
 ]
 
 type Json = Record<string, unknown>
-const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value)
+const { isObject } = Predicate
 
 /** A validation failure: the 400 body the backend answers with. */
 export interface Invalid {
@@ -66,33 +67,77 @@ const textOf = (content: unknown): string => {
 
 const estimateTokens = (chars: number) => Math.max(1, Math.ceil(chars / 4))
 
-/** A value that satisfies a JSON schema, derived from the prompt so that it is deterministic. */
-const sample = (schema: unknown, seed: string, depth = 0): unknown => {
-  if (!isObject(schema) || depth > 8) return null
+/** The subschema a local `$ref` ("#/$defs/…", "#/definitions/…") points at in `root`. */
+const resolveRef = (ref: string, root: Json): unknown => {
+  if (!ref.startsWith("#")) return undefined
+  let node: unknown = root
+  for (const part of ref.slice(1).split("/").slice(1)) {
+    node = isObject(node) ? node[part.replaceAll("~1", "/").replaceAll("~0", "~")] : undefined
+  }
+  return node
+}
+
+/** A number the schema's bounds (inclusive and exclusive) allow, `preferred` when they allow it. */
+const bounded = (schema: Json, preferred: number, integer: boolean): number => {
+  const bound = (key: string, fallback: number) => {
+    const value = schema[key]
+    return typeof value === "number" ? value : fallback
+  }
+  const min = bound("minimum", -Infinity)
+  const max = bound("maximum", Infinity)
+  const above = bound("exclusiveMinimum", -Infinity)
+  const below = bound("exclusiveMaximum", Infinity)
+  const fits = (n: number) =>
+    Number.isFinite(n) && n >= min && n <= max && n > above && n < below && (!integer || Number.isInteger(n))
+  const lo = Math.max(min, above)
+  const hi = Math.min(max, below)
+  const candidates = integer
+    ? [preferred, Math.ceil(lo), Math.floor(lo) + 1, Math.floor(hi), Math.ceil(hi) - 1]
+    : [preferred, lo, hi, (lo + hi) / 2, lo + 1, hi - 1]
+  return candidates.find(fits) ?? preferred
+}
+
+const wantsObject = (schema: Json) => "properties" in schema || "required" in schema || "additionalProperties" in schema
+
+/**
+ * A value that satisfies a JSON schema (as strict structured outputs write them), derived from the
+ * prompt so that it is deterministic. Every property is filled in, not only the required ones.
+ */
+const sample = (schema: unknown, seed: string, root: Json, depth = 0): unknown => {
+  if (!isObject(schema) || depth > 32) return null
+  if (typeof schema.$ref === "string") return sample(resolveRef(schema.$ref, root), seed, root, depth + 1)
   if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0]
   if ("const" in schema) return schema.const
-  const anyOf = schema.anyOf ?? schema.oneOf
-  if (Array.isArray(anyOf) && anyOf.length > 0) return sample(anyOf[0], seed, depth + 1)
-  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== "null") : schema.type
+  const variants = schema.anyOf ?? schema.oneOf
+  if (Array.isArray(variants) && variants.length > 0) {
+    // A nullable field is an anyOf with a null branch: answer with the other branch.
+    const chosen = variants.find((variant) => !isObject(variant) || variant.type !== "null") ?? variants[0]
+    return sample(chosen, seed, root, depth + 1)
+  }
+  const type = Array.isArray(schema.type)
+    ? (schema.type.find((t) => t !== "null") ?? "null")
+    : (schema.type ?? (wantsObject(schema) ? "object" : "items" in schema ? "array" : undefined))
   switch (type) {
     case "object": {
       const properties = isObject(schema.properties) ? schema.properties : {}
       const out: Json = {}
-      for (const [name, property] of Object.entries(properties)) out[name] = sample(property, seed, depth + 1)
+      for (const [name, property] of Object.entries(properties)) out[name] = sample(property, seed, root, depth + 1)
       return out
     }
     case "array": {
-      const min = typeof schema.minItems === "number" ? schema.minItems : 1
-      return Array.from({ length: min }, () => sample(schema.items, seed, depth + 1))
+      // Recursive schemas end in empty arrays once deep enough.
+      const length = bounded({ minimum: schema.minItems ?? 0, maximum: schema.maxItems }, depth < 8 ? 1 : 0, true)
+      return Array.from({ length }, () => sample(schema.items, seed, root, depth + 1))
     }
-    case "string":
-      return typeof schema.minLength === "number" && seed.length < schema.minLength
-        ? seed.padEnd(schema.minLength, ".")
-        : seed
+    case "string": {
+      const max = typeof schema.maxLength === "number" ? schema.maxLength : Infinity
+      const min = typeof schema.minLength === "number" ? schema.minLength : 0
+      return seed.slice(0, max).padEnd(min, ".")
+    }
     case "integer":
-      return typeof schema.minimum === "number" ? Math.ceil(schema.minimum) : seed.length
+      return bounded(schema, seed.length, true)
     case "number":
-      return typeof schema.minimum === "number" ? schema.minimum : seed.length / 2
+      return bounded(schema, seed.length / 2, false)
     case "boolean":
       return true
     case "null":
@@ -145,7 +190,10 @@ const plan = (body: Json, replies: ReadonlyArray<ScriptedReply>): Planned => {
     }
   }
   const format = isObject(body.text) && isObject(body.text.format) ? body.text.format : undefined
-  if (format?.type === "json_schema") return { _tag: "Text", text: JSON.stringify(sample(format.schema, userText)) }
+  if (format?.type === "json_schema") {
+    const schema = isObject(format.schema) ? format.schema : {}
+    return { _tag: "Text", text: JSON.stringify(sample(schema, userText, schema)) }
+  }
   if (format?.type === "json_object") return { _tag: "Text", text: JSON.stringify({ text: userText }) }
   return { _tag: "Text", text: userText }
 }
@@ -172,15 +220,24 @@ export interface SseEvent {
 
 export const frame = (event: SseEvent): string => `event: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`
 
+/**
+ * Starts a turn's event sequence with `response.created`: `push` numbers each event and puts its
+ * type in the data, as the backend does; `response` is the response object's common fields.
+ */
+const turnEvents = (body: Json, responseId: string, createdAt: number) => {
+  const events: Array<SseEvent> = []
+  const push = (type: string, data: Json) => {
+    events.push({ type, data: { type, sequence_number: events.length, ...data } })
+  }
+  const response = { id: responseId, object: "response", created_at: createdAt, model: body.model }
+  push("response.created", { response: { ...response, status: "in_progress", output: [] } })
+  return { events, push, response }
+}
+
 /** The full event sequence for a successful turn. */
 export const reply = (body: Json, replies: ReadonlyArray<ScriptedReply>, responseId: string, createdAt: number) => {
   const planned = plan(body, replies)
-  const model = body.model as string
-  const events: Array<SseEvent> = []
-  let sequence = 0
-  const push = (type: string, data: Json) => events.push({ type, data: { type, sequence_number: sequence++, ...data } })
-  const base = { id: responseId, object: "response", created_at: createdAt, model }
-  push("response.created", { response: { ...base, status: "in_progress", output: [] } })
+  const { events, push, response: base } = turnEvents(body, responseId, createdAt)
   push("response.in_progress", { response: { ...base, status: "in_progress", output: [] } })
 
   const output: Array<Json> = []
@@ -285,32 +342,22 @@ export const reply = (body: Json, replies: ReadonlyArray<ScriptedReply>, respons
   return events
 }
 
-/** The events of a turn that fails inside the stream (`response.failed`). */
+const FAILURE_MESSAGES: Record<string, string> = {
+  context_length_exceeded:
+    "Your input exceeds the context window of this model. Please adjust your input and try again.",
+  rate_limit_exceeded: "Rate limit reached. Please try again in 1.5s."
+}
+
+/** The events of a turn that fails inside the stream (`response.failed`, protocol §7). */
 export const failed = (
-  model: string,
+  body: Json,
   responseId: string,
   createdAt: number,
-  code: string,
-  message: string
+  code = "server_error",
+  message = FAILURE_MESSAGES[code] ?? "An error occurred while processing your request."
 ): Array<SseEvent> => {
-  const base = { id: responseId, object: "response", created_at: createdAt, model }
-  return [
-    {
-      type: "response.created",
-      data: { type: "response.created", sequence_number: 0, response: { ...base, status: "in_progress", output: [] } }
-    },
-    {
-      type: "response.failed",
-      data: {
-        type: "response.failed",
-        sequence_number: 1,
-        response: {
-          ...base,
-          status: "failed",
-          output: [],
-          error: { type: code === "rate_limit_exceeded" ? "rate_limit_error" : "server_error", code, message }
-        }
-      }
-    }
-  ]
+  const { events, push, response } = turnEvents(body, responseId, createdAt)
+  const type = code === "rate_limit_exceeded" ? "rate_limit_error" : "server_error"
+  push("response.failed", { response: { ...response, status: "failed", output: [], error: { type, code, message } } })
+  return events
 }
