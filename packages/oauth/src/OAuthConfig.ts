@@ -1,0 +1,141 @@
+/**
+ * Where and as whom Nexus signs in: issuer, client id, redirect URI, originator. Every value is
+ * configurable so real users reach the real services and tests reach the emulator.
+ *
+ * @since 0.1.0
+ */
+import { Config, Context, Duration, Effect, Layer, Option, type Redacted } from "effect"
+
+/**
+ * The public Codex CLI client id (protocol §1).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
+
+/**
+ * The scopes the Codex CLI asks for (protocol §1).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_SCOPE = "openid profile email offline_access api.connectors.read api.connectors.invoke"
+
+/**
+ * The fallback callback port the issuer has registered next to 1455 (protocol §1).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const FALLBACK_CALLBACK_PORT = 1457
+
+/**
+ * The resolved OAuth settings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Settings {
+  readonly issuer: string
+  readonly clientId: string
+  readonly clientSecret: Option.Option<Redacted.Redacted<string>>
+  /** The redirect URI registered with the issuer; its port is the callback server's first choice. */
+  readonly redirectUri: string
+  readonly originator: string
+  readonly scope: string
+  readonly userAgent: string
+  /** Where refresh goes (`CODEX_REFRESH_TOKEN_URL_OVERRIDE`, else `{issuer}/oauth/token`). */
+  readonly refreshUrl: string
+  /** Where revoke goes (`CODEX_REVOKE_TOKEN_URL_OVERRIDE`, else beside the refresh URL). */
+  readonly revokeUrl: string
+  readonly loginTimeout: Duration.Duration
+  readonly deviceCodeTimeout: Duration.Duration
+  readonly requestTimeout: Duration.Duration
+}
+
+/**
+ * What a caller may set; everything else takes the Codex CLI's defaults.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Input = Partial<Settings> & { readonly issuer?: string }
+
+const trimSlash = (url: string) => url.replace(/\/+$/, "")
+
+/**
+ * Resolves settings from partial input, deriving the token URLs from the issuer.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (input: Input = {}): Settings => {
+  const issuer = trimSlash(input.issuer ?? "https://auth.openai.com")
+  const refreshUrl = input.refreshUrl ?? `${issuer}/oauth/token`
+  const revoke = new URL(refreshUrl)
+  revoke.pathname = "/oauth/revoke"
+  revoke.search = ""
+  return {
+    issuer,
+    clientId: input.clientId ?? CODEX_CLIENT_ID,
+    clientSecret: input.clientSecret ?? Option.none(),
+    redirectUri: input.redirectUri ?? "http://localhost:1455/auth/callback",
+    originator: input.originator ?? "codex_cli_rs",
+    scope: input.scope ?? DEFAULT_SCOPE,
+    userAgent: input.userAgent ?? `nexus/0.1.0 (${process.platform}; ${process.arch}) node/${process.versions.node}`,
+    refreshUrl,
+    revokeUrl: input.revokeUrl ?? revoke.toString(),
+    loginTimeout: input.loginTimeout ?? Duration.minutes(10),
+    deviceCodeTimeout: input.deviceCodeTimeout ?? Duration.minutes(15),
+    requestTimeout: input.requestTimeout ?? Duration.seconds(30)
+  }
+}
+
+/**
+ * The OAuth settings as a service.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class OAuthConfig extends Context.Service<OAuthConfig, Settings>()("@nexus/oauth/OAuthConfig") {
+  /**
+   * Settings given in code (tests, embedding).
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layer = (input: Input = {}): Layer.Layer<OAuthConfig> => Layer.succeed(OAuthConfig)(make(input))
+
+  /**
+   * Settings read from the environment: `CODEX_ISSUER`, `CODEX_CLIENT_ID`, `CODEX_CLIENT_SECRET`,
+   * `CODEX_REDIRECT_URI`, `CODEX_ORIGINATOR`, `CODEX_REFRESH_TOKEN_URL_OVERRIDE`,
+   * `CODEX_REVOKE_TOKEN_URL_OVERRIDE`.
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layerConfig: Layer.Layer<OAuthConfig, Config.ConfigError> = Layer.effect(OAuthConfig)(
+    Effect.gen(function* () {
+      const optional = (name: string) => Config.option(Config.String(name))
+      const issuer = yield* optional("CODEX_ISSUER")
+      const clientId = yield* optional("CODEX_CLIENT_ID")
+      const clientSecret = yield* Config.option(Config.Redacted("CODEX_CLIENT_SECRET"))
+      const redirectUri = yield* optional("CODEX_REDIRECT_URI")
+      const originator = yield* optional("CODEX_ORIGINATOR")
+      const refreshUrl = yield* optional("CODEX_REFRESH_TOKEN_URL_OVERRIDE")
+      const revokeUrl = yield* optional("CODEX_REVOKE_TOKEN_URL_OVERRIDE")
+      const given = <K extends keyof Input>(key: K, value: Option.Option<NonNullable<Input[K]>>) =>
+        Option.isSome(value) ? { [key]: value.value } : {}
+      return make({
+        ...given("issuer", issuer),
+        ...given("clientId", clientId),
+        clientSecret,
+        ...given("redirectUri", redirectUri),
+        ...given("originator", originator),
+        ...given("refreshUrl", refreshUrl),
+        ...given("revokeUrl", revokeUrl)
+      })
+    })
+  )
+}
