@@ -10,9 +10,10 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, DateTime, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { CredentialImport } from "../src/index.ts"
-import { OAuthClient } from "../src/OAuthClient.ts"
-import type { TokenSet } from "../src/TokenSet.ts"
+import { CredentialImport, OAuthClient as OAuth, type TokenSet as Tokens } from "../src/index.ts"
+
+const { OAuthClient } = OAuth
+type TokenSet = Tokens.TokenSet
 
 const describe = (tokens: TokenSet) =>
   Console.log(

@@ -43,7 +43,8 @@ export const CodexAuthFile = Schema.Struct({
 export const SeedTokenFile = Schema.Struct({
   access_token: Schema.String,
   refresh_token: Schema.String,
-  expires_at: Schema.Finite,
+  /** Unix seconds (a value in milliseconds is refused rather than read as the year 50000). */
+  expires_at: Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1e11 })),
   token_type: Schema.optional(Schema.String),
   id_token: Schema.optional(Schema.String),
   account_id: Schema.optional(Schema.String),
@@ -51,6 +52,7 @@ export const SeedTokenFile = Schema.Struct({
 })
 
 const codexHome = Config.String("CODEX_HOME").pipe(Config.withDefault(join(homedir(), ".codex")))
+const tokenFile = Config.String("NEXUS_TOKEN_FILE").pipe(Config.withDefault(join(homedir(), ".codex", "tokens.json")))
 
 // V8's SyntaxError quotes the text around the error (`Unexpected token 'r', ..."en": rt_abcdefg"... is
 // not valid JSON`, or all of a short file): here that text is a token, so only the reason is kept.
@@ -141,14 +143,14 @@ export const importCodexAuth = Effect.fn("CredentialImport.importCodexAuth")(fun
 })
 
 /**
- * Imports a seed token file (default `~/.codex/tokens.json`). The account id comes from the file's
+ * Imports a seed token file (default `NEXUS_TOKEN_FILE`, else `~/.codex/tokens.json`). The account id comes from the file's
  * `account_id`, else from the access token's claims.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const importTokensFile = Effect.fn("CredentialImport.importTokensFile")(function* (path?: string) {
-  const file = path ?? join(yield* codexHome.pipe(Effect.orDie), "tokens.json")
+  const file = path ?? (yield* tokenFile.pipe(Effect.orDie))
   const seed = yield* readJson(file, SeedTokenFile)
   const accessToken = Redacted.make(seed.access_token, { label: "access_token" })
   const idToken = seed.id_token ? Redacted.make(seed.id_token, { label: "id_token" }) : undefined

@@ -13,14 +13,12 @@ import { Schema } from "effect"
  * @category errors
  */
 export class OAuthCallbackError extends Schema.TaggedError<OAuthCallbackError>()("OAuthCallbackError", {
-  reason: Schema.Literals(["state_mismatch", "denied", "missing_entitlement", "missing_code", "cancelled"]),
+  reason: Schema.Literals(["denied", "missing_entitlement", "missing_code", "cancelled"]),
   /** What the issuer said (`error_description`), HTML-free. */
   detail: Schema.optional(Schema.String)
 }) {
   override get message() {
     switch (this.reason) {
-      case "state_mismatch":
-        return "The sign-in callback carried a state that this login did not issue; start `nexus login` again."
       case "missing_entitlement":
         return "This ChatGPT workspace has no access to Codex (missing_codex_entitlement): ask its admin to enable Codex, or sign in with another workspace."
       case "denied":
@@ -71,8 +69,8 @@ export class RefreshRejected extends Schema.TaggedError<RefreshRejected>()("Refr
 }
 
 /**
- * The issuer could not be reached or answered with an error that may pass (network, 5xx, 429):
- * the caller may retry.
+ * A request to the issuer failed without a verdict on the sign-in itself: no answer (network,
+ * timeout), 429, 5xx (`retryable`), or another refusal the caller should not repeat as is.
  *
  * @since 0.1.0
  * @category errors
@@ -81,10 +79,18 @@ export class OAuthHttpError extends Schema.TaggedError<OAuthHttpError>()("OAuthH
   operation: Schema.String,
   status: Schema.optional(Schema.Finite),
   detail: Schema.String,
-  cause: Schema.optional(Schema.Defect())
+  retryable: Schema.Boolean,
+  /** Seconds the issuer asked to wait (Retry-After), when it said. */
+  retryAfter: Schema.optional(Schema.Finite)
 }) {
   override get message() {
-    return `${this.operation} failed${this.status === undefined ? "" : ` with HTTP ${this.status}`}: ${this.detail}. Check the network and CODEX_ISSUER, then try again.`
+    const what = `${this.operation} failed${this.status === undefined ? "" : ` with HTTP ${this.status}`}: ${this.detail}`
+    if (!this.retryable) return `${what}. Check CODEX_ISSUER and CODEX_CLIENT_ID, then sign in again.`
+    if (this.retryAfter !== undefined)
+      return `${what}. The issuer asks to wait ${this.retryAfter} s before trying again.`
+    return this.status === undefined
+      ? `${what}. Check the network and CODEX_ISSUER, then try again.`
+      : `${what}. The issuer is having trouble; try again shortly.`
   }
 }
 

@@ -13,7 +13,7 @@ import {
   DeviceCodeError,
   InvalidTokenResponse,
   OAuthCallbackError,
-  OAuthHttpError,
+  type OAuthHttpError,
   OAuthTimeout,
   RefreshRejected
 } from "./Errors.ts"
@@ -23,6 +23,7 @@ import {
   authClient,
   authorizationServer,
   clientAuthentication,
+  answerError,
   httpError,
   oauthOptions,
   readError,
@@ -128,7 +129,7 @@ export class OAuthClient extends Context.Service<
     ) => Effect.Effect<TokenSet, OAuthHttpError | InvalidTokenResponse>
     /** Refreshes a sign-in; the result keeps what the answer leaves out. */
     readonly refresh: (
-      tokens: Pick<TokenSet, "refreshToken" | "idToken">,
+      tokens: TokenSet,
       reason: RefreshReason
     ) => Effect.Effect<TokenSet, RefreshRejected | OAuthHttpError | InvalidTokenResponse>
     /** Revokes the refresh token (else the access token); never fails. */
@@ -149,11 +150,9 @@ export class OAuthClient extends Context.Service<
     Effect.gen(function* () {
       const settings = yield* OAuthConfig
       const client = yield* authClient
-      const context = yield* Effect.context<never>()
       const as = authorizationServer(settings)
       const oauthClient: oauth.Client = { client_id: settings.clientId }
       const clientAuth = clientAuthentication(settings)
-      const options = oauthOptions(client, settings, context)
 
       const authorize = Effect.fn("OAuthClient.authorize")(function* (redirectUri: string = settings.redirectUri) {
         const verifier = oauth.generateRandomCodeVerifier()
@@ -188,8 +187,10 @@ export class OAuthClient extends Context.Service<
         redirectUri: string
       ) {
         yield* Effect.logDebug("exchanging the authorization code")
+        // The current fiber's context, so that the request's span is a child of this one.
+        const options = oauthOptions(client, settings, yield* Effect.context<never>())
         const response = yield* Effect.tryPromise({
-          try: () =>
+          try: (signal) =>
             oauth.authorizationCodeGrantRequest(
               as,
               oauthClient,
@@ -197,17 +198,23 @@ export class OAuthClient extends Context.Service<
               callback,
               redirectUri,
               Redacted.value(verifier),
-              options
+              { ...options, signal }
             ),
           catch: transportError("the code exchange")
-        })
-        if (!response.ok) {
-          const { message } = readError(yield* Effect.promise(() => response.text()))
-          return yield* new OAuthHttpError({
-            operation: "the code exchange",
-            status: response.status,
-            detail: message ?? "the issuer gave no reason"
+        }).pipe(
+          Effect.timeoutOrElse({
+            duration: settings.requestTimeout,
+            orElse: () => Effect.fail(transportError("the code exchange")({ _tag: "TimeoutError" }))
           })
+        )
+        if (!response.ok) {
+          const body = yield* Effect.promise(() => response.text())
+          return yield* answerError(
+            "the code exchange",
+            response.status,
+            body,
+            response.headers.get("retry-after") ?? undefined
+          )
         }
         const raw = yield* Effect.tryPromise({
           try: () => response.clone().json() as Promise<unknown>,
@@ -270,28 +277,24 @@ export class OAuthClient extends Context.Service<
       })
 
       const loginWithBrowser = Effect.fn("OAuthClient.loginWithBrowser")(function* (login: BrowserLoginOptions = {}) {
-        const timeout = Duration.fromInputUnsafe(login.timeout ?? settings.loginTimeout)
         const onUrl =
           login.onUrl ?? ((url: string) => Console.log(`Sign in with ChatGPT in your browser:\n\n  ${url}\n`))
         const open = login.openBrowser ?? true
         return yield* runCallbackServer({
           redirectUri: settings.redirectUri,
+          // The time limit covers waiting for the callback; the code exchange has its own.
+          timeout: Duration.fromInputUnsafe(login.timeout ?? settings.loginTimeout),
           client,
           complete,
           start: Effect.fnUntraced(function* (redirectUri: string) {
             const authorization = yield* authorize(redirectUri)
             yield* onUrl(authorization.url)
             if (open === true) yield* openSystemBrowser(authorization.url)
+            // A caller's opener runs alongside: the login neither waits for it nor ends it.
             else if (typeof open === "function") yield* Effect.forkDetach(open(authorization.url))
             return authorization
           })
-        }).pipe(
-          Effect.scoped,
-          Effect.timeoutOrElse({
-            duration: timeout,
-            orElse: () => Effect.fail(new OAuthTimeout({ flow: "browser", seconds: Duration.toSeconds(timeout) }))
-          })
-        )
+        }).pipe(Effect.scoped)
       })
 
       const post = (url: string, body: unknown) =>
@@ -322,7 +325,7 @@ export class OAuthClient extends Context.Service<
           login.onCode ??
           ((prompt: DeviceCodePrompt) =>
             Console.log(
-              `To sign in, open ${prompt.verificationUrl} and enter the code ${prompt.userCode} (valid 15 minutes).`
+              `To sign in, open ${prompt.verificationUrl} and enter the code ${prompt.userCode} (valid ${Duration.format(prompt.expiresIn)}).`
             ))
         const response = yield* post(`${settings.issuer}/api/accounts/deviceauth/usercode`, {
           client_id: settings.clientId
@@ -338,9 +341,13 @@ export class OAuthClient extends Context.Service<
         )
         const userCode = device.user_code ?? device.usercode
         if (!userCode) return yield* new DeviceCodeError({ reason: "failed", detail: "the answer has no user_code" })
+        // The server's interval (a string of seconds), never below the floor: "0" must not mean a busy loop.
         const seconds = Number(device.interval ?? 5)
-        const interval = Duration.seconds(Number.isFinite(seconds) && seconds >= 0 ? seconds : 5)
-        yield* onCode({ verificationUrl: `${settings.issuer}/codex/device`, userCode, expiresIn: Duration.minutes(15) })
+        const interval = Duration.max(
+          Duration.seconds(Number.isFinite(seconds) && seconds >= 0 ? seconds : 5),
+          settings.minimumPollInterval
+        )
+        yield* onCode({ verificationUrl: `${settings.issuer}/codex/device`, userCode, expiresIn: timeout })
 
         const poll = Effect.gen(function* () {
           while (true) {
@@ -380,10 +387,7 @@ export class OAuthClient extends Context.Service<
         )
       })
 
-      const refresh = Effect.fn("OAuthClient.refresh")(function* (
-        tokens: Pick<TokenSet, "refreshToken" | "idToken">,
-        reason: RefreshReason
-      ) {
+      const refresh = Effect.fn("OAuthClient.refresh")(function* (tokens: TokenSet, reason: RefreshReason) {
         yield* Effect.logDebug("refreshing", { reason })
         const response = yield* post(settings.refreshUrl, {
           client_id: settings.clientId,
@@ -392,19 +396,22 @@ export class OAuthClient extends Context.Service<
           refresh_reason: reason
         }).pipe(Effect.mapError(transportError("the token refresh")))
         if (response.status >= 200 && response.status < 300) {
+          // The refresh token may have rotated: from here on nothing may fail and lose it, so an
+          // answer that leaves something out or says it oddly falls back to what we had.
           const decoded = yield* response.json.pipe(
             Effect.flatMap(Schema.decodeUnknownEffect(TokenResponse)),
             Effect.mapError((error) => new InvalidTokenResponse({ field: "body", problem: error.message }))
           )
           return yield* fromTokenResponse(decoded, tokens)
         }
-        const { code, message } = readError(yield* response.text.pipe(Effect.orElseSucceed(() => "")))
+        const body = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
+        const { code } = readError(body)
         const permanent =
           code === "refresh_token_expired"
             ? "expired"
             : code === "refresh_token_reused"
               ? "reused"
-              : code === "refresh_token_invalidated"
+              : code === "refresh_token_invalidated" || code === "invalid_grant"
                 ? "invalidated"
                 : response.status === 401
                   ? "unauthorized"
@@ -413,11 +420,7 @@ export class OAuthClient extends Context.Service<
           yield* Effect.logDebug("refresh rejected", { reason: permanent, status: response.status })
           return yield* new RefreshRejected({ reason: permanent, status: response.status })
         }
-        return yield* new OAuthHttpError({
-          operation: "the token refresh",
-          status: response.status,
-          detail: message ?? "the issuer gave no reason"
-        })
+        return yield* answerError("the token refresh", response.status, body, response.headers["retry-after"])
       })
 
       const revoke = Effect.fn("OAuthClient.revoke")(function* (

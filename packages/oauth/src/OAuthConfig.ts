@@ -52,6 +52,8 @@ export interface Settings {
   readonly loginTimeout: Duration.Duration
   readonly deviceCodeTimeout: Duration.Duration
   readonly requestTimeout: Duration.Duration
+  /** The shortest pause between device-code polls, whatever interval the server names. */
+  readonly minimumPollInterval: Duration.Duration
 }
 
 /**
@@ -73,9 +75,10 @@ const trimSlash = (url: string) => url.replace(/\/+$/, "")
 export const make = (input: Input = {}): Settings => {
   const issuer = trimSlash(input.issuer ?? "https://auth.openai.com")
   const refreshUrl = input.refreshUrl ?? `${issuer}/oauth/token`
-  const revoke = new URL(refreshUrl)
-  revoke.pathname = "/oauth/revoke"
-  revoke.search = ""
+  // As the Codex CLI: beside the issuer, or, with a refresh URL override, that URL's origin with
+  // the path /oauth/revoke (protocol §1 end).
+  const revokeUrl =
+    input.refreshUrl === undefined ? `${issuer}/oauth/revoke` : `${new URL(input.refreshUrl).origin}/oauth/revoke`
   return {
     issuer,
     clientId: input.clientId ?? CODEX_CLIENT_ID,
@@ -85,10 +88,11 @@ export const make = (input: Input = {}): Settings => {
     scope: input.scope ?? DEFAULT_SCOPE,
     userAgent: input.userAgent ?? `nexus/0.1.0 (${process.platform}; ${process.arch}) node/${process.versions.node}`,
     refreshUrl,
-    revokeUrl: input.revokeUrl ?? revoke.toString(),
+    revokeUrl: input.revokeUrl ?? revokeUrl,
     loginTimeout: input.loginTimeout ?? Duration.minutes(10),
     deviceCodeTimeout: input.deviceCodeTimeout ?? Duration.minutes(15),
-    requestTimeout: input.requestTimeout ?? Duration.seconds(30)
+    requestTimeout: input.requestTimeout ?? Duration.seconds(30),
+    minimumPollInterval: input.minimumPollInterval ?? Duration.seconds(1)
   }
 }
 

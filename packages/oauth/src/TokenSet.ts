@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { DateTime, Effect, Redacted, Schema } from "effect"
+import { DateTime, Effect, Option, Redacted, Schema } from "effect"
 import { InvalidTokenResponse } from "./Errors.ts"
 
 /**
@@ -96,32 +96,33 @@ const AUTH = "https://api.openai.com/auth"
 const PROFILE = "https://api.openai.com/profile"
 
 /**
- * Builds a TokenSet from a token endpoint answer. `previous` supplies what a refresh answer may
- * leave out (protocol §3: each token that is present replaces the stored one); without it the
- * answer must hold all three tokens, as the code exchange does.
+ * Builds a TokenSet from a token endpoint answer. Without `previous` (a code exchange) the answer
+ * must hold all three tokens and readable claims. With `previous` (a refresh, protocol §3) every
+ * token that is present replaces the stored one, and anything missing or unreadable falls back to
+ * `previous`: once a refresh token may have rotated, nothing here may fail and lose it.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromTokenResponse = Effect.fnUntraced(function* (
-  response: TokenResponse,
-  previous?: {
-    readonly refreshToken: Redacted.Redacted<string>
-    readonly idToken?: Redacted.Redacted<string> | undefined
-  }
-) {
+export const fromTokenResponse = Effect.fnUntraced(function* (response: TokenResponse, previous?: TokenSet) {
   const required = (field: "access_token" | "refresh_token" | "id_token") =>
     new InvalidTokenResponse({ field, problem: "is missing" })
-  if (!response.access_token) return yield* required("access_token")
-  if (!response.refresh_token && !previous) return yield* required("refresh_token")
-  if (!response.id_token && !previous) return yield* required("id_token")
-  const accessToken = Redacted.make(response.access_token, { label: "access_token" })
+  if (!previous) {
+    if (!response.access_token) return yield* required("access_token")
+    if (!response.refresh_token) return yield* required("refresh_token")
+    if (!response.id_token) return yield* required("id_token")
+  }
+  const accessToken = response.access_token
+    ? Redacted.make(response.access_token, { label: "access_token" })
+    : previous!.accessToken
   const refreshToken = response.refresh_token
     ? Redacted.make(response.refresh_token, { label: "refresh_token" })
     : previous!.refreshToken
   const idToken = response.id_token ? Redacted.make(response.id_token, { label: "id_token" }) : previous?.idToken
-  const access = yield* claimsOf("access_token", accessToken)
-  const id = idToken ? yield* claimsOf("id_token", idToken) : undefined
+  const lenient = <E>(effect: Effect.Effect<Claims, E>) =>
+    previous ? Effect.orElseSucceed(effect, (): Claims => ({})) : effect
+  const access = response.access_token ? yield* lenient(claimsOf("access_token", accessToken)) : {}
+  const id = response.id_token ? yield* lenient(claimsOf("id_token", idToken!)) : undefined
   return yield* fromClaims({
     accessToken,
     refreshToken,
@@ -129,12 +130,16 @@ export const fromTokenResponse = Effect.fnUntraced(function* (
     access,
     id,
     expiresIn: response.expires_in,
-    scope: response.scope
+    scope: response.scope,
+    fallback: previous
   })
 })
 
+const fromEpochSeconds = (seconds: number | undefined) =>
+  seconds === undefined ? Option.none() : Option.map(DateTime.make(seconds * 1000), DateTime.toUtc)
+
 /**
- * Builds a TokenSet from tokens and their decoded claims.
+ * Builds a TokenSet from tokens and their decoded claims; `fallback` fills what the claims lack.
  *
  * @since 0.1.0
  * @category constructors
@@ -150,30 +155,44 @@ export const fromClaims = Effect.fnUntraced(function* (input: {
   readonly accountId?: string | undefined
   readonly expiresAt?: DateTime.Utc | undefined
   readonly lastRefresh?: DateTime.Utc | undefined
+  readonly fallback?: TokenSet | undefined
 }) {
   const now = yield* DateTime.now
   const idAuth = input.id?.[AUTH]
   const accessAuth = input.access[AUTH]
-  const accountId = input.accountId ?? idAuth?.chatgpt_account_id ?? accessAuth?.chatgpt_account_id
+  const { fallback } = input
+  const accountId =
+    input.accountId ?? idAuth?.chatgpt_account_id ?? accessAuth?.chatgpt_account_id ?? fallback?.accountId
   if (!accountId) {
     return yield* new InvalidTokenResponse({
       field: "id_token",
       problem: `has no ${AUTH} chatgpt_account_id claim (is this a ChatGPT sign-in?)`
     })
   }
+  if (input.access.exp !== undefined && Option.isNone(fromEpochSeconds(input.access.exp)) && !fallback) {
+    return yield* new InvalidTokenResponse({
+      field: "access_token",
+      problem: `has an exp claim out of range (${input.access.exp})`
+    })
+  }
   const expiresAt =
     input.expiresAt ??
-    (input.access.exp !== undefined
-      ? DateTime.makeUnsafe(input.access.exp * 1000)
-      : input.expiresIn !== undefined
-        ? DateTime.add(now, { seconds: input.expiresIn })
-        : undefined)
+    Option.getOrUndefined(fromEpochSeconds(input.access.exp)) ??
+    (input.expiresIn !== undefined && input.expiresIn >= 0 && input.expiresIn < 1e9
+      ? DateTime.add(now, { seconds: input.expiresIn })
+      : undefined) ??
+    fallback?.expiresAt
   if (!expiresAt) {
     return yield* new InvalidTokenResponse({
       field: "access_token",
       problem: "has no exp claim and the response no expires_in"
     })
   }
+  const scopes = input.scope
+    ? input.scope.split(" ").filter((s) => s.length > 0)
+    : input.access.scp
+      ? [...input.access.scp]
+      : undefined
   return new TokenSet({
     accessToken: input.accessToken,
     refreshToken: input.refreshToken,
@@ -181,11 +200,21 @@ export const fromClaims = Effect.fnUntraced(function* (input: {
     expiresAt,
     accountId,
     ...definedOnly({
-      planType: accessAuth?.chatgpt_plan_type ?? idAuth?.chatgpt_plan_type,
-      userId: idAuth?.chatgpt_user_id ?? idAuth?.user_id ?? accessAuth?.chatgpt_user_id ?? accessAuth?.user_id,
-      email: input.id?.email ?? input.id?.[PROFILE]?.email ?? input.access.email ?? input.access[PROFILE]?.email
+      planType: accessAuth?.chatgpt_plan_type ?? idAuth?.chatgpt_plan_type ?? fallback?.planType,
+      userId:
+        idAuth?.chatgpt_user_id ??
+        idAuth?.user_id ??
+        accessAuth?.chatgpt_user_id ??
+        accessAuth?.user_id ??
+        fallback?.userId,
+      email:
+        input.id?.email ??
+        input.id?.[PROFILE]?.email ??
+        input.access.email ??
+        input.access[PROFILE]?.email ??
+        fallback?.email
     }),
-    scopes: input.scope ? input.scope.split(" ").filter((s) => s.length > 0) : [...(input.access.scp ?? [])],
+    scopes: scopes ?? [...(fallback?.scopes ?? [])],
     lastRefresh: input.lastRefresh ?? now
   })
 })

@@ -1,15 +1,20 @@
 import { assert, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
-import { Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import type { DeviceCodePrompt } from "../src/OAuthClient.ts"
 import { OAuthClient } from "../src/OAuthClient.ts"
 import { freePort, layer as oauthLayer } from "./helpers.ts"
 
 const redirectUri = `http://localhost:${await freePort()}/auth/callback`
 
-layer(oauthLayer({ redirectUri, emulator: { settings: { deviceIntervalSeconds: 0.05 } } }), {
-  excludeTestServices: true
-})("device-code sign-in", (it) => {
+layer(
+  oauthLayer({
+    redirectUri,
+    emulator: { settings: { deviceIntervalSeconds: 0.05 } },
+    client: { minimumPollInterval: Duration.millis(10) }
+  }),
+  { excludeTestServices: true }
+)("device-code sign-in", (it) => {
   const fresh = Effect.gen(function* () {
     const emulator = yield* Emulator.Emulator
     yield* emulator.reset
@@ -98,3 +103,25 @@ layer(oauthLayer({ redirectUri, emulator: { settings: { deviceIntervalSeconds: 0
     })
   )
 })
+
+layer(oauthLayer({ redirectUri, emulator: { settings: { deviceIntervalSeconds: 0 } } }), { excludeTestServices: true })(
+  "device-code polling floor",
+  (it) => {
+    it.effect("an interval of 0 s is polled at the 1 s floor, not in a busy loop", () =>
+      Effect.gen(function* () {
+        const emulator = yield* Emulator.Emulator
+        const client = yield* OAuthClient
+        yield* client.loginWithDeviceCode({
+          onCode: (prompt) =>
+            Effect.asVoid(
+              Effect.forkDetach(
+                Effect.sleep("1500 millis").pipe(Effect.andThen(emulator.approveDevice(prompt.userCode)))
+              )
+            )
+        })
+        // Polls at 0 s, 1 s and 2 s (approved at 1.5 s): three, where a busy loop would make hundreds.
+        assert.strictEqual((yield* emulator.counters).requests.device_token!.total, 3)
+      })
+    )
+  }
+)

@@ -350,7 +350,7 @@ layer(Layer.mergeAll(oauthLayer({ redirectUri: "http://localhost:1455/auth/callb
       })
     )
 
-    it.effect("without a path it reads $CODEX_HOME/tokens.json", () =>
+    it.effect("without a path it reads NEXUS_TOKEN_FILE", () =>
       Effect.gen(function* () {
         const dir = yield* tempDir
         const raw = yield* mint
@@ -361,7 +361,9 @@ layer(Layer.mergeAll(oauthLayer({ redirectUri: "http://localhost:1455/auth/callb
           token_type: "Bearer"
         })
         const tokens = yield* importTokensFile().pipe(
-          Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ CODEX_HOME: dir })))
+          Effect.provide(
+            ConfigProvider.layer(ConfigProvider.fromUnknown({ NEXUS_TOKEN_FILE: join(dir, "tokens.json") }))
+          )
         )
         assert.strictEqual(Redacted.value(tokens.refreshToken), raw.refresh_token)
       })

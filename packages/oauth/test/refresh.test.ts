@@ -1,9 +1,11 @@
 // Refresh with rotation and revoke (protocol §1, §3) against the emulator over real loopback HTTP:
 // the JSON request the Codex CLI sends, what survives a refresh, the permanent rejections and the
 // transient failures, and best-effort revoke.
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe, it as vitest, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
 import { Effect, Option, Redacted } from "effect"
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
 import { InvalidTokenResponse, OAuthHttpError, RefreshRejected } from "../src/Errors.ts"
 import { OAuthClient } from "../src/OAuthClient.ts"
 import { CODEX_CLIENT_ID } from "../src/OAuthConfig.ts"
@@ -338,3 +340,83 @@ layer(oauthLayer({ redirectUri: "http://localhost:1455/auth/callback" }), { excl
     )
   }
 )
+
+/** An issuer stand-in that answers every refresh with one fixed status, headers and body. */
+const answering = (status: number, body: string, headers: Record<string, string> = {}) =>
+  Effect.acquireRelease(
+    Effect.promise(
+      () =>
+        new Promise<Server>((resolve) => {
+          const server = createServer((request, response) => {
+            request.resume()
+            response.writeHead(status, { "content-type": "application/json", ...headers }).end(body)
+          })
+          server.listen(0, "127.0.0.1", () => resolve(server))
+        })
+    ),
+    (server) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`))
+
+describe("refresh answers the emulator does not give", () => {
+  const refreshAgainst = (status: number, body: string, headers: Record<string, string> = {}) =>
+    Effect.gen(function* () {
+      const issuer = yield* answering(status, body, headers)
+      const tokens = yield* Effect.provide(signIn(), oauthLayer({ redirectUri: "http://localhost:1455/auth/callback" }))
+      return yield* OAuthClient.use((oauth) => Effect.flip(oauth.refresh(tokens, "scheduled"))).pipe(
+        Effect.provide(OAuthClient.layerWith({ issuer }))
+      )
+    }).pipe(Effect.scoped)
+
+  vitest.live("a 401 without an error code is RefreshRejected unauthorized", () =>
+    Effect.gen(function* () {
+      const error = yield* refreshAgainst(401, "{}")
+      assert.instanceOf(error, RefreshRejected)
+      assert.strictEqual(error instanceof RefreshRejected && error.reason, "unauthorized")
+    })
+  )
+
+  vitest.live("a 400 invalid_grant is RefreshRejected invalidated: refreshing again cannot help", () =>
+    Effect.gen(function* () {
+      const error = yield* refreshAgainst(
+        400,
+        JSON.stringify({ error: "invalid_grant", error_description: "bad token" })
+      )
+      assert.strictEqual(error instanceof RefreshRejected && error.reason, "invalidated")
+    })
+  )
+
+  vitest.live("a 429 is a retryable OAuthHttpError carrying Retry-After", () =>
+    Effect.gen(function* () {
+      const error = yield* refreshAgainst(429, JSON.stringify({ error: { message: "slow down" } }), {
+        "retry-after": "7"
+      })
+      assert.instanceOf(error, OAuthHttpError)
+      if (!(error instanceof OAuthHttpError)) return
+      assert.isTrue(error.retryable)
+      assert.strictEqual(error.retryAfter, 7)
+      assert.include(error.message, "wait 7 s")
+    })
+  )
+
+  vitest.live("a 400 invalid_request is an OAuthHttpError that is not retryable", () =>
+    Effect.gen(function* () {
+      const error = yield* refreshAgainst(
+        400,
+        JSON.stringify({ error: "invalid_request", error_description: "client_id missing" })
+      )
+      assert.instanceOf(error, OAuthHttpError)
+      assert.isFalse(error instanceof OAuthHttpError && error.retryable)
+      assert.include(error.message, "client_id missing")
+    })
+  )
+
+  vitest.live("an error body whose fields have odd types still yields its refresh_token_* code", () =>
+    Effect.gen(function* () {
+      const error = yield* refreshAgainst(
+        401,
+        JSON.stringify({ error: { code: "refresh_token_reused", message: null }, detail: { nested: true } })
+      )
+      assert.strictEqual(error instanceof RefreshRejected && error.reason, "reused")
+    })
+  )
+})

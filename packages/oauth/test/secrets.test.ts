@@ -6,10 +6,11 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
-import { Cause, Effect, Exit, Layer, Logger, Redacted, References } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, Logger, Redacted, References } from "effect"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { inspect } from "node:util"
 import { importCodexAuth, importTokensFile } from "../src/CredentialImport.ts"
 import { OAuthClient } from "../src/OAuthClient.ts"
 import { fromTokenResponse, type TokenSet } from "../src/TokenSet.ts"
@@ -35,9 +36,21 @@ const remember = <T extends Pick<TokenSet, "accessToken" | "refreshToken" | "idT
   return tokens
 }
 
+/** Every string reachable from a value, with byte arrays (request bodies) decoded as UTF-8. */
+const strings = (value: unknown, seen = new Set<unknown>(), depth = 0): Array<string> => {
+  if (typeof value === "string") return [value]
+  if (value instanceof Uint8Array) return [Buffer.from(value).toString("utf8")]
+  if (typeof value !== "object" || value === null || seen.has(value) || depth > 12) return []
+  seen.add(value)
+  const keys = [...Object.getOwnPropertyNames(value), ...(value instanceof Error ? ["message", "cause"] : [])]
+  return keys.flatMap((key) => strings((value as Record<string, unknown>)[key], seen, depth + 1))
+}
+
 const rememberError = (error: unknown) => {
   if (error instanceof Error) errorTexts.push(error.message, String(error), JSON.stringify(error))
   else errorTexts.push(String(error), JSON.stringify(error))
+  // Also whatever the error holds (causes, failed requests and their bodies), rendered and walked.
+  errorTexts.push(inspect(error, { depth: 12 }), ...strings(error))
 }
 
 /** Runs a flow, keeping its tokens and its failure (rendered fully) for the leak check. */
@@ -89,7 +102,8 @@ layer(
   Layer.mergeAll(
     oauthLayer({
       redirectUri: `http://localhost:${callbackPort}/auth/callback`,
-      emulator: { settings: { deviceIntervalSeconds: 0.05 } }
+      emulator: { settings: { deviceIntervalSeconds: 0.05 } },
+      client: { minimumPollInterval: Duration.millis(10) }
     }),
     NodeServices.layer
   ).pipe(Layer.provideMerge(DebugCapture)),
@@ -289,6 +303,12 @@ layer(
 
   it.effect("across every flow: no captured line holds any token, and the debug lines were captured", () =>
     Effect.gen(function* () {
+      // Self-contained: its own refresh, rejected refresh and revoke, whatever ran before.
+      const oauth = yield* OAuthClient
+      const tokens = remember(yield* fromTokenResponse(yield* mint))
+      const fresh = yield* observe(oauth.refresh(tokens, "proactive_expiry"))
+      if (Exit.isSuccess(fresh)) yield* observe(oauth.revoke(remember(fresh.value)))
+      yield* observe(oauth.refresh(tokens, "unauthorized_recovery"))
       yield* assertNoLeak
       assert.isAbove(lines.length, 20)
       for (const message of ["refreshing", "refresh rejected", "revoke"]) {

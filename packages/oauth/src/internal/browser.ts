@@ -7,7 +7,8 @@ const opener = (): readonly [string, ReadonlyArray<string>] | undefined => {
     case "darwin":
       return ["open", []]
     case "win32":
-      return ["cmd", ["/c", "start", '""']]
+      // Not `cmd /c start`: cmd would split the URL at its `&`s.
+      return ["rundll32", ["url.dll,FileProtocolHandler"]]
     default:
       return process.env.DISPLAY || process.env.WAYLAND_DISPLAY ? ["xdg-open", []] : undefined
   }

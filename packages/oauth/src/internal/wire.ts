@@ -1,6 +1,6 @@
 // HTTP plumbing shared by the OAuth operations: the Effect HttpClient every request goes through,
 // the bridge that lets oauth4webapi use it, and how error bodies are read (protocol §1, §3).
-import { type Context, Effect, Option, Redacted, Schema } from "effect"
+import { type Context, Effect, Option, Predicate, Redacted, Schema } from "effect"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import * as oauth from "oauth4webapi"
 import { OAuthHttpError } from "../Errors.ts"
@@ -62,47 +62,90 @@ export const oauthOptions = (client: HttpClient.HttpClient, settings: Settings, 
     )
 })
 
+// Each field is read on its own: an error body of an unexpected shape in one field must not hide
+// the code in another (protocol §3 reads `error`, `error.code`, then a top-level `code`).
 const ErrorBody = Schema.Struct({
-  error: Schema.optional(
-    Schema.Union([
-      Schema.String,
-      Schema.Struct({ code: Schema.optional(Schema.NullOr(Schema.String)), message: Schema.optional(Schema.String) })
-    ])
-  ),
-  error_description: Schema.optional(Schema.String),
-  code: Schema.optional(Schema.String),
-  message: Schema.optional(Schema.String),
-  detail: Schema.optional(Schema.String)
+  error: Schema.optional(Schema.Unknown),
+  error_description: Schema.optional(Schema.Unknown),
+  code: Schema.optional(Schema.Unknown),
+  message: Schema.optional(Schema.Unknown),
+  detail: Schema.optional(Schema.Unknown)
 })
 const decodeErrorBody = Schema.decodeUnknownOption(Schema.fromJsonString(ErrorBody))
+const text = (value: unknown) => (typeof value === "string" && value.length > 0 ? value : undefined)
 
 /** What an error answer says: its code (`error`, `error.code` or `code`) and its message. */
 export const readError = (
-  text: string
+  body: string
 ): { readonly code: string | undefined; readonly message: string | undefined } => {
-  const body = Option.getOrUndefined(decodeErrorBody(text))
-  if (!body) return { code: undefined, message: undefined }
-  const error = body.error
-  const code = typeof error === "string" ? error : (error?.code ?? body.code ?? undefined)
-  const message =
-    body.error_description ?? (typeof error === "object" ? error.message : undefined) ?? body.message ?? body.detail
+  const parsed = Option.getOrUndefined(decodeErrorBody(body))
+  if (!parsed) return { code: undefined, message: undefined }
+  const nested = Predicate.isObject(parsed.error) ? (parsed.error as Record<string, unknown>) : undefined
+  const code = text(parsed.error) ?? text(nested?.code) ?? text(parsed.code)
+  const message = text(parsed.error_description) ?? text(nested?.message) ?? text(parsed.message) ?? text(parsed.detail)
   return { code, message: message ?? code }
 }
 
-/** Reads an error answer into an OAuthHttpError, never echoing more than the issuer's message. */
+/** Whether a status is worth retrying: the issuer's trouble, not a verdict. */
+export const isRetryableStatus = (status: number) => status === 408 || status === 429 || status >= 500
+
+const retryAfterOf = (value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined
+  const seconds = Number(value)
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds
+  const at = Date.parse(value)
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000))
+}
+
+/** An error answer as an OAuthHttpError; only the issuer's own message is kept, never the body. */
+export const answerError = (
+  operation: string,
+  status: number,
+  body: string,
+  retryAfterHeader: string | undefined
+): OAuthHttpError => {
+  const { message } = readError(body)
+  const retryAfter = retryAfterOf(retryAfterHeader)
+  return new OAuthHttpError({
+    operation,
+    status,
+    detail: message ?? "the issuer gave no reason",
+    retryable: isRetryableStatus(status),
+    ...(retryAfter === undefined ? {} : { retryAfter })
+  })
+}
+
+/** Reads an HttpClient error answer into an OAuthHttpError. */
 export const httpError = (operation: string, response: HttpClientResponse.HttpClientResponse) =>
   response.text.pipe(
     Effect.orElseSucceed(() => ""),
-    Effect.map((text) => {
-      const { message } = readError(text)
-      return new OAuthHttpError({ operation, status: response.status, detail: message ?? "the issuer gave no reason" })
-    })
+    Effect.map((body) => answerError(operation, response.status, body, response.headers["retry-after"]))
   )
 
-/** Maps a transport failure (no answer at all) to a transient OAuthHttpError. */
+/**
+ * A transport failure (no answer at all) as a retryable OAuthHttpError. Only a one-line description
+ * is kept: the failed request (with its body: codes, verifiers, refresh tokens) is not.
+ */
 export const transportError = (operation: string) => (cause: unknown) =>
   new OAuthHttpError({
     operation,
-    detail: cause instanceof Error ? cause.message.split("\n")[0]! : "the issuer could not be reached",
-    cause
+    detail: describeTransport(cause),
+    retryable: true
   })
+
+const describeTransport = (cause: unknown): string => {
+  if (Predicate.isTagged(cause, "TimeoutError")) return "no answer in time"
+  const reason = Predicate.hasProperty(cause, "reason") ? cause.reason : undefined
+  const request = Predicate.hasProperty(reason, "request") ? reason.request : undefined
+  const url = Predicate.hasProperty(request, "url") && typeof request.url === "string" ? ` ${request.url}` : ""
+  const inner = Predicate.hasProperty(reason, "cause")
+    ? reason.cause
+    : Predicate.hasProperty(cause, "cause")
+      ? cause.cause
+      : cause
+  const nested = Predicate.hasProperty(inner, "cause") ? inner.cause : undefined
+  const code = [inner, nested]
+    .map((e) => (Predicate.hasProperty(e, "code") && typeof e.code === "string" ? e.code : undefined))
+    .find(Boolean)
+  return `could not reach the issuer${url}${code ? ` (${code})` : ""}`
+}
