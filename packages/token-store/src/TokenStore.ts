@@ -1,0 +1,312 @@
+/**
+ * Where ChatGPT sign-ins live: Postgres (encrypted at rest), shared by every instance of a fleet.
+ * One row per ChatGPT account id, with a human label, a status and a version for compare-and-set.
+ *
+ * @since 0.1.0
+ */
+import { PgClient } from "@effect/sql-pg"
+import { TokenSet } from "@nexus/oauth"
+import { Context, DateTime, Effect, Layer, Schema } from "effect"
+import { SqlClient, SqlError } from "effect/sql"
+import { Crypto, type DecryptionFailed } from "./Crypto.ts"
+import * as Migrations from "./Migrations.ts"
+
+/**
+ * Whether a sign-in can be used.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Status = "active" | "reauth_required" | "disabled"
+
+/**
+ * A stored sign-in: the tokens plus what the store knows about them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoredTokens {
+  readonly tokens: TokenSet.TokenSet
+  readonly label: string | undefined
+  readonly status: Status
+  /** Why the status is not active (e.g. `reused`), as the failing refresh said. */
+  readonly statusReason: string | undefined
+  readonly version: number
+  readonly updatedAt: DateTime.Utc
+}
+
+/**
+ * No sign-in is stored for the account.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TokenNotFound extends Schema.TaggedError<TokenNotFound>()("TokenNotFound", {
+  account: Schema.String
+}) {
+  override get message() {
+    return this.account === "*"
+      ? "No ChatGPT account is signed in: run `nexus login`."
+      : `No ChatGPT account ${this.account} is signed in: run \`nexus login\` (or check the account id or label).`
+  }
+}
+
+/**
+ * The store cannot be used: its database is unreachable or refused the statement, or a stored
+ * token cannot be decrypted.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TokenStoreUnavailable extends Schema.TaggedError<TokenStoreUnavailable>()("TokenStoreUnavailable", {
+  store: Schema.Literals(["postgres", "file", "env"]),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `The ${this.store} token store is unavailable: ${this.detail}`
+  }
+}
+
+/**
+ * A compare-and-set lost: the row changed since it was read.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class VersionConflict extends Schema.TaggedError<VersionConflict>()("VersionConflict", {
+  account: Schema.String,
+  expected: Schema.Finite
+}) {
+  override get message() {
+    return `The sign-in of ${this.account} changed while it was being updated (expected version ${this.expected}); read it again.`
+  }
+}
+
+/**
+ * What a locked update decides: keep the row, replace its tokens, or mark it for a new sign-in.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LockedDecision =
+  | { readonly _tag: "Keep" }
+  | { readonly _tag: "Replace"; readonly tokens: TokenSet.TokenSet; readonly refreshedBy: string }
+  | { readonly _tag: "Reauth"; readonly reason: string }
+
+/**
+ * The token store.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class TokenStore extends Context.Service<
+  TokenStore,
+  {
+    /** By ChatGPT account id or by label. */
+    readonly get: (account: string) => Effect.Effect<StoredTokens, TokenNotFound | TokenStoreUnavailable>
+    readonly list: Effect.Effect<ReadonlyArray<StoredTokens>, TokenStoreUnavailable>
+    /** Inserts or replaces a sign-in (a new sign-in makes the row active again). */
+    readonly put: (
+      tokens: TokenSet.TokenSet,
+      options?: { readonly label?: string | undefined; readonly source?: string | undefined }
+    ) => Effect.Effect<StoredTokens, TokenStoreUnavailable>
+    readonly delete: (account: string) => Effect.Effect<void, TokenNotFound | TokenStoreUnavailable>
+    /** Replaces the tokens only if the row is still at `version`. */
+    readonly compareAndSet: (
+      account: string,
+      version: number,
+      tokens: TokenSet.TokenSet
+    ) => Effect.Effect<StoredTokens, VersionConflict | TokenNotFound | TokenStoreUnavailable>
+    /**
+     * Runs `decide` while holding the account's row lock (fleet-wide: every instance that wants to
+     * refresh waits here), with the row as it is now, and applies the decision in the same
+     * transaction. A crashed holder releases the lock with its connection.
+     */
+    readonly withLock: <E>(
+      account: string,
+      decide: (current: StoredTokens) => Effect.Effect<LockedDecision, E>
+    ) => Effect.Effect<StoredTokens, E | TokenNotFound | TokenStoreUnavailable>
+  }
+>()("@nexus/token-store/TokenStore") {
+  /**
+   * The Postgres store; runs the migrations when it starts.
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layerPg: Layer.Layer<TokenStore, TokenStoreUnavailable, PgClient.PgClient | Crypto> = Layer.effect(
+    TokenStore
+  )(
+    Effect.gen(function* () {
+      const sql = yield* PgClient.PgClient
+      const crypto = yield* Crypto
+      yield* Migrations.run.pipe(
+        Effect.provideService(SqlClient.SqlClient, sql),
+        Effect.mapError((error) => unavailable(error))
+      )
+
+      const decode = Effect.fnUntraced(function* (row: Row) {
+        const decrypt = (text: string) => crypto.decrypt(text)
+        const idToken = row.id_token === null ? undefined : yield* decrypt(row.id_token)
+        const tokens = new TokenSet.TokenSet({
+          accessToken: yield* decrypt(row.access_token),
+          refreshToken: yield* decrypt(row.refresh_token),
+          ...(idToken ? { idToken } : {}),
+          expiresAt: DateTime.makeUnsafe(row.expires_at),
+          accountId: row.account_id,
+          ...(row.plan_type === null ? {} : { planType: row.plan_type }),
+          ...(row.user_id === null ? {} : { userId: row.user_id }),
+          ...(row.email === null ? {} : { email: row.email }),
+          scopes: row.scopes,
+          lastRefresh: DateTime.makeUnsafe(row.last_refresh)
+        })
+        return {
+          tokens,
+          label: row.label ?? undefined,
+          status: row.status,
+          statusReason: row.status_reason ?? undefined,
+          version: Number(row.version),
+          updatedAt: DateTime.makeUnsafe(row.updated_at)
+        } satisfies StoredTokens
+      })
+
+      const decodeRow = (row: Row) => decode(row).pipe(Effect.mapError((error) => unavailable(error)))
+      const columns = (tokens: TokenSet.TokenSet) => ({
+        access_token: crypto.encrypt(tokens.accessToken),
+        refresh_token: crypto.encrypt(tokens.refreshToken),
+        id_token: tokens.idToken ? crypto.encrypt(tokens.idToken) : null,
+        expires_at: DateTime.toDateUtc(tokens.expiresAt),
+        last_refresh: DateTime.toDateUtc(tokens.lastRefresh),
+        plan_type: tokens.planType ?? null,
+        email: tokens.email ?? null,
+        user_id: tokens.userId ?? null,
+        scopes: tokens.scopes
+      })
+      const sqlError = (error: SqlError.SqlError) => unavailable(error)
+
+      const select = (account: string) =>
+        sql<Row>`SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND (account_id = ${account} OR label = ${account})
+                 ORDER BY (account_id = ${account}) DESC LIMIT 1`.pipe(Effect.mapError(sqlError))
+
+      const get = Effect.fn("TokenStore.get")(function* (account: string) {
+        const [row] = yield* select(account)
+        if (!row) return yield* new TokenNotFound({ account })
+        return yield* decodeRow(row)
+      })
+
+      const list =
+        sql<Row>`SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' ORDER BY label NULLS LAST, account_id`.pipe(
+          Effect.mapError(sqlError),
+          Effect.flatMap(Effect.forEach(decodeRow)),
+          Effect.withSpan("TokenStore.list")
+        )
+
+      const put = Effect.fn("TokenStore.put")(function* (
+        tokens: TokenSet.TokenSet,
+        options?: { readonly label?: string | undefined; readonly source?: string | undefined }
+      ) {
+        const values = columns(tokens)
+        const [row] = yield* sql<Row>`
+          INSERT INTO nexus.oauth_tokens ${sql.insert({
+            account_id: tokens.accountId,
+            label: options?.label ?? null,
+            source: options?.source ?? "login",
+            ...values
+          })}
+          ON CONFLICT (provider, account_id) DO UPDATE SET
+            access_token = EXCLUDED.access_token, refresh_token = EXCLUDED.refresh_token, id_token = EXCLUDED.id_token,
+            expires_at = EXCLUDED.expires_at, last_refresh = EXCLUDED.last_refresh, plan_type = EXCLUDED.plan_type,
+            email = EXCLUDED.email, user_id = EXCLUDED.user_id, scopes = EXCLUDED.scopes,
+            label = COALESCE(EXCLUDED.label, nexus.oauth_tokens.label), source = EXCLUDED.source,
+            status = 'active', status_reason = NULL,
+            version = nextval('nexus.oauth_token_version'), updated_at = now()
+          RETURNING *`.pipe(Effect.mapError(sqlError))
+        return yield* decodeRow(row!)
+      })
+
+      const delete_ = Effect.fn("TokenStore.delete")(function* (account: string) {
+        const rows =
+          yield* sql`DELETE FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND (account_id = ${account} OR label = ${account}) RETURNING account_id`.pipe(
+            Effect.mapError(sqlError)
+          )
+        if (rows.length === 0) return yield* new TokenNotFound({ account })
+      })
+
+      const update = (account: string, version: number, tokens: TokenSet.TokenSet, refreshedBy: string | null) =>
+        sql<Row>`
+          UPDATE nexus.oauth_tokens SET ${sql.update({ ...columns(tokens), refreshed_by: refreshedBy })},
+            version = nextval('nexus.oauth_token_version'), updated_at = now()
+          WHERE provider = 'chatgpt' AND account_id = ${account} AND version = ${version}
+          RETURNING *`.pipe(Effect.mapError(sqlError))
+
+      const compareAndSet = Effect.fn("TokenStore.compareAndSet")(function* (
+        account: string,
+        version: number,
+        tokens: TokenSet.TokenSet
+      ) {
+        const [row] = yield* update(account, version, tokens, null)
+        if (row) return yield* decodeRow(row)
+        yield* get(account)
+        return yield* new VersionConflict({ account, expected: version })
+      })
+
+      const withLock = <E>(account: string, decide: (current: StoredTokens) => Effect.Effect<LockedDecision, E>) =>
+        sql
+          .withTransaction(
+            Effect.gen(function* () {
+              const [row] = yield* sql<Row>`
+                SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND account_id = ${account} FOR UPDATE`.pipe(
+                Effect.mapError(sqlError)
+              )
+              if (!row) return yield* new TokenNotFound({ account })
+              const current = yield* decodeRow(row)
+              const decision = yield* decide(current)
+              switch (decision._tag) {
+                case "Keep":
+                  return current
+                case "Replace": {
+                  const [updated] = yield* update(account, current.version, decision.tokens, decision.refreshedBy)
+                  return yield* decodeRow(updated!)
+                }
+                case "Reauth": {
+                  const [updated] = yield* sql<Row>`
+                    UPDATE nexus.oauth_tokens SET status = 'reauth_required', status_reason = ${decision.reason},
+                      version = nextval('nexus.oauth_token_version'), updated_at = now()
+                    WHERE provider = 'chatgpt' AND account_id = ${account} RETURNING *`.pipe(Effect.mapError(sqlError))
+                  return yield* decodeRow(updated!)
+                }
+              }
+            })
+          )
+          .pipe(
+            // BEGIN or COMMIT failing is the database's failure too.
+            Effect.mapError((error) => (SqlError.isSqlError(error) ? unavailable(error) : error)),
+            Effect.withSpan("TokenStore.withLock")
+          )
+
+      return TokenStore.of({ get, list, put, delete: delete_, compareAndSet, withLock })
+    })
+  )
+}
+
+interface Row {
+  readonly account_id: string
+  readonly label: string | null
+  readonly access_token: string
+  readonly refresh_token: string
+  readonly id_token: string | null
+  readonly expires_at: Date
+  readonly last_refresh: Date
+  readonly plan_type: string | null
+  readonly email: string | null
+  readonly user_id: string | null
+  readonly scopes: Array<string>
+  readonly status: Status
+  readonly status_reason: string | null
+  readonly version: string | number
+  readonly updated_at: Date
+}
+
+/** A database or decryption failure as TokenStoreUnavailable: names host and database, never the password. */
+const unavailable = (error: SqlError.SqlError | DecryptionFailed | { readonly message: string }) =>
+  new TokenStoreUnavailable({ store: "postgres", detail: error.message.split("\n")[0]! })

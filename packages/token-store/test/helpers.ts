@@ -1,0 +1,49 @@
+// Shared setup: a scratch database, the emulator, and Credentials over both.
+import { PgClient } from "@effect/sql-pg"
+import { Emulator } from "@nexus/codex-emulator"
+import { OAuthClient, TokenSet } from "@nexus/oauth"
+import { TestDatabase } from "@nexus/testing"
+import { DateTime, Duration, Effect, Layer, Redacted } from "effect"
+import { Credentials } from "../src/Credentials.ts"
+import { Crypto } from "../src/Crypto.ts"
+import { TokenStore } from "../src/TokenStore.ts"
+
+/** A fixed key, so that child processes of the fleet tests share it. */
+export const TEST_KEY = Buffer.alloc(32, 7).toString("base64")
+
+/** An OAuthClient pointed at the emulator of the surrounding layer. */
+export const OAuthLive = Layer.unwrap(
+  Effect.gen(function* () {
+    const emulator = yield* Emulator.Emulator
+    return OAuthClient.OAuthClient.layerWith({ issuer: emulator.urls.issuer, requestTimeout: Duration.seconds(10) })
+  })
+)
+
+/** The store and Credentials of one instance, over a given database. */
+export const instance = Credentials.layer.pipe(
+  Layer.provideMerge(TokenStore.layerPg),
+  Layer.provide(Layer.fresh(Crypto.layerFromKey(TEST_KEY))),
+  Layer.provide(OAuthLive)
+)
+
+/** Everything a test needs: emulator, scratch database, store and Credentials. */
+export const TestLive = instance.pipe(
+  Layer.provideMerge(TestDatabase.layer()),
+  Layer.provideMerge(Emulator.Emulator.layer())
+)
+
+/** A sign-in minted by the emulator; `expiresIn` overrides when Nexus thinks it expires. */
+export const mint = Effect.fnUntraced(function* (account?: string, expiresInSeconds?: number) {
+  const emulator = yield* Emulator.Emulator
+  const tokens = yield* TokenSet.fromTokenResponse(yield* emulator.issueTokens(account))
+  if (expiresInSeconds === undefined) return tokens
+  return new TokenSet.TokenSet({ ...tokens, expiresAt: DateTime.makeUnsafe(Date.now() + expiresInSeconds * 1000) })
+})
+
+export const value = Redacted.value
+
+/** The raw rows, as a dump would show them. */
+export const dump = Effect.gen(function* () {
+  const sql = yield* PgClient.PgClient
+  return yield* sql<Record<string, unknown>>`SELECT * FROM nexus.oauth_tokens`
+})
