@@ -6,9 +6,12 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { TokenSet } from "@nexus/oauth"
-import { Context, DateTime, Effect, Layer, Schema } from "effect"
+import { Context, DateTime, Effect, type FileSystem, Layer, Option } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
 import { Crypto, type DecryptionFailed } from "./Crypto.ts"
+import { TokenNotFound, TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
+import * as EnvStore from "./EnvStore.ts"
+import * as FileStore from "./FileStore.ts"
 import * as Migrations from "./Migrations.ts"
 
 /**
@@ -33,54 +36,11 @@ export interface StoredTokens {
   readonly statusReason: string | undefined
   readonly version: number
   readonly updatedAt: DateTime.Utc
+  /** Where the sign-in came from: `login`, or the `file` / `env` source it was copied from. */
+  readonly source: string
 }
 
-/**
- * No sign-in is stored for the account.
- *
- * @since 0.1.0
- * @category errors
- */
-export class TokenNotFound extends Schema.TaggedError<TokenNotFound>()("TokenNotFound", {
-  account: Schema.String
-}) {
-  override get message() {
-    return this.account === "*"
-      ? "No ChatGPT account is signed in: run `nexus login`."
-      : `No ChatGPT account ${this.account} is signed in: run \`nexus login\` (or check the account id or label).`
-  }
-}
-
-/**
- * The store cannot be used: its database is unreachable or refused the statement, or a stored
- * token cannot be decrypted.
- *
- * @since 0.1.0
- * @category errors
- */
-export class TokenStoreUnavailable extends Schema.TaggedError<TokenStoreUnavailable>()("TokenStoreUnavailable", {
-  store: Schema.Literals(["postgres", "file", "env"]),
-  detail: Schema.String
-}) {
-  override get message() {
-    return `The ${this.store} token store is unavailable: ${this.detail}`
-  }
-}
-
-/**
- * A compare-and-set lost: the row changed since it was read.
- *
- * @since 0.1.0
- * @category errors
- */
-export class VersionConflict extends Schema.TaggedError<VersionConflict>()("VersionConflict", {
-  account: Schema.String,
-  expected: Schema.Finite
-}) {
-  override get message() {
-    return `The sign-in of ${this.account} changed while it was being updated (expected version ${this.expected}); read it again.`
-  }
-}
+export { TokenNotFound, TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
 
 /**
  * What a locked update decides: keep the row, replace its tokens, or mark it for a new sign-in.
@@ -136,77 +96,138 @@ export class TokenStore extends Context.Service<
    */
   static readonly layerPg: Layer.Layer<TokenStore, TokenStoreUnavailable, PgClient.PgClient | Crypto> = Layer.effect(
     TokenStore
-  )(
-    Effect.gen(function* () {
-      const sql = yield* PgClient.PgClient
-      const crypto = yield* Crypto
-      yield* Migrations.run.pipe(
-        Effect.provideService(SqlClient.SqlClient, sql),
-        Effect.mapError((error) => unavailable(error))
-      )
+  )(Effect.suspend(() => makePg([])))
 
-      const decode = Effect.fnUntraced(function* (row: Row) {
-        const decrypt = (text: string) => crypto.decrypt(text)
-        const idToken = row.id_token === null ? undefined : yield* decrypt(row.id_token)
-        const tokens = new TokenSet.TokenSet({
-          accessToken: yield* decrypt(row.access_token),
-          refreshToken: yield* decrypt(row.refresh_token),
-          ...(idToken ? { idToken } : {}),
-          expiresAt: DateTime.makeUnsafe(row.expires_at),
-          accountId: row.account_id,
-          ...(row.plan_type === null ? {} : { planType: row.plan_type }),
-          ...(row.user_id === null ? {} : { userId: row.user_id }),
-          ...(row.email === null ? {} : { email: row.email }),
-          scopes: row.scopes,
-          lastRefresh: DateTime.makeUnsafe(row.last_refresh)
-        })
-        return {
-          tokens,
-          label: row.label ?? undefined,
-          status: row.status,
-          statusReason: row.status_reason ?? undefined,
-          version: Number(row.version),
-          updatedAt: DateTime.makeUnsafe(row.updated_at)
-        } satisfies StoredTokens
+  /**
+   * The store as Nexus runs it: Postgres first, then the token file, then the environment. A
+   * sign-in found only in the file or the environment is copied into Postgres on first use — once,
+   * even when several processes start together — and served from Postgres from then on (the file
+   * is left as it was).
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layer: Layer.Layer<
+    TokenStore,
+    TokenStoreUnavailable,
+    PgClient.PgClient | Crypto | FileSystem.FileSystem
+  > = Layer.effect(TokenStore)(
+    Effect.suspend(() =>
+      makePg([
+        { source: "file", find: FileStore.find() },
+        { source: "env", find: EnvStore.read() }
+      ])
+    )
+  )
+}
+
+/** A lower-priority source of sign-ins that Postgres copies on first use. */
+interface Seed<R> {
+  readonly source: "file" | "env"
+  readonly find: Effect.Effect<Option.Option<TokenSet.TokenSet>, TokenStoreUnavailable, R>
+}
+
+const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
+  Effect.gen(function* () {
+    // What the seeds need (the file system), captured once for every later lookup.
+    const seedContext = yield* Effect.context<R>()
+    const sql = yield* PgClient.PgClient
+    const crypto = yield* Crypto
+    yield* Migrations.run.pipe(
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.mapError((error) => unavailable(error))
+    )
+
+    const decode = Effect.fnUntraced(function* (row: Row) {
+      const decrypt = (text: string) => crypto.decrypt(text)
+      const idToken = row.id_token === null ? undefined : yield* decrypt(row.id_token)
+      const tokens = new TokenSet.TokenSet({
+        accessToken: yield* decrypt(row.access_token),
+        refreshToken: yield* decrypt(row.refresh_token),
+        ...(idToken ? { idToken } : {}),
+        expiresAt: DateTime.makeUnsafe(row.expires_at),
+        accountId: row.account_id,
+        ...(row.plan_type === null ? {} : { planType: row.plan_type }),
+        ...(row.user_id === null ? {} : { userId: row.user_id }),
+        ...(row.email === null ? {} : { email: row.email }),
+        scopes: row.scopes,
+        lastRefresh: DateTime.makeUnsafe(row.last_refresh)
       })
+      return {
+        tokens,
+        label: row.label ?? undefined,
+        status: row.status,
+        statusReason: row.status_reason ?? undefined,
+        version: Number(row.version),
+        updatedAt: DateTime.makeUnsafe(row.updated_at),
+        source: row.source
+      } satisfies StoredTokens
+    })
 
-      const decodeRow = (row: Row) => decode(row).pipe(Effect.mapError((error) => unavailable(error)))
-      const columns = (tokens: TokenSet.TokenSet) => ({
-        access_token: crypto.encrypt(tokens.accessToken),
-        refresh_token: crypto.encrypt(tokens.refreshToken),
-        id_token: tokens.idToken ? crypto.encrypt(tokens.idToken) : null,
-        expires_at: DateTime.toDateUtc(tokens.expiresAt),
-        last_refresh: DateTime.toDateUtc(tokens.lastRefresh),
-        plan_type: tokens.planType ?? null,
-        email: tokens.email ?? null,
-        user_id: tokens.userId ?? null,
-        scopes: tokens.scopes
-      })
-      const sqlError = (error: SqlError.SqlError) => unavailable(error)
+    const decodeRow = (row: Row) => decode(row).pipe(Effect.mapError((error) => unavailable(error)))
+    const columns = (tokens: TokenSet.TokenSet) => ({
+      access_token: crypto.encrypt(tokens.accessToken),
+      refresh_token: crypto.encrypt(tokens.refreshToken),
+      id_token: tokens.idToken ? crypto.encrypt(tokens.idToken) : null,
+      expires_at: DateTime.toDateUtc(tokens.expiresAt),
+      last_refresh: DateTime.toDateUtc(tokens.lastRefresh),
+      plan_type: tokens.planType ?? null,
+      email: tokens.email ?? null,
+      user_id: tokens.userId ?? null,
+      scopes: tokens.scopes
+    })
+    const sqlError = (error: SqlError.SqlError) => unavailable(error)
 
-      const select = (account: string) =>
-        sql<Row>`SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND (account_id = ${account} OR label = ${account})
+    const select = (account: string) =>
+      sql<Row>`SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND (account_id = ${account} OR label = ${account})
                  ORDER BY (account_id = ${account}) DESC LIMIT 1`.pipe(Effect.mapError(sqlError))
 
-      const get = Effect.fn("TokenStore.get")(function* (account: string) {
-        const [row] = yield* select(account)
-        if (!row) return yield* new TokenNotFound({ account })
-        return yield* decodeRow(row)
-      })
+    /** Copies a seed into Postgres unless the account is already there (ON CONFLICT DO NOTHING: once). */
+    const adopt = (tokens: TokenSet.TokenSet, source: string) =>
+      sql`INSERT INTO nexus.oauth_tokens ${sql.insert({ account_id: tokens.accountId, source, ...columns(tokens) })}
+          ON CONFLICT (provider, account_id) DO NOTHING`.pipe(
+        Effect.mapError(sqlError),
+        Effect.tap(() => Effect.logDebug("copied a sign-in into Postgres", { account: tokens.accountId, source }))
+      )
 
-      const list =
+    /** The seeds' sign-ins matching `account` (any, for "*"), each copied into Postgres. */
+    const adoptSeeds = Effect.fnUntraced(function* (account: string) {
+      let adopted = 0
+      for (const seed of seeds) {
+        const found = yield* Effect.provideContext(seed.find, seedContext)
+        if (Option.isNone(found) || (account !== "*" && found.value.accountId !== account)) continue
+        yield* adopt(found.value, seed.source)
+        adopted++
+      }
+      return adopted
+    })
+
+    const get = Effect.fn("TokenStore.get")(function* (account: string) {
+      const [row] = yield* select(account)
+      if (row) return yield* decodeRow(row)
+      if ((yield* adoptSeeds(account)) > 0) {
+        const [copied] = yield* select(account)
+        if (copied) return yield* decodeRow(copied)
+      }
+      return yield* new TokenNotFound({ account })
+    })
+
+    const list = adoptSeeds("*").pipe(
+      Effect.andThen(
         sql<Row>`SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' ORDER BY label NULLS LAST, account_id`.pipe(
-          Effect.mapError(sqlError),
-          Effect.flatMap(Effect.forEach(decodeRow)),
-          Effect.withSpan("TokenStore.list")
+          Effect.mapError(sqlError)
         )
+      ),
+      Effect.flatMap(Effect.forEach(decodeRow)),
+      Effect.withSpan("TokenStore.list")
+    )
 
-      const put = Effect.fn("TokenStore.put")(function* (
-        tokens: TokenSet.TokenSet,
-        options?: { readonly label?: string | undefined; readonly source?: string | undefined }
-      ) {
-        const values = columns(tokens)
-        const [row] = yield* sql<Row>`
+    const put = Effect.fn("TokenStore.put")(function* (
+      tokens: TokenSet.TokenSet,
+      options?: { readonly label?: string | undefined; readonly source?: string | undefined }
+    ) {
+      const values = columns(tokens)
+      const [row] = yield* sql<Row>`
           INSERT INTO nexus.oauth_tokens ${sql.insert({
             account_id: tokens.accountId,
             label: options?.label ?? null,
@@ -221,73 +242,71 @@ export class TokenStore extends Context.Service<
             status = 'active', status_reason = NULL,
             version = nextval('nexus.oauth_token_version'), updated_at = now()
           RETURNING *`.pipe(Effect.mapError(sqlError))
-        return yield* decodeRow(row!)
-      })
+      return yield* decodeRow(row!)
+    })
 
-      const delete_ = Effect.fn("TokenStore.delete")(function* (account: string) {
-        const rows =
-          yield* sql`DELETE FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND (account_id = ${account} OR label = ${account}) RETURNING account_id`.pipe(
-            Effect.mapError(sqlError)
-          )
-        if (rows.length === 0) return yield* new TokenNotFound({ account })
-      })
+    const delete_ = Effect.fn("TokenStore.delete")(function* (account: string) {
+      const rows =
+        yield* sql`DELETE FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND (account_id = ${account} OR label = ${account}) RETURNING account_id`.pipe(
+          Effect.mapError(sqlError)
+        )
+      if (rows.length === 0) return yield* new TokenNotFound({ account })
+    })
 
-      const update = (account: string, version: number, tokens: TokenSet.TokenSet, refreshedBy: string | null) =>
-        sql<Row>`
+    const update = (account: string, version: number, tokens: TokenSet.TokenSet, refreshedBy: string | null) =>
+      sql<Row>`
           UPDATE nexus.oauth_tokens SET ${sql.update({ ...columns(tokens), refreshed_by: refreshedBy })},
             version = nextval('nexus.oauth_token_version'), updated_at = now()
           WHERE provider = 'chatgpt' AND account_id = ${account} AND version = ${version}
           RETURNING *`.pipe(Effect.mapError(sqlError))
 
-      const compareAndSet = Effect.fn("TokenStore.compareAndSet")(function* (
-        account: string,
-        version: number,
-        tokens: TokenSet.TokenSet
-      ) {
-        const [row] = yield* update(account, version, tokens, null)
-        if (row) return yield* decodeRow(row)
-        yield* get(account)
-        return yield* new VersionConflict({ account, expected: version })
-      })
+    const compareAndSet = Effect.fn("TokenStore.compareAndSet")(function* (
+      account: string,
+      version: number,
+      tokens: TokenSet.TokenSet
+    ) {
+      const [row] = yield* update(account, version, tokens, null)
+      if (row) return yield* decodeRow(row)
+      yield* get(account)
+      return yield* new VersionConflict({ account, expected: version })
+    })
 
-      const withLock = <E>(account: string, decide: (current: StoredTokens) => Effect.Effect<LockedDecision, E>) =>
-        sql
-          .withTransaction(
-            Effect.gen(function* () {
-              const [row] = yield* sql<Row>`
+    const withLock = <E>(account: string, decide: (current: StoredTokens) => Effect.Effect<LockedDecision, E>) =>
+      sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const [row] = yield* sql<Row>`
                 SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND account_id = ${account} FOR UPDATE`.pipe(
-                Effect.mapError(sqlError)
-              )
-              if (!row) return yield* new TokenNotFound({ account })
-              const current = yield* decodeRow(row)
-              const decision = yield* decide(current)
-              switch (decision._tag) {
-                case "Keep":
-                  return current
-                case "Replace": {
-                  const [updated] = yield* update(account, current.version, decision.tokens, decision.refreshedBy)
-                  return yield* decodeRow(updated!)
-                }
-                case "Reauth": {
-                  const [updated] = yield* sql<Row>`
+              Effect.mapError(sqlError)
+            )
+            if (!row) return yield* new TokenNotFound({ account })
+            const current = yield* decodeRow(row)
+            const decision = yield* decide(current)
+            switch (decision._tag) {
+              case "Keep":
+                return current
+              case "Replace": {
+                const [updated] = yield* update(account, current.version, decision.tokens, decision.refreshedBy)
+                return yield* decodeRow(updated!)
+              }
+              case "Reauth": {
+                const [updated] = yield* sql<Row>`
                     UPDATE nexus.oauth_tokens SET status = 'reauth_required', status_reason = ${decision.reason},
                       version = nextval('nexus.oauth_token_version'), updated_at = now()
                     WHERE provider = 'chatgpt' AND account_id = ${account} RETURNING *`.pipe(Effect.mapError(sqlError))
-                  return yield* decodeRow(updated!)
-                }
+                return yield* decodeRow(updated!)
               }
-            })
-          )
-          .pipe(
-            // BEGIN or COMMIT failing is the database's failure too.
-            Effect.mapError((error) => (SqlError.isSqlError(error) ? unavailable(error) : error)),
-            Effect.withSpan("TokenStore.withLock")
-          )
+            }
+          })
+        )
+        .pipe(
+          // BEGIN or COMMIT failing is the database's failure too.
+          Effect.mapError((error) => (SqlError.isSqlError(error) ? unavailable(error) : error)),
+          Effect.withSpan("TokenStore.withLock")
+        )
 
-      return TokenStore.of({ get, list, put, delete: delete_, compareAndSet, withLock })
-    })
-  )
-}
+    return TokenStore.of({ get, list, put, delete: delete_, compareAndSet, withLock })
+  })
 
 interface Row {
   readonly account_id: string
@@ -305,6 +324,7 @@ interface Row {
   readonly status_reason: string | null
   readonly version: string | number
   readonly updated_at: Date
+  readonly source: string
 }
 
 /** A database or decryption failure as TokenStoreUnavailable: names host and database, never the password. */

@@ -10,6 +10,27 @@
 export * as Crypto from "./Crypto.ts"
 
 /**
+ * The token store's typed failures.
+ *
+ * @since 0.1.0
+ */
+export * as Errors from "./Errors.ts"
+
+/**
+ * The token file (NEXUS_TOKEN_FILE), written atomically with mode 0600.
+ *
+ * @since 0.1.0
+ */
+export * as FileStore from "./FileStore.ts"
+
+/**
+ * The environment as a read-only token source.
+ *
+ * @since 0.1.0
+ */
+export * as EnvStore from "./EnvStore.ts"
+
+/**
  * The stored sign-ins.
  *
  * @since 0.1.0

@@ -1,0 +1,137 @@
+/**
+ * The token file (`NEXUS_TOKEN_FILE`, default `~/.codex/tokens.json`): the seed format
+ * (`access_token`, `refresh_token`, `expires_at` in Unix seconds, `token_type`) extended with the
+ * account fields. Written atomically (temp file + rename) with mode 0600; a file that group or
+ * others can read is refused with the exact `chmod` to run, as ssh does.
+ *
+ * @since 0.1.0
+ */
+import { CredentialImport, type TokenSet } from "@nexus/oauth"
+import { Config, DateTime, Effect, Redacted, Schema } from "effect"
+import { randomBytes } from "node:crypto"
+import { chmod, mkdir, open, rename, rm, stat } from "node:fs/promises"
+import { homedir } from "node:os"
+import { dirname, join } from "node:path"
+import { TokenNotFound, TokenStoreUnavailable } from "./Errors.ts"
+
+/**
+ * Where the token file is.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const path = Config.String("NEXUS_TOKEN_FILE").pipe(Config.withDefault(join(homedir(), ".codex", "tokens.json")))
+
+const fail = (file: string, detail: string) =>
+  new TokenStoreUnavailable({ store: "file", detail: `${file}: ${detail}` })
+
+/** Refuses a file that group or others may read (or write), naming the fix. */
+const checkPermissions = (file: string) =>
+  Effect.tryPromise({
+    try: () => stat(file),
+    catch: (error) =>
+      (error as NodeJS.ErrnoException).code === "ENOENT"
+        ? new TokenNotFound({ account: "*" })
+        : fail(file, (error as Error).message)
+  }).pipe(
+    Effect.flatMap((info) =>
+      (info.mode & 0o077) === 0
+        ? Effect.void
+        : Effect.fail(
+            fail(
+              file,
+              `permissions ${(info.mode & 0o777).toString(8).padStart(4, "0")} are too open: tokens must be readable by you alone. Run: chmod 600 ${file}`
+            )
+          )
+    )
+  )
+
+/**
+ * Reads the token file. A missing file is TokenNotFound; a readable-by-others or broken file is
+ * TokenStoreUnavailable naming the file and what to do.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const read = Effect.fn("FileStore.read")(function* (file?: string) {
+  const target = file ?? (yield* Effect.orDie(path))
+  yield* checkPermissions(target)
+  return yield* CredentialImport.importTokensFile(target).pipe(
+    Effect.mapError((error) =>
+      error.problem === "the file does not exist" ? new TokenNotFound({ account: "*" }) : fail(target, error.problem)
+    )
+  )
+})
+
+const FileContents = Schema.Struct({
+  access_token: Schema.String,
+  refresh_token: Schema.String,
+  expires_at: Schema.Finite,
+  token_type: Schema.String,
+  id_token: Schema.optional(Schema.String),
+  account_id: Schema.String,
+  label: Schema.optional(Schema.String),
+  email: Schema.optional(Schema.String),
+  plan_type: Schema.optional(Schema.String),
+  last_refresh: Schema.String
+})
+
+/**
+ * Writes the token file atomically: a temp file beside it (mode 0600, fsynced), then rename. A
+ * process killed mid-write leaves the old file or the new one, never a torn one.
+ *
+ * @since 0.1.0
+ * @category writing
+ */
+export const write = Effect.fn("FileStore.write")(function* (
+  tokens: TokenSet.TokenSet,
+  options?: { readonly label?: string | undefined; readonly file?: string | undefined }
+) {
+  const target = options?.file ?? (yield* Effect.orDie(path))
+  const contents: typeof FileContents.Type = {
+    access_token: Redacted.value(tokens.accessToken),
+    refresh_token: Redacted.value(tokens.refreshToken),
+    expires_at: Math.floor(DateTime.toEpochMillis(tokens.expiresAt) / 1000),
+    token_type: "Bearer",
+    ...(tokens.idToken ? { id_token: Redacted.value(tokens.idToken) } : {}),
+    account_id: tokens.accountId,
+    ...(options?.label ? { label: options.label } : {}),
+    ...(tokens.email ? { email: tokens.email } : {}),
+    ...(tokens.planType ? { plan_type: tokens.planType } : {}),
+    last_refresh: DateTime.formatIso(tokens.lastRefresh)
+  }
+  const text = `${JSON.stringify(contents, null, 2)}\n`
+  yield* Effect.tryPromise({
+    try: async () => {
+      await mkdir(dirname(target), { recursive: true, mode: 0o700 })
+      const temp = `${target}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`
+      try {
+        const handle = await open(temp, "wx", 0o600)
+        try {
+          await handle.writeFile(text)
+          await handle.sync()
+        } finally {
+          await handle.close()
+        }
+        await chmod(temp, 0o600)
+        await rename(temp, target)
+      } catch (error) {
+        await rm(temp, { force: true })
+        throw error
+      }
+    },
+    catch: (error) => fail(target, `cannot write (${(error as Error).message})`)
+  })
+})
+
+/**
+ * The account a token file holds, with its optional label, as Option (none when there is no file).
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const find = (file?: string) =>
+  read(file).pipe(
+    Effect.asSome,
+    Effect.catchTag("TokenNotFound", () => Effect.succeedNone)
+  )
