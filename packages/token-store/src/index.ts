@@ -50,3 +50,10 @@ export * as Credentials from "./Credentials.ts"
  * @since 0.1.0
  */
 export * as Migrations from "./Migrations.ts"
+
+/**
+ * Re-encryption of every stored token under the current key.
+ *
+ * @since 0.1.0
+ */
+export * as KeyRotation from "./KeyRotation.ts"

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Crypto } from "../src/Crypto.ts"
 import * as EnvStore from "../src/EnvStore.ts"
+import * as KeyRotation from "../src/KeyRotation.ts"
 import * as FileStore from "../src/FileStore.ts"
 import { TokenStore } from "../src/TokenStore.ts"
 import { mint, TEST_KEY, TestLive, value } from "./helpers.ts"
@@ -244,6 +245,31 @@ layer(TestLive, { excludeTestServices: true, timeout: 60_000 })("file and env st
         [["file", 1]]
       )
       assert.strictEqual((yield* emulator.counters).refreshes.succeeded, 0)
+    }).pipe(Effect.scoped)
+  )
+})
+
+layer(TestLive, { excludeTestServices: true })("key rotation", (it) => {
+  it.effect("keys rotate re-encrypts every row in one transaction; afterwards only the new key is needed", () =>
+    Effect.gen(function* () {
+      const sql = yield* PgClient.PgClient
+      yield* sql`DELETE FROM nexus.oauth_tokens`
+      const tokens = yield* mint()
+      yield* (yield* TokenStore).put(tokens, { label: "rotating" })
+      const newKey = Buffer.alloc(32, 9).toString("base64")
+      const rotated = yield* KeyRotation.rotate.pipe(Effect.provide(Crypto.layerFromKey(newKey, [TEST_KEY])))
+      assert.deepInclude(rotated, { rows: 1, stale: 1 })
+      const [row] = yield* sql<{ access_token: string }>`SELECT access_token FROM nexus.oauth_tokens`
+      assert.isTrue(row!.access_token.startsWith(`v1.${rotated.keyId}.`))
+      const withNewKeyOnly = yield* Layer.build(
+        Layer.fresh(TokenStore.layerPg).pipe(Layer.provide(Layer.fresh(Crypto.layerFromKey(newKey))))
+      ).pipe(Effect.map(Context.get(TokenStore)))
+      assert.strictEqual(value((yield* withNewKeyOnly.get("rotating")).tokens.refreshToken), value(tokens.refreshToken))
+      const withOldKeyOnly = yield* Layer.build(
+        Layer.fresh(TokenStore.layerPg).pipe(Layer.provide(Layer.fresh(Crypto.layerFromKey(TEST_KEY))))
+      ).pipe(Effect.map(Context.get(TokenStore)))
+      const failure = yield* Effect.flip(withOldKeyOnly.get("rotating"))
+      assert.include(failure.message, rotated.keyId)
     }).pipe(Effect.scoped)
   )
 })

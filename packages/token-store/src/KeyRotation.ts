@@ -1,0 +1,53 @@
+/**
+ * Key rotation (`nexus keys rotate`): every stored token re-encrypted under the current
+ * `NEXUS_TOKEN_KEY`, in one transaction. Tokens written under an older key are read with
+ * `NEXUS_TOKEN_KEY_PREVIOUS`; once this has run, the old key can be dropped.
+ *
+ * @since 0.1.0
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Effect } from "effect"
+import { Crypto } from "./Crypto.ts"
+import { TokenStoreUnavailable } from "./Errors.ts"
+
+interface Ciphertexts {
+  readonly provider: string
+  readonly account_id: string
+  readonly access_token: string
+  readonly refresh_token: string
+  readonly id_token: string | null
+}
+
+/**
+ * Re-encrypts every row under the current key; answers how many rows there were and how many were
+ * under an older key.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const rotate = Effect.gen(function* () {
+  const sql = yield* PgClient.PgClient
+  const crypto = yield* Crypto
+  const reencrypt = (text: string) => Effect.map(crypto.decrypt(text), crypto.encrypt)
+  return yield* sql.withTransaction(
+    Effect.gen(function* () {
+      const rows = yield* sql<Ciphertexts>`
+        SELECT provider, account_id, access_token, refresh_token, id_token FROM nexus.oauth_tokens FOR UPDATE`
+      let stale = 0
+      for (const row of rows) {
+        if ([row.access_token, row.refresh_token, row.id_token].some((text) => text !== null && crypto.isStale(text)))
+          stale++
+        yield* sql`
+          UPDATE nexus.oauth_tokens SET
+            access_token = ${yield* reencrypt(row.access_token)},
+            refresh_token = ${yield* reencrypt(row.refresh_token)},
+            id_token = ${row.id_token === null ? null : yield* reencrypt(row.id_token)}
+          WHERE provider = ${row.provider} AND account_id = ${row.account_id}`
+      }
+      return { rows: rows.length, stale, keyId: crypto.keyId }
+    })
+  )
+}).pipe(
+  Effect.mapError((error) => new TokenStoreUnavailable({ store: "postgres", detail: error.message.split("\n")[0]! })),
+  Effect.withSpan("KeyRotation.rotate")
+)
