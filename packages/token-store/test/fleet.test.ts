@@ -5,10 +5,10 @@ import { PgClient } from "@effect/sql-pg"
 import { Emulator } from "@nexus/codex-emulator"
 import { TestDatabase } from "@nexus/testing"
 import { Effect } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { createInterface, type Interface } from "node:readline"
 import { TokenStore } from "../src/TokenStore.ts"
-import { mint, TEST_KEY, TestLive } from "./helpers.ts"
+import { mint, spawnWorker, TestLive } from "./helpers.ts"
 
 interface Worker {
   readonly child: ChildProcess
@@ -28,17 +28,7 @@ const startFleet = (count: number, calls: number) =>
       const emulator = yield* Emulator.Emulator
       const database = yield* TestDatabase.TestDatabase
       const workers = Array.from({ length: count }, (): Worker => {
-        const child = spawn(process.execPath, [new URL("./fixtures/fleet-worker.ts", import.meta.url).pathname], {
-          env: {
-            ...process.env,
-            DATABASE_URL: database.url,
-            ISSUER: emulator.urls.issuer,
-            NEXUS_TOKEN_KEY: TEST_KEY,
-            ACCOUNT: "fleet",
-            CALLS: String(calls)
-          },
-          stdio: ["pipe", "pipe", "inherit"]
-        })
+        const child = spawnWorker({ databaseUrl: database.url, issuer: emulator.urls.issuer, account: "fleet", calls })
         const lines = createInterface({ input: child.stdout! })
         const queue: Array<string> = []
         const waiting: Array<(line: string) => void> = []

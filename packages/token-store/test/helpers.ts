@@ -4,6 +4,7 @@ import { Emulator } from "@nexus/codex-emulator"
 import { OAuthClient, TokenSet } from "@nexus/oauth"
 import { TestDatabase } from "@nexus/testing"
 import { DateTime, Duration, Effect, Layer, Redacted } from "effect"
+import { spawn } from "node:child_process"
 import { Credentials } from "../src/Credentials.ts"
 import { Crypto } from "../src/Crypto.ts"
 import { TokenStore } from "../src/TokenStore.ts"
@@ -47,3 +48,24 @@ export const dump = Effect.gen(function* () {
   const sql = yield* PgClient.PgClient
   return yield* sql<Record<string, unknown>>`SELECT * FROM nexus.oauth_tokens`
 })
+
+/** One fleet worker process (test/fixtures/fleet-worker.ts) on this test's database and emulator. */
+export const spawnWorker = (settings: {
+  readonly databaseUrl: string
+  readonly issuer: string
+  readonly account: string
+  readonly calls: number
+  readonly env?: Record<string, string>
+}) =>
+  spawn(process.execPath, [new URL("./fixtures/fleet-worker.ts", import.meta.url).pathname], {
+    env: {
+      ...process.env,
+      DATABASE_URL: settings.databaseUrl,
+      ISSUER: settings.issuer,
+      NEXUS_TOKEN_KEY: TEST_KEY,
+      ACCOUNT: settings.account,
+      CALLS: String(settings.calls),
+      ...settings.env
+    },
+    stdio: ["pipe", "pipe", "inherit"]
+  })

@@ -15,7 +15,7 @@ import * as EnvStore from "../src/EnvStore.ts"
 import * as KeyRotation from "../src/KeyRotation.ts"
 import * as FileStore from "../src/FileStore.ts"
 import { TokenStore } from "../src/TokenStore.ts"
-import { mint, TEST_KEY, TestLive, value } from "./helpers.ts"
+import { mint, spawnWorker, TEST_KEY, TestLive, value } from "./helpers.ts"
 
 const tempDir = Effect.acquireRelease(
   Effect.promise(() => mkdtemp(join(tmpdir(), "nexus-tokens-"))),
@@ -208,18 +208,12 @@ layer(TestLive, { excludeTestServices: true, timeout: 60_000 })("file and env st
       const answers = yield* Effect.promise(() =>
         Promise.all(
           Array.from({ length: 4 }, () => {
-            const child = spawn(process.execPath, [new URL("./fixtures/fleet-worker.ts", import.meta.url).pathname], {
-              env: {
-                ...process.env,
-                DATABASE_URL: database.url,
-                ISSUER: emulator.urls.issuer,
-                NEXUS_TOKEN_KEY: TEST_KEY,
-                NEXUS_TOKEN_FILE: file,
-                STORE: "chain",
-                ACCOUNT: tokens.accountId,
-                CALLS: "20"
-              },
-              stdio: ["pipe", "pipe", "inherit"]
+            const child = spawnWorker({
+              databaseUrl: database.url,
+              issuer: emulator.urls.issuer,
+              account: tokens.accountId,
+              calls: 20,
+              env: { NEXUS_TOKEN_FILE: file, STORE: "chain" }
             })
             const lines = createInterface({ input: child.stdout! })
             return new Promise<string>((resolve) => {
