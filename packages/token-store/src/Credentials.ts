@@ -13,7 +13,19 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { Errors, OAuthClient, type TokenSet } from "@nexus/oauth"
-import { Clock, Context, DateTime, Deferred, Duration, Effect, Layer, Queue, type Redacted, Schema } from "effect"
+import {
+  Clock,
+  Context,
+  DateTime,
+  Deferred,
+  Duration,
+  Effect,
+  Layer,
+  Queue,
+  type Redacted,
+  Schedule,
+  Schema
+} from "effect"
 import { hostname } from "node:os"
 import {
   type LockedDecision,
@@ -104,18 +116,30 @@ export class Credentials extends Context.Service<
           }
         }
 
-        // Every change to any row, from any instance, drops older cached copies.
-        const notifications = yield* sql.listen("nexus_oauth_tokens").pipe(Effect.orDie)
-        yield* Queue.take(notifications).pipe(
-          Effect.map((notification) => {
-            const at = notification.payload.lastIndexOf(":")
-            const version = notification.payload.slice(at + 1)
-            forget(notification.payload.slice(0, at), version === "deleted" ? Infinity : Number(version))
-          }),
-          Effect.forever,
-          Effect.ignore,
+        // Every change to any row, from any instance, drops older cached copies. The first LISTEN is
+        // confirmed before the service is handed out; if the listening connection is lost, the
+        // cache is cleared (notifications may have been missed) and LISTEN is retried.
+        const onNotification = (notification: { readonly payload: string }) => {
+          const at = notification.payload.lastIndexOf(":")
+          const version = notification.payload.slice(at + 1)
+          forget(notification.payload.slice(0, at), version === "deleted" ? Infinity : Number(version))
+        }
+        const listening = yield* Deferred.make<void>()
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const notifications = yield* sql.listen("nexus_oauth_tokens")
+            cache.clear()
+            yield* Deferred.succeed(listening, undefined)
+            return yield* Queue.take(notifications).pipe(Effect.map(onNotification), Effect.forever)
+          })
+        ).pipe(
+          Effect.tapError((error) =>
+            Effect.logWarning("lost the token change notifications; listening again", { error: error.message })
+          ),
+          Effect.retry(Schedule.spaced(Duration.seconds(1))),
           Effect.forkScoped
         )
+        yield* Deferred.await(listening)
 
         const freshEnough = (stored: StoredTokens, now: number) =>
           DateTime.toEpochMillis(stored.tokens.expiresAt) - now >= Duration.toMillis(MIN_REMAINING)

@@ -142,6 +142,25 @@ layer(TestLive, { excludeTestServices: true })("Credentials in one process", (it
       })
   )
 
+  it.effect("a lost LISTEN connection is re-established, and invalidation keeps working", () =>
+    Effect.gen(function* () {
+      const { credentials, sql } = yield* setup()
+      const before = yield* credentials.accessToken("acme")
+      const listeners = yield* sql<{ pid: number }>`
+        SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`
+      assert.isAtLeast(listeners.length, 1)
+      yield* Effect.forEach(listeners, ({ pid }) => sql`SELECT pg_terminate_backend(${pid})`)
+      yield* Effect.sleep("1500 millis")
+      const peer = yield* Layer.build(Layer.fresh(instance).pipe(Layer.provide(OAuthLive))).pipe(
+        Effect.map(Context.get(Credentials))
+      )
+      const rotated = yield* peer.recoverUnauthorized("acme")
+      assert.notStrictEqual(value(rotated), value(before))
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual(value(yield* credentials.accessToken("acme")), value(rotated))
+    })
+  )
+
   it.effect("a wrong key fails clearly instead of returning garbage", () =>
     Effect.gen(function* () {
       yield* setup()
