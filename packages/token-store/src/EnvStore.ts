@@ -28,6 +28,10 @@ export const read = Effect.fn("EnvStore.read")(function* () {
   const expiresAt = yield* Config.option(Config.Number("CODEX_EXPIRES_AT")).pipe(
     Effect.mapError(() => fail("CODEX_EXPIRES_AT must be a Unix time in seconds"))
   )
+  // Unix seconds: a value in milliseconds is refused rather than read as the year 50000.
+  if (Option.isSome(expiresAt) && !(expiresAt.value > 0 && expiresAt.value < 1e11)) {
+    return yield* fail("CODEX_EXPIRES_AT must be a Unix time in seconds")
+  }
   const claims = yield* TokenSet.claimsOf("access_token", access.value).pipe(
     Effect.orElseSucceed((): TokenSet.Claims => ({}))
   )

@@ -1,0 +1,109 @@
+/**
+ * The `nexus` command tree and its main program: parse, run the chosen command with the layers it
+ * provides, and turn every failure into one message on stderr and an exit code (0 ok, 1 failure,
+ * 2 usage).
+ *
+ * @since 0.1.0
+ */
+import { Cause, Config, Console, Effect, Logger, Option, Predicate, References, Runtime, Schema } from "effect"
+import type { LogLevel } from "effect"
+import { CliError, Command } from "effect/cli"
+import packageJson from "../package.json" with { type: "json" }
+import { db } from "./commands/db.ts"
+import { login } from "./commands/login.ts"
+import { logout } from "./commands/logout.ts"
+import { status } from "./commands/status.ts"
+import { token } from "./commands/token.ts"
+
+/**
+ * `nexus`, with its subcommands.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const nexus = Command.make("nexus").pipe(
+  Command.withDescription("Nexus: ChatGPT sign-ins for the LLM worker fleet, kept in PostgreSQL"),
+  Command.withSubcommands([login, status, token, logout, db])
+)
+
+/**
+ * How the process ends after a failure that was already reported.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Exit extends Schema.TaggedError<Exit>()("Exit", { code: Schema.Int }) {
+  override readonly [Runtime.errorExitCode] = this.code
+  override readonly [Runtime.errorReported] = true
+}
+
+const levels: Record<string, LogLevel.LogLevel> = {
+  all: "All",
+  trace: "Trace",
+  debug: "Debug",
+  info: "Info",
+  warn: "Warn",
+  warning: "Warn",
+  error: "Error",
+  fatal: "Fatal",
+  none: "None"
+}
+
+/** `NEXUS_LOG_LEVEL` (same names as `--log-level`, which wins); Info by default. */
+const logLevel = Config.option(Config.String("NEXUS_LOG_LEVEL")).pipe(
+  Effect.orElseSucceed(() => Option.none<string>()),
+  Effect.map((level) => Option.flatMap(level, (name) => Option.fromUndefinedOr(levels[name.trim().toLowerCase()]))),
+  Effect.map(Option.getOrElse((): LogLevel.LogLevel => "Info"))
+)
+
+const firstLine = (text: string) => text.split("\n")[0]!.trim()
+
+/** What to do next, for the library errors whose message leaves that to the caller. */
+const withHint = (error: unknown, message: string): string => {
+  const tag = Predicate.hasProperty(error, "_tag") ? error._tag : undefined
+  if (tag === "CredentialsFileError") return `${message} Check the file, or sign in with \`nexus login\` instead.`
+  if (tag === "TokenStoreUnavailable" && !/nexus|NEXUS_/.test(message)) {
+    return `${message}. Check that PostgreSQL is reachable (DATABASE_URL) and that \`nexus db migrate\` succeeds, then try again.`
+  }
+  return message
+}
+
+/** Prints one message for a failure (CLI usage errors were already shown with the help). */
+const report = (cause: Cause.Cause<unknown>): Effect.Effect<void, Exit> =>
+  Effect.gen(function* () {
+    if (Cause.hasInterruptsOnly(cause)) return yield* new Exit({ code: 130 })
+    const error = Cause.squash(cause)
+    if (CliError.isCliError(error)) {
+      if (error._tag === "ShowHelp") {
+        if (error.errors.length === 0) return
+        return yield* new Exit({ code: 2 })
+      }
+      yield* Console.error(`Error: ${error.message}`)
+      return yield* new Exit({ code: 2 })
+    }
+    if (Cause.hasFails(cause)) {
+      const message = error instanceof Error ? error.message : String(error)
+      yield* Console.error(`Error: ${withHint(error, message)}`)
+      return yield* new Exit({ code: Runtime.getErrorExitCode(error) })
+    }
+    const message = error instanceof Error ? firstLine(error.message) : "unknown defect"
+    yield* Console.error(
+      `Error: unexpected failure (${message}). Run again with --log-level debug for details, and report it if it persists.`
+    )
+    yield* Effect.logDebug("unexpected failure", cause)
+    return yield* new Exit({ code: 1 })
+  })
+
+/**
+ * Runs `nexus` with the process's arguments; logs go to stderr so that stdout stays parseable.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const main = Effect.gen(function* () {
+  const level = yield* logLevel
+  return yield* Command.run(nexus, { version: packageJson.version }).pipe(
+    Effect.catchCause(report),
+    Effect.provideService(References.MinimumLogLevel, level)
+  )
+}).pipe(Effect.provideService(Logger.LogToStderr, true))

@@ -1,0 +1,100 @@
+/**
+ * `nexus status`: every stored sign-in, its expiry and status. Never a token.
+ *
+ * @since 0.1.0
+ */
+import { TokenStore } from "@nexus/token-store"
+import { Clock, Console, DateTime, Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import { NoAccount } from "../Errors.ts"
+import { ago, expiresIn } from "../internal/format.ts"
+import { StoreLive } from "../Services.ts"
+
+/**
+ * One account as `status --json` prints it: only these fields, built one by one, so that nothing
+ * secret can slip in with a spread.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AccountStatus {
+  readonly label: string | null
+  readonly email: string | null
+  readonly plan: string | null
+  readonly accountId: string
+  readonly expiresAt: string
+  readonly expiresIn: string
+  readonly lastRefresh: string
+  readonly lastRefreshAgo: string
+  readonly status: TokenStore.Status
+  readonly reason: string | null
+  readonly store: "postgres"
+  /** How it got there: `login`, or copied from the token `file` or the `env`. */
+  readonly source: string
+}
+
+const describe = (stored: TokenStore.StoredTokens, now: number): AccountStatus => {
+  const expires = DateTime.toEpochMillis(stored.tokens.expiresAt)
+  const refreshed = DateTime.toEpochMillis(stored.tokens.lastRefresh)
+  return {
+    label: stored.label ?? null,
+    email: stored.tokens.email ?? null,
+    plan: stored.tokens.planType ?? null,
+    accountId: stored.tokens.accountId,
+    expiresAt: DateTime.formatIso(stored.tokens.expiresAt),
+    expiresIn: expiresIn(expires, now),
+    lastRefresh: DateTime.formatIso(stored.tokens.lastRefresh),
+    lastRefreshAgo: ago(refreshed, now),
+    status: stored.status,
+    reason: stored.statusReason ?? null,
+    store: "postgres",
+    source: stored.source
+  }
+}
+
+const render = (account: AccountStatus): string => {
+  const title = [account.label, account.email].filter((part) => part !== null).join(" — ") || account.accountId
+  const statusLine =
+    account.status === "active"
+      ? "active"
+      : `${account.status}${account.reason ? ` (${account.reason})` : ""}: run \`nexus login${
+          account.label ? ` --label ${account.label}` : ""
+        }\``
+  return [
+    `${title}${account.plan ? ` (${account.plan})` : ""}`,
+    `  account       ${account.accountId}`,
+    `  token         ${account.expiresIn.startsWith("expired") ? account.expiresIn : `expires ${account.expiresIn}`} (${account.expiresAt})`,
+    `  last refresh  ${account.lastRefreshAgo} (${account.lastRefresh})`,
+    `  status        ${statusLine}`,
+    `  store         ${account.store}${account.source === "login" ? "" : ` (copied from ${account.source === "file" ? "the token file" : "the environment"})`}`
+  ].join("\n")
+}
+
+/**
+ * `nexus status`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const status = Command.make(
+  "status",
+  {
+    json: Flag.Boolean("json").pipe(
+      Flag.withDescription("Print a JSON array (label, email, plan, accountId, expiry, status, reason, store, source)"),
+      Flag.withDefault(false),
+      Flag.withoutNegation
+    )
+  },
+  Effect.fn("nexus.status")(function* ({ json }) {
+    const store = yield* TokenStore.TokenStore
+    const all = yield* store.list
+    const now = yield* Clock.currentTimeMillis
+    const accounts = all.map((stored) => describe(stored, now))
+    if (json) yield* Console.log(JSON.stringify(accounts, null, 2))
+    if (accounts.length === 0) return yield* new NoAccount()
+    if (!json) yield* Console.log(accounts.map(render).join("\n\n"))
+  })
+).pipe(
+  Command.withDescription("Show the signed-in ChatGPT accounts and their tokens' state"),
+  Command.provide(StoreLive)
+)

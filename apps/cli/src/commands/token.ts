@@ -1,0 +1,70 @@
+/**
+ * `nexus token refresh`: refreshes one account's tokens now, under the same fleet-wide lock the
+ * workers use.
+ *
+ * @since 0.1.0
+ */
+import { Credentials, TokenStore } from "@nexus/token-store"
+import { Clock, Console, DateTime, Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import { nameOf, resolveAccount } from "../internal/accounts.ts"
+import { expiresIn } from "../internal/format.ts"
+import { CredentialsLive } from "../Services.ts"
+
+const refresh = Command.make(
+  "refresh",
+  {
+    account: Flag.String("account").pipe(
+      Flag.withDescription("The account id or label (needed when several accounts are signed in)"),
+      Flag.optional
+    ),
+    json: Flag.Boolean("json").pipe(
+      Flag.withDescription("Print the account and its new expiry as JSON"),
+      Flag.withDefault(false),
+      Flag.withoutNegation
+    )
+  },
+  Effect.fn("nexus.token.refresh")(function* ({ account, json }) {
+    const target = yield* resolveAccount("token refresh", account)
+    const accountId = target.tokens.accountId
+    const credentials = yield* Credentials.Credentials
+    // The 401 path refreshes even a token with plenty of life left, and only once fleet-wide: if a
+    // worker replaced the token meanwhile, that one is kept.
+    yield* credentials.recoverUnauthorized(accountId)
+    const store = yield* TokenStore.TokenStore
+    const after = yield* store.get(accountId)
+    const now = yield* Clock.currentTimeMillis
+    const expiry = expiresIn(DateTime.toEpochMillis(after.tokens.expiresAt), now)
+    if (json) {
+      return yield* Console.log(
+        JSON.stringify(
+          {
+            accountId,
+            label: after.label ?? null,
+            email: after.tokens.email ?? null,
+            expiresAt: DateTime.formatIso(after.tokens.expiresAt),
+            expiresIn: expiry,
+            lastRefresh: DateTime.formatIso(after.tokens.lastRefresh),
+            status: after.status
+          },
+          null,
+          2
+        )
+      )
+    }
+    yield* Console.log(
+      `Refreshed ${nameOf(after)} (account ${accountId}): the access token now expires ${expiry} (${DateTime.formatIso(after.tokens.expiresAt)}).`
+    )
+  })
+).pipe(Command.withDescription("Refresh an account's tokens now"), Command.provide(CredentialsLive))
+
+/**
+ * `nexus token`: token maintenance.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const token = Command.make("token").pipe(
+  Command.withDescription("Manage the stored tokens"),
+  Command.withSubcommands([refresh])
+)

@@ -1,0 +1,395 @@
+// The `nexus` binary end to end: real child processes against a scratch database and the emulator.
+// The tests run in order and share the database: each one starts from the state it sets up.
+import { assert, layer } from "@effect/vitest"
+import { PgClient } from "@effect/sql-pg"
+import { Emulator } from "@nexus/codex-emulator"
+import { Crypto, Migrations, TokenStore } from "@nexus/token-store"
+import { Effect, Layer, Redacted } from "effect"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { childEnv, type Env, nexus, type Outcome, start, TEST_KEY, TestLive } from "./helpers.ts"
+
+/** The status JSON of every account. */
+const statusJson = (env: Env) =>
+  Effect.gen(function* () {
+    const outcome = yield* nexus(["status", "--json"], env)
+    assert.strictEqual(outcome.code, 0, outcome.stderr)
+    return JSON.parse(outcome.stdout) as ReadonlyArray<Record<string, unknown>>
+  })
+
+/** Asserts that no output looks like a token: no JWT, no emulator refresh token. */
+const assertNoTokenShapes = (outcome: Outcome) => {
+  for (const text of [outcome.stdout, outcome.stderr]) {
+    assert.notInclude(text, "eyJ")
+    assert.notInclude(text, "rt_")
+  }
+}
+
+/** Drops every stored sign-in and fault, so that a test starts clean (and runs alone, too). */
+const reset = Effect.gen(function* () {
+  const sql = yield* PgClient.PgClient
+  yield* Migrations.run
+  yield* sql`DELETE FROM nexus.oauth_tokens`
+  const emulator = yield* Emulator.Emulator
+  yield* emulator.clearFaults
+})
+
+/** Tokens the emulator issued, as `nexus login --from-env` reads them. */
+const envFromIssued = Effect.fnUntraced(function* (account?: string) {
+  const emulator = yield* Emulator.Emulator
+  const issued = yield* emulator.issueTokens(account)
+  const claims = JSON.parse(Buffer.from(issued.access_token.split(".")[1]!, "base64url").toString("utf8")) as {
+    readonly exp: number
+  }
+  return {
+    issued,
+    env: {
+      CODEX_ACCESS_TOKEN: issued.access_token,
+      CODEX_REFRESH_TOKEN: issued.refresh_token,
+      CODEX_EXPIRES_AT: String(claims.exp)
+    } satisfies Env
+  }
+})
+
+/** The store as the children see it (same database, same key), to read what they wrote. */
+const ReaderLive = Layer.fresh(TokenStore.TokenStore.layerPg).pipe(Layer.provide(Crypto.Crypto.layerFromKey(TEST_KEY)))
+
+layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (it) => {
+  it.effect("--help exits 0 and lists the commands; an unknown command exits 2", () =>
+    Effect.gen(function* () {
+      const env = yield* childEnv
+      const help = yield* nexus(["--help"], env)
+      assert.strictEqual(help.code, 0, help.stderr)
+      for (const command of ["login", "status", "token", "logout", "db"]) assert.include(help.stdout, command)
+
+      const unknown = yield* nexus(["frobnicate"], env)
+      assert.strictEqual(unknown.code, 2)
+      assert.include(unknown.stderr, "frobnicate")
+
+      const badFlag = yield* nexus(["status", "--bogus"], env)
+      assert.strictEqual(badFlag.code, 2)
+    })
+  )
+
+  it.effect("--help needs no database: it works with none configured", () =>
+    Effect.gen(function* () {
+      const env = { ...(yield* childEnv), DATABASE_URL: undefined }
+      const help = yield* nexus(["login", "--help"], env)
+      assert.strictEqual(help.code, 0, help.stderr)
+      assert.include(help.stdout, "--device")
+    })
+  )
+
+  it.effect("db migrate applies the migrations once, then reports the database up to date", () =>
+    Effect.gen(function* () {
+      const env = yield* childEnv
+      const first = yield* nexus(["db", "migrate"], env)
+      assert.strictEqual(first.code, 0, first.stderr)
+      assert.include(first.stdout, "Applied migration 0001_oauth_tokens")
+
+      const second = yield* nexus(["db", "migrate"], env)
+      assert.strictEqual(second.code, 0, second.stderr)
+      assert.include(second.stdout, "up to date")
+      assert.notInclude(second.stdout, "Applied")
+    })
+  )
+
+  it.effect("status without any account exits 1 and says to run nexus login", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const env = yield* childEnv
+      const outcome = yield* nexus(["status"], env)
+      assert.strictEqual(outcome.code, 1)
+      assert.include(outcome.stderr, "No ChatGPT account signed in — run `nexus login`.")
+    })
+  )
+
+  it.effect("login --device prints the code, waits for its approval and stores the account", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const env = yield* childEnv
+      const emulator = yield* Emulator.Emulator
+      const [account] = yield* emulator.accounts
+      const running = start(["login", "--device", "--label", "work"], env)
+      const [, code] = yield* Effect.promise(() => running.waitFor(/enter the code (\S+)/))
+      yield* emulator.approveDevice(code!)
+      const outcome = yield* Effect.promise(() => running.done)
+      assert.strictEqual(outcome.code, 0, outcome.stderr)
+      assert.include(
+        outcome.stdout,
+        `Signed in as ${account!.email} (${account!.plan}), account ${account!.id}, label work`
+      )
+      assertNoTokenShapes(outcome)
+
+      const status = yield* statusJson(env)
+      assert.strictEqual(status.length, 1)
+      assert.deepInclude(status[0], {
+        label: "work",
+        email: account!.email,
+        plan: account!.plan,
+        accountId: account!.id,
+        status: "active",
+        reason: null,
+        store: "postgres"
+      })
+      assert.match(String(status[0]!.expiresIn), /^in \d+ min$/)
+      const text = JSON.stringify(status)
+      assert.notInclude(text, "eyJ")
+      assert.notInclude(text, "rt_")
+    })
+  )
+
+  it.effect("login --no-browser prints the URL; following it signs in through the callback", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const env = yield* childEnv
+      const running = start(["login", "--no-browser"], env)
+      const [url] = yield* Effect.promise(() => running.waitFor(/http\S+\/oauth\/authorize\?\S+/))
+      // The emulator approves at once and redirects into the child's callback, which exchanges the
+      // code and redirects to its success page.
+      const page = yield* Effect.promise(() => fetch(url!, { redirect: "follow" }))
+      assert.strictEqual(page.status, 200)
+      const outcome = yield* Effect.promise(() => running.done)
+      assert.strictEqual(outcome.code, 0, outcome.stderr)
+      assert.match(outcome.stdout, /Signed in as \S+@\S+ \(plus\), account \S+, no label/)
+      assertNoTokenShapes(outcome)
+      assert.strictEqual((yield* statusJson(env)).length, 1)
+    })
+  )
+
+  it.effect("login --from-env stores the CODEX_* sign-in", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const { env: tokens } = yield* envFromIssued()
+      const env = { ...(yield* childEnv), ...tokens }
+      const outcome = yield* nexus(["login", "--from-env", "--label", "from-env"], env)
+      assert.strictEqual(outcome.code, 0, outcome.stderr)
+      assert.include(outcome.stdout, "label from-env")
+      assertNoTokenShapes(outcome)
+      const [status] = yield* statusJson(env)
+      assert.strictEqual(status!.label, "from-env")
+      assert.strictEqual(status!.plan, "plus")
+    })
+  )
+
+  it.effect("login --from-env without CODEX_ACCOUNT_ID, and no claim to fall back on, names the variable", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const env = {
+        ...(yield* childEnv),
+        CODEX_ACCESS_TOKEN: "opaque-access-token",
+        CODEX_REFRESH_TOKEN: "opaque-refresh-token",
+        CODEX_EXPIRES_AT: String(Math.floor(Date.now() / 1000) + 3600)
+      }
+      const outcome = yield* nexus(["login", "--from-env"], env)
+      assert.strictEqual(outcome.code, 1)
+      assert.include(outcome.stderr, "CODEX_ACCOUNT_ID")
+      assert.notInclude(outcome.stderr, "opaque-access-token")
+
+      const noRefresh = yield* nexus(["login", "--from-env"], { ...env, CODEX_REFRESH_TOKEN: undefined })
+      assert.strictEqual(noRefresh.code, 1)
+      assert.include(noRefresh.stderr, "CODEX_REFRESH_TOKEN")
+    })
+  )
+
+  it.effect("login --import-codex PATH imports the Codex CLI's auth.json", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const emulator = yield* Emulator.Emulator
+      const [account] = yield* emulator.accounts
+      const issued = yield* emulator.issueTokens()
+      const home = mkdtempSync(join(tmpdir(), "nexus-codex-home-"))
+      const path = join(home, "auth.json")
+      writeFileSync(
+        path,
+        JSON.stringify({
+          auth_mode: "chatgpt",
+          OPENAI_API_KEY: null,
+          tokens: {
+            id_token: issued.id_token,
+            access_token: issued.access_token,
+            refresh_token: issued.refresh_token,
+            account_id: account!.id
+          },
+          last_refresh: new Date().toISOString()
+        })
+      )
+      const env = yield* childEnv
+      const outcome = yield* nexus(["login", "--import-codex", path, "--label", "codex"], env)
+      assert.strictEqual(outcome.code, 0, outcome.stderr)
+      assert.include(outcome.stdout, `account ${account!.id}, label codex`)
+      assertNoTokenShapes(outcome)
+
+      const missing = yield* nexus(["login", "--import-codex", join(home, "nope.json")], env)
+      assert.strictEqual(missing.code, 1)
+      assert.include(missing.stderr, "nope.json")
+
+      const stray = yield* nexus(["login", path], env)
+      assert.strictEqual(stray.code, 2)
+    })
+  )
+
+  it.effect("token refresh refreshes the only account and prints the new expiry", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const emulator = yield* Emulator.Emulator
+      const { env: tokens } = yield* envFromIssued()
+      const env = { ...(yield* childEnv), ...tokens }
+      assert.strictEqual((yield* nexus(["login", "--from-env"], env)).code, 0)
+      const before = (yield* emulator.counters).refreshes.succeeded
+      const outcome = yield* nexus(["token", "refresh"], env)
+      assert.strictEqual(outcome.code, 0, outcome.stderr)
+      assert.match(outcome.stdout, /the access token now expires in \d+/)
+      assert.strictEqual((yield* emulator.counters).refreshes.succeeded, before + 1)
+    })
+  )
+
+  it.effect("a refused refresh (reused) marks the account reauth_required, and status shows why", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const emulator = yield* Emulator.Emulator
+      const { env: tokens } = yield* envFromIssued()
+      const env = { ...(yield* childEnv), ...tokens }
+      assert.strictEqual((yield* nexus(["login", "--from-env", "--label", "acme"], env)).code, 0)
+      yield* emulator.injectFault({ kind: "refresh_reused" })
+      const refresh = yield* nexus(["token", "refresh", "--account", "acme"], env)
+      assert.strictEqual(refresh.code, 1)
+      assert.include(refresh.stderr, "nexus login --label acme")
+
+      const [status] = yield* statusJson(env)
+      assert.strictEqual(status!.status, "reauth_required")
+      assert.strictEqual(status!.reason, "reused")
+      const human = yield* nexus(["status"], env)
+      assert.strictEqual(human.code, 0, human.stderr)
+      assert.include(human.stdout, "reauth_required (reused)")
+    })
+  )
+
+  it.effect("with several accounts, token refresh asks for --account (exit 2)", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const emulator = yield* Emulator.Emulator
+      const other = yield* emulator.addAccount({ email: "second@example.com", plan: "pro" })
+      const first = yield* envFromIssued()
+      const second = yield* envFromIssued(other.id)
+      const base = yield* childEnv
+      assert.strictEqual((yield* nexus(["login", "--from-env", "--label", "one"], { ...base, ...first.env })).code, 0)
+      assert.strictEqual((yield* nexus(["login", "--from-env", "--label", "two"], { ...base, ...second.env })).code, 0)
+      const outcome = yield* nexus(["token", "refresh"], base)
+      assert.strictEqual(outcome.code, 2)
+      assert.include(outcome.stderr, "--account")
+      assert.include(outcome.stderr, "one")
+      assert.include(outcome.stderr, "two")
+      const chosen = yield* nexus(["token", "refresh", "--account", "two"], base)
+      assert.strictEqual(chosen.code, 0, chosen.stderr)
+      assert.include(chosen.stdout, "Refreshed two")
+    })
+  )
+
+  it.effect("logout --all revokes every sign-in at the issuer and deletes it", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const emulator = yield* Emulator.Emulator
+      const { env: tokens } = yield* envFromIssued()
+      const env = { ...(yield* childEnv), ...tokens }
+      assert.strictEqual((yield* nexus(["login", "--from-env"], env)).code, 0)
+      const before = (yield* emulator.counters).revokes
+      const outcome = yield* nexus(["logout", "--all"], env)
+      assert.strictEqual(outcome.code, 0, outcome.stderr)
+      assert.include(outcome.stdout, "revoked")
+      assert.strictEqual((yield* emulator.counters).revokes, before + 1)
+
+      // The environment still holds the sign-in: logout says so, and without it nothing is left.
+      assert.include(outcome.stderr, "CODEX_ACCESS_TOKEN")
+      const withoutSeed = {
+        ...env,
+        CODEX_ACCESS_TOKEN: undefined,
+        CODEX_REFRESH_TOKEN: undefined,
+        CODEX_EXPIRES_AT: undefined,
+        CODEX_ACCOUNT_ID: undefined
+      }
+      const status = yield* nexus(["status"], withoutSeed)
+      assert.strictEqual(status.code, 1)
+      assert.include(status.stderr, "run `nexus login`")
+    })
+  )
+
+  it.effect("an unreachable database is named by host and database, never with its password", () =>
+    Effect.gen(function* () {
+      const env = { ...(yield* childEnv), DATABASE_URL: "postgres://u:secretpw@127.0.0.1:1/x" }
+      const outcome = yield* nexus(["status"], env)
+      assert.strictEqual(outcome.code, 1)
+      assert.include(outcome.stderr, "127.0.0.1:1")
+      assert.include(outcome.stderr, "database x")
+      assert.notInclude(outcome.stderr + outcome.stdout, "secretpw")
+
+      const debug = yield* nexus(["--log-level", "debug", "status"], { ...env, NEXUS_LOG_LEVEL: "debug" })
+      assert.strictEqual(debug.code, 1)
+      assert.notInclude(debug.stderr + debug.stdout, "secretpw")
+    })
+  )
+
+  it.effect("without any database setting, every database command says to set DATABASE_URL", () =>
+    Effect.gen(function* () {
+      const env = { ...(yield* childEnv), DATABASE_URL: undefined }
+      const outcome = yield* nexus(["db", "migrate"], env)
+      assert.strictEqual(outcome.code, 1)
+      assert.include(
+        outcome.stderr,
+        "Nexus needs a PostgreSQL database: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/nexus)"
+      )
+    })
+  )
+
+  it.effect("no token issued by the emulator ever appears in any output, even with debug logging", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const emulator = yield* Emulator.Emulator
+      const { issued, env: tokens } = yield* envFromIssued()
+      const env = { ...(yield* childEnv), ...tokens, NEXUS_LOG_LEVEL: "debug" }
+      const secrets = new Set([issued.access_token, issued.refresh_token, issued.id_token])
+      const outputs: Array<Outcome> = []
+      const run = (args: ReadonlyArray<string>) =>
+        Effect.tap(nexus(["--log-level", "debug", ...args], env), (outcome) => Effect.sync(() => outputs.push(outcome)))
+
+      assert.strictEqual((yield* run(["login", "--from-env", "--json", "--label", "scan"])).code, 0)
+      assert.strictEqual((yield* run(["status", "--json"])).code, 0)
+      assert.strictEqual((yield* run(["status"])).code, 0)
+      assert.strictEqual((yield* run(["token", "refresh", "--json"])).code, 0)
+      // The refreshed tokens were never seen by the test: read them back as the children stored them.
+      const stored = yield* Effect.provide(
+        TokenStore.TokenStore.use((store) => store.get("scan")),
+        ReaderLive
+      )
+      secrets.add(Redacted.value(stored.tokens.accessToken))
+      secrets.add(Redacted.value(stored.tokens.refreshToken))
+      if (stored.tokens.idToken) secrets.add(Redacted.value(stored.tokens.idToken))
+      assert.strictEqual((yield* run(["status", "--json"])).code, 0)
+
+      yield* emulator.injectFault({ kind: "refresh_reused" })
+      assert.strictEqual((yield* run(["token", "refresh"])).code, 1)
+      assert.strictEqual((yield* run(["logout", "--all", "--json"])).code, 0)
+      // Without the environment's sign-in (which logout says it would copy in again), nothing is left.
+      const after = yield* nexus(["--log-level", "debug", "status", "--json"], {
+        ...env,
+        CODEX_ACCESS_TOKEN: undefined,
+        CODEX_REFRESH_TOKEN: undefined,
+        CODEX_EXPIRES_AT: undefined,
+        CODEX_ACCOUNT_ID: undefined
+      })
+      outputs.push(after)
+      assert.strictEqual(after.code, 1)
+
+      // Debug logging was really on.
+      assert.include(outputs.map((outcome) => outcome.stderr).join("\n"), "DEBUG")
+      for (const outcome of outputs) {
+        for (const secret of secrets) {
+          assert.notInclude(outcome.stdout, secret)
+          assert.notInclude(outcome.stderr, secret)
+        }
+        assertNoTokenShapes(outcome)
+      }
+    })
+  )
+})

@@ -1,0 +1,137 @@
+// Runs the real `nexus` binary as a child process (node apps/cli/src/bin.ts …) against a scratch
+// database and the emulator.
+import { Emulator } from "@nexus/codex-emulator"
+import { TestDatabase } from "@nexus/testing"
+import { Effect, Layer } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const BIN = new URL("../src/bin.ts", import.meta.url).pathname
+
+/** A fixed key, so that the test can read what the children stored. */
+export const TEST_KEY = Buffer.alloc(32, 9).toString("base64")
+
+/** A port nobody listens on right now, for the browser sign-in's callback. */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+
+const callbackPort = await freePort()
+
+/** The redirect URI the children use; registered with the emulator. */
+export const REDIRECT_URI = `http://localhost:${callbackPort}/auth/callback`
+
+/** A scratch database (not migrated: `nexus db migrate` does that) and an emulator. */
+export const TestLive = Layer.mergeAll(TestDatabase.layer(), Emulator.Emulator.layer({ redirectUris: [REDIRECT_URI] }))
+
+/** Variables that would leak the developer's own sign-in or settings into a child. */
+const SCRUBBED = [
+  "DATABASE_URL",
+  "NEXUS_DB_HOST",
+  "NEXUS_DB_PORT",
+  "NEXUS_DB_NAME",
+  "NEXUS_DB_USER",
+  "NEXUS_DB_PASSWORD",
+  "NEXUS_TOKEN_KEY",
+  "NEXUS_TOKEN_KEY_PREVIOUS",
+  "NEXUS_TOKEN_FILE",
+  "NEXUS_LOG_LEVEL",
+  "CODEX_HOME",
+  "CODEX_ISSUER",
+  "CODEX_CLIENT_ID",
+  "CODEX_CLIENT_SECRET",
+  "CODEX_REDIRECT_URI",
+  "CODEX_ACCESS_TOKEN",
+  "CODEX_REFRESH_TOKEN",
+  "CODEX_EXPIRES_AT",
+  "CODEX_ACCOUNT_ID"
+]
+
+export type Env = Record<string, string | undefined>
+
+/** The environment of a child: the scratch database, the emulator, a key and a temp data dir. */
+export const childEnv = Effect.gen(function* () {
+  const database = yield* TestDatabase.TestDatabase
+  const emulator = yield* Emulator.Emulator
+  const base: Env = { ...process.env }
+  for (const name of SCRUBBED) delete base[name]
+  const dataDir = mkdtempSync(join(tmpdir(), "nexus-cli-test-"))
+  return {
+    ...base,
+    DATABASE_URL: database.url,
+    CODEX_ISSUER: emulator.urls.issuer,
+    CODEX_REDIRECT_URI: REDIRECT_URI,
+    NEXUS_TOKEN_KEY: TEST_KEY,
+    NEXUS_DATA_DIR: dataDir,
+    // Never the machine's ~/.codex/tokens.json: the chain would copy it in.
+    NEXUS_TOKEN_FILE: join(dataDir, "tokens.json"),
+    NO_COLOR: "1"
+  } satisfies Env
+})
+
+/** What a finished child left behind. */
+export interface Outcome {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** A running child, whose output can be awaited line by line. */
+export interface Running {
+  readonly child: ChildProcess
+  /** Resolves with the first match of `pattern` in stdout (so far or later). */
+  readonly waitFor: (pattern: RegExp) => Promise<RegExpMatchArray>
+  readonly done: Promise<Outcome>
+}
+
+/** Starts `nexus args…`; the child is killed if it is still running after `timeoutMs`. */
+export const start = (args: ReadonlyArray<string>, env: Env, timeoutMs = 25_000): Running => {
+  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] })
+  let stdout = ""
+  let stderr = ""
+  const listeners = new Set<() => void>()
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk
+    for (const listener of listeners) listener()
+  })
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk
+  })
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
+  const done = new Promise<Outcome>((resolve) => {
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      for (const listener of listeners) listener()
+      resolve({ code, stdout, stderr })
+    })
+  })
+  const waitFor = (pattern: RegExp) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const check = () => {
+        const match = stdout.match(pattern)
+        if (match) {
+          listeners.delete(check)
+          resolve(match)
+        } else if (child.exitCode !== null || child.signalCode !== null) {
+          listeners.delete(check)
+          reject(new Error(`nexus ${args.join(" ")} ended without printing ${pattern}:\n${stdout}\n${stderr}`))
+        }
+      }
+      listeners.add(check)
+      check()
+    })
+  return { child, waitFor, done }
+}
+
+/** Runs `nexus args…` to the end. */
+export const nexus = (args: ReadonlyArray<string>, env: Env) => Effect.promise(() => start(args, env).done)
