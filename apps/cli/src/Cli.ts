@@ -10,6 +10,7 @@ import type { LogLevel } from "effect"
 import { CliError, Command } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
 import { db } from "./commands/db.ts"
+import { keys } from "./commands/keys.ts"
 import { login } from "./commands/login.ts"
 import { logout } from "./commands/logout.ts"
 import { status } from "./commands/status.ts"
@@ -23,7 +24,7 @@ import { token } from "./commands/token.ts"
  */
 export const nexus = Command.make("nexus").pipe(
   Command.withDescription("Nexus: ChatGPT sign-ins for the LLM worker fleet, kept in PostgreSQL"),
-  Command.withSubcommands([login, status, token, logout, db])
+  Command.withSubcommands([login, status, token, logout, keys, db])
 )
 
 /**

@@ -173,6 +173,36 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
     })
   )
 
+  it.effect(
+    "keys rotate re-encrypts every sign-in under the new key; afterwards the old key alone cannot read them",
+    () =>
+      Effect.gen(function* () {
+        yield* reset
+        const { env: tokens } = yield* envFromIssued()
+        const env = { ...(yield* childEnv), ...tokens }
+        assert.strictEqual((yield* nexus(["login", "--from-env", "--label", "rotating"], env)).code, 0)
+        const seedless = {
+          ...env,
+          CODEX_ACCESS_TOKEN: undefined,
+          CODEX_REFRESH_TOKEN: undefined,
+          CODEX_EXPIRES_AT: undefined,
+          CODEX_ACCOUNT_ID: undefined
+        }
+        const newKey = Buffer.alloc(32, 3).toString("base64")
+        const rotated = yield* nexus(["keys", "rotate", "--json"], {
+          ...seedless,
+          NEXUS_TOKEN_KEY: newKey,
+          NEXUS_TOKEN_KEY_PREVIOUS: env.NEXUS_TOKEN_KEY
+        })
+        assert.strictEqual(rotated.code, 0, rotated.stderr)
+        assert.deepInclude(JSON.parse(rotated.stdout) as Record<string, unknown>, { rows: 1, stale: 1 })
+        assert.strictEqual((yield* nexus(["status"], { ...seedless, NEXUS_TOKEN_KEY: newKey })).code, 0)
+        const oldOnly = yield* nexus(["status"], seedless)
+        assert.strictEqual(oldOnly.code, 1)
+        assert.include(oldOnly.stderr, "NEXUS_TOKEN_KEY")
+      })
+  )
+
   it.effect("login --from-env without CODEX_ACCOUNT_ID, and no claim to fall back on, names the variable", () =>
     Effect.gen(function* () {
       yield* reset

@@ -1,0 +1,49 @@
+/**
+ * `nexus keys rotate`: re-encrypts every stored token under the current `NEXUS_TOKEN_KEY`, in one
+ * transaction, reading older rows with `NEXUS_TOKEN_KEY_PREVIOUS`.
+ *
+ * @since 0.1.0
+ */
+import { Crypto, KeyRotation, TokenStore } from "@nexus/token-store"
+import { Console, Effect, Layer } from "effect"
+import { Command, Flag } from "effect/cli"
+import { Database } from "../Database.ts"
+
+const rotate = Command.make(
+  "rotate",
+  {
+    json: Flag.Boolean("json").pipe(
+      Flag.withDescription("Print the outcome as JSON"),
+      Flag.withDefault(false),
+      Flag.withoutNegation
+    )
+  },
+  Effect.fn("nexus.keys.rotate")(function* ({ json }) {
+    // The store's layer has run the migrations; the rotation then takes every row in one transaction.
+    yield* TokenStore.TokenStore
+    const outcome = yield* KeyRotation.rotate
+    if (json) return yield* Console.log(JSON.stringify(outcome))
+    yield* Console.log(
+      `Re-encrypted ${outcome.rows} sign-in${outcome.rows === 1 ? "" : "s"} under key ${outcome.keyId} (${outcome.stale} were under an older key). ` +
+        (outcome.stale > 0 ? "Every instance can now drop NEXUS_TOKEN_KEY_PREVIOUS." : "")
+    )
+  })
+).pipe(
+  Command.withDescription(
+    "Re-encrypt every stored token under the current NEXUS_TOKEN_KEY (old rows read with NEXUS_TOKEN_KEY_PREVIOUS)"
+  ),
+  Command.provide(
+    Layer.provideMerge(TokenStore.TokenStore.layerPg, Layer.merge(Crypto.Crypto.layerConfig, Database.layer))
+  )
+)
+
+/**
+ * `nexus keys`: the encryption key commands.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const keys = Command.make("keys").pipe(
+  Command.withDescription("Manage the key that encrypts stored tokens"),
+  Command.withSubcommands([rotate])
+)
