@@ -63,7 +63,8 @@ const firstLine = (text: string) => text.split("\n")[0]!.trim()
 const withHint = (error: unknown, message: string): string => {
   const tag = Predicate.hasProperty(error, "_tag") ? error._tag : undefined
   if (tag === "CredentialsFileError") return `${message} Check the file, or sign in with \`nexus login\` instead.`
-  if (tag === "TokenStoreUnavailable" && !/nexus|NEXUS_/.test(message)) {
+  const store = Predicate.hasProperty(error, "store") ? error.store : undefined
+  if (tag === "TokenStoreUnavailable" && store === "postgres" && !/nexus|NEXUS_/.test(message)) {
     return `${message}. Check that PostgreSQL is reachable (DATABASE_URL) and that \`nexus db migrate\` succeeds, then try again.`
   }
   return message

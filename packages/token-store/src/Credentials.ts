@@ -13,19 +13,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { Errors, OAuthClient, type TokenSet } from "@nexus/oauth"
-import {
-  Clock,
-  Context,
-  DateTime,
-  Deferred,
-  Duration,
-  Effect,
-  Layer,
-  Queue,
-  type Redacted,
-  Schedule,
-  Schema
-} from "effect"
+import { Clock, Context, DateTime, Deferred, Duration, Effect, Layer, Queue, Redacted, Schedule, Schema } from "effect"
 import { hostname } from "node:os"
 import {
   type LockedDecision,
@@ -80,10 +68,14 @@ export class Credentials extends Context.Service<
     /** The whole sign-in behind `accessToken` (account id, plan…), just as fresh. */
     readonly tokens: (account: string) => Effect.Effect<TokenSet.TokenSet, CredentialsError>
     /**
-     * After a 401 from the backend: reload; if another instance replaced the token, use that one;
-     * otherwise refresh once (`unauthorized_recovery`).
+     * After a 401 from the backend for `rejected` (default: the token this instance last handed
+     * out): reload; if the stored token is no longer the rejected one (another instance, or another
+     * 401 here, already replaced it), use it; otherwise refresh once (`unauthorized_recovery`).
      */
-    readonly recoverUnauthorized: (account: string) => Effect.Effect<Redacted.Redacted<string>, CredentialsError>
+    readonly recoverUnauthorized: (
+      account: string,
+      rejected?: Redacted.Redacted<string>
+    ) => Effect.Effect<Redacted.Redacted<string>, CredentialsError>
   }
 >()("@nexus/token-store/Credentials") {
   /**
@@ -98,51 +90,66 @@ export class Credentials extends Context.Service<
         const store = yield* TokenStore
         const oauth = yield* OAuthClient.OAuthClient
         const sql = yield* PgClient.PgClient
+        const scope = yield* Effect.scope
         const instance = `${hostname()}:${process.pid}`
         // The cache, keyed by every name an account is asked for by (id or label).
         const cache = new Map<string, StoredTokens>()
+        // The newest version each account is known to have reached (from NOTIFY): nothing older is
+        // cached, even when a read raced with the notification.
+        const newest = new Map<string, number>()
+        // The access token this instance last handed out, per account: a 401 refers to it.
+        const served = new Map<string, Redacted.Redacted<string>>()
         const inflight = new Map<string, Deferred.Deferred<StoredTokens, CredentialsError>>()
+        let listening = false
 
         const remember = (names: ReadonlyArray<string>, stored: StoredTokens) => {
-          for (const name of names) cache.set(name, stored)
-          cache.set(stored.tokens.accountId, stored)
-          if (stored.label) cache.set(stored.label, stored)
+          if (!listening || stored.version < (newest.get(stored.tokens.accountId) ?? 0)) return stored
+          for (const name of [...names, stored.tokens.accountId, ...(stored.label ? [stored.label] : [])])
+            cache.set(name, stored)
           return stored
         }
-        /** Drops cached copies older than `version` (all of them when the sign-in was deleted). */
-        const forget = (accountId: string, version: number) => {
+
+        // Every change to any row, from any instance, drops older cached copies (a deletion carries
+        // a fresh sequence value, newer than every version before it). While the listening
+        // connection is down the cache is empty and bypassed; it is retried every second.
+        const onNotification = (payload: string) => {
+          const at = payload.lastIndexOf(":")
+          const accountId = payload.slice(0, at)
+          const version = Number(payload.slice(at + 1))
+          newest.set(accountId, Math.max(version, newest.get(accountId) ?? 0))
           for (const [name, stored] of cache) {
             if (stored.tokens.accountId === accountId && stored.version < version) cache.delete(name)
           }
         }
-
-        // Every change to any row, from any instance, drops older cached copies. The first LISTEN is
-        // confirmed before the service is handed out; if the listening connection is lost, the
-        // cache is cleared (notifications may have been missed) and LISTEN is retried.
-        const onNotification = (notification: { readonly payload: string }) => {
-          const at = notification.payload.lastIndexOf(":")
-          const version = notification.payload.slice(at + 1)
-          forget(notification.payload.slice(0, at), version === "deleted" ? Infinity : Number(version))
-        }
-        const listening = yield* Deferred.make<void>()
+        const firstListen = yield* Deferred.make<void>()
         yield* Effect.scoped(
           Effect.gen(function* () {
             const notifications = yield* sql.listen("nexus_oauth_tokens")
-            cache.clear()
-            yield* Deferred.succeed(listening, undefined)
-            return yield* Queue.take(notifications).pipe(Effect.map(onNotification), Effect.forever)
+            listening = true
+            yield* Deferred.succeed(firstListen, undefined)
+            return yield* Queue.take(notifications).pipe(
+              Effect.map((notification) => onNotification(notification.payload)),
+              Effect.forever
+            )
           })
         ).pipe(
           Effect.tapError((error) =>
-            Effect.logWarning("lost the token change notifications; listening again", { error: error.message })
+            Effect.andThen(
+              Effect.sync(() => {
+                listening = false
+                cache.clear()
+              }),
+              Effect.logWarning("lost the token change notifications; listening again", { error: error.message })
+            )
           ),
           Effect.retry(Schedule.spaced(Duration.seconds(1))),
           Effect.forkScoped
         )
-        yield* Deferred.await(listening)
+        yield* Deferred.await(firstListen)
 
         const freshEnough = (stored: StoredTokens, now: number) =>
           DateTime.toEpochMillis(stored.tokens.expiresAt) - now >= Duration.toMillis(MIN_REMAINING)
+        const notExpired = (stored: StoredTokens, now: number) => DateTime.toEpochMillis(stored.tokens.expiresAt) > now
 
         const reauth = (stored: StoredTokens) =>
           new ReauthenticationRequired({
@@ -151,31 +158,44 @@ export class Credentials extends Context.Service<
             reason: stored.statusReason ?? stored.status
           })
 
-        /** Refreshes under the row lock, unless the row already changed from `seen`. */
-        const refreshLocked = (
-          account: string,
-          seen: StoredTokens | undefined,
-          reason: "proactive_expiry" | "unauthorized_recovery"
-        ) =>
-          store.withLock(account, (current) =>
+        type Reason = "proactive_expiry" | "unauthorized_recovery"
+
+        /**
+         * Refreshes under the row lock unless the row already moved on. Once the issuer has
+         * answered, the rotated tokens must reach the row: if writing them fails, the write is
+         * retried (compare-and-set on the version read under the lock) on a fresh connection.
+         */
+        const refreshLocked = Effect.fnUntraced(function* (
+          accountId: string,
+          reason: Reason,
+          rejected: Redacted.Redacted<string> | undefined
+        ) {
+          let rotated: { readonly version: number; readonly tokens: TokenSet.TokenSet } | undefined
+          const locked = store.withLock(accountId, (current) =>
             Effect.gen(function* () {
               const now = yield* Clock.currentTimeMillis
               if (current.status !== "active") return { _tag: "Keep" } satisfies LockedDecision
-              // Another instance got here first and replaced the token: use theirs.
-              if (seen !== undefined && current.version !== seen.version && freshEnough(current, now)) {
+              // Without a rejected token to compare with, the stored one is taken to be it.
+              const stillRejected =
+                rejected === undefined || Redacted.value(current.tokens.accessToken) === Redacted.value(rejected)
+              // Another instance (or another 401 here) already replaced the token: use theirs.
+              if (reason === "unauthorized_recovery" && !stillRejected && freshEnough(current, now)) {
                 return { _tag: "Keep" } satisfies LockedDecision
               }
               if (reason === "proactive_expiry" && freshEnough(current, now))
                 return { _tag: "Keep" } satisfies LockedDecision
               yield* Effect.logDebug("refreshing upstream", { account: current.tokens.accountId, reason })
               return yield* oauth.refresh(current.tokens, reason).pipe(
-                Effect.map((tokens): LockedDecision => ({ _tag: "Replace", tokens, refreshedBy: instance })),
+                Effect.map((tokens): LockedDecision => {
+                  rotated = { version: current.version, tokens }
+                  return { _tag: "Replace", tokens, refreshedBy: instance }
+                }),
                 // Refused for good: mark the row, so that no instance tries again until a new sign-in.
                 // (Under the lock the row is the newest there is: a reuse here means no peer holds a
                 // newer token.)
                 Effect.catchTags({
-                  RefreshRejected: (rejected) =>
-                    Effect.succeed<LockedDecision>({ _tag: "Reauth", reason: rejected.reason }),
+                  RefreshRejected: (rejection) =>
+                    Effect.succeed<LockedDecision>({ _tag: "Reauth", reason: rejection.reason }),
                   InvalidTokenResponse: (invalid) =>
                     Effect.fail(
                       new Errors.OAuthHttpError({
@@ -188,53 +208,85 @@ export class Credentials extends Context.Service<
               )
             })
           )
-
-        // The version of the token this instance last handed out, per account: a 401 refers to it.
-        const served = new Map<string, number>()
+          return yield* locked.pipe(
+            Effect.catchTag("TokenStoreUnavailable", (error) => {
+              const pending = rotated
+              if (!pending) return Effect.fail(error)
+              return Effect.logError("the rotated tokens could not be stored; retrying the write", {
+                error: error.message
+              }).pipe(
+                Effect.andThen(store.compareAndSet(accountId, pending.version, pending.tokens)),
+                Effect.retry({
+                  schedule: Schedule.exponential(Duration.millis(200)),
+                  times: 5,
+                  while: (e) => e._tag === "TokenStoreUnavailable"
+                }),
+                Effect.catchTag("VersionConflict", () => store.get(accountId))
+              )
+            })
+          )
+        })
 
         const ensure = Effect.fnUntraced(function* (
           account: string,
-          reason: "proactive_expiry" | "unauthorized_recovery"
+          reason: Reason,
+          rejected: Redacted.Redacted<string> | undefined
         ) {
           // The slow path always reads the row: a cached copy may be older than a notification in flight.
           const stored = yield* store.get(account)
           const now = yield* Clock.currentTimeMillis
           if (stored.status !== "active") return yield* reauth(remember([account], stored))
-          const handedOut = served.get(stored.tokens.accountId)
-          // After a 401: if another instance already replaced the token we handed out, use theirs.
-          if (
-            reason === "unauthorized_recovery" &&
-            handedOut !== undefined &&
-            stored.version !== handedOut &&
-            freshEnough(stored, now)
-          ) {
+          const refused = rejected ?? served.get(stored.tokens.accountId)
+          const stillRejected =
+            refused === undefined || Redacted.value(stored.tokens.accessToken) === Redacted.value(refused)
+          if (reason === "unauthorized_recovery" && !stillRejected && freshEnough(stored, now))
             return remember([account], stored)
-          }
           if (reason === "proactive_expiry" && freshEnough(stored, now)) return remember([account], stored)
-          const seen =
-            reason === "unauthorized_recovery" && handedOut !== undefined ? { ...stored, version: handedOut } : stored
-          const after = yield* refreshLocked(stored.tokens.accountId, seen, reason)
+          const after = yield* refreshLocked(stored.tokens.accountId, reason, refused).pipe(
+            // The issuer is having trouble (network, 429, 5xx): a token that has not yet expired is
+            // still better than none (protocol §3: "the old token is still tried").
+            Effect.catchTag("OAuthHttpError", (error) =>
+              reason === "proactive_expiry" && error.retryable && notExpired(stored, now)
+                ? Effect.as(
+                    Effect.logWarning("refresh failed; using the current token until it expires", {
+                      error: error.message
+                    }),
+                    stored
+                  )
+                : Effect.fail(error)
+            )
+          )
           if (after.status !== "active") return yield* reauth(remember([account], after))
           return remember([account], after)
         })
 
-        /** One refresh per account and process at a time; concurrent callers share its outcome. */
-        const singleFlight = (account: string, reason: "proactive_expiry" | "unauthorized_recovery") =>
-          Effect.suspend(() => {
-            const running = inflight.get(account)
-            if (running) return Deferred.await(running)
-            const deferred = Deferred.makeUnsafe<StoredTokens, CredentialsError>()
-            inflight.set(account, deferred)
-            return ensure(account, reason).pipe(
-              Effect.exit,
-              Effect.flatMap((exit) => {
-                inflight.delete(account)
-                Deferred.doneUnsafe(deferred, exit)
-                return exit
-              }),
-              Effect.uninterruptible
-            )
-          })
+        /**
+         * One refresh per account name and process at a time. It runs in the layer's scope, not in
+         * the caller's fiber: a caller that is interrupted or times out leaves it to finish for the
+         * others, and every caller waits interruptibly.
+         */
+        const singleFlight = (account: string, reason: Reason, rejected: Redacted.Redacted<string> | undefined) =>
+          Effect.flatMap(
+            Effect.uninterruptible(
+              Effect.suspend(() => {
+                const key = `${reason}:${account}`
+                const running = inflight.get(key)
+                if (running) return Effect.succeed(running)
+                const deferred = Deferred.makeUnsafe<StoredTokens, CredentialsError>()
+                inflight.set(key, deferred)
+                return ensure(account, reason, rejected).pipe(
+                  Effect.exit,
+                  Effect.flatMap((exit) => {
+                    inflight.delete(key)
+                    return Deferred.done(deferred, exit)
+                  }),
+                  Effect.forkIn(scope),
+                  Effect.as(deferred)
+                )
+              })
+            ),
+            Deferred.await
+          )
 
         const current = (account: string) =>
           Effect.suspend(() => {
@@ -243,22 +295,26 @@ export class Credentials extends Context.Service<
               return Effect.clockWith((clock) =>
                 freshEnough(cached, clock.currentTimeMillisUnsafe())
                   ? Effect.succeed(cached)
-                  : singleFlight(account, "proactive_expiry")
+                  : singleFlight(account, "proactive_expiry", undefined)
               )
             }
-            return singleFlight(account, "proactive_expiry")
+            return singleFlight(account, "proactive_expiry", undefined)
           })
 
         const handOut = (stored: StoredTokens) => {
-          served.set(stored.tokens.accountId, stored.version)
+          served.set(stored.tokens.accountId, stored.tokens.accessToken)
           return stored.tokens
         }
         const accessToken = Effect.fn("Credentials.accessToken")((account: string) =>
           Effect.map(current(account), (stored) => handOut(stored).accessToken)
         )
         const tokens = Effect.fn("Credentials.tokens")((account: string) => Effect.map(current(account), handOut))
-        const recoverUnauthorized = Effect.fn("Credentials.recoverUnauthorized")((account: string) =>
-          Effect.map(singleFlight(account, "unauthorized_recovery"), (stored) => handOut(stored).accessToken)
+        const recoverUnauthorized = Effect.fn("Credentials.recoverUnauthorized")(
+          (account: string, rejected?: Redacted.Redacted<string>) =>
+            Effect.map(
+              singleFlight(account, "unauthorized_recovery", rejected),
+              (stored) => handOut(stored).accessToken
+            )
         )
 
         return Credentials.of({ accessToken, tokens, recoverUnauthorized })

@@ -68,9 +68,15 @@ export class Crypto extends Context.Service<
   {
     /** The id of the key new ciphertexts are written under. */
     readonly keyId: string
-    /** `v1.<key id>.<iv>.<ciphertext+tag>`, base64url. */
-    readonly encrypt: (plaintext: Redacted.Redacted<string>) => string
-    readonly decrypt: (ciphertext: string) => Effect.Effect<Redacted.Redacted<string>, DecryptionFailed>
+    /**
+     * `v1.<key id>.<iv>.<ciphertext+tag>`, base64url. `context` (e.g. `chatgpt/<account>/refresh_token`)
+     * is authenticated with it: a ciphertext moved to another row or column no longer decrypts.
+     */
+    readonly encrypt: (plaintext: Redacted.Redacted<string>, context: string) => string
+    readonly decrypt: (
+      ciphertext: string,
+      context: string
+    ) => Effect.Effect<Redacted.Redacted<string>, DecryptionFailed>
     /** Whether a ciphertext was written under an older key (and so should be re-encrypted). */
     readonly isStale: (ciphertext: string) => boolean
   }
@@ -85,10 +91,10 @@ export class Crypto extends Context.Service<
     const keys = new Map([current, ...previous].map((key) => [key.id, key.bytes]))
     return Crypto.of({
       keyId: current.id,
-      encrypt: (plaintext) => {
+      encrypt: (plaintext, context) => {
         const iv = randomBytes(12)
         const cipher = createCipheriv("aes-256-gcm", current.bytes, iv)
-        cipher.setAAD(Buffer.from(`${VERSION}.${current.id}`))
+        cipher.setAAD(Buffer.from(`${VERSION}.${current.id}.${context}`))
         const body = Buffer.concat([
           cipher.update(Redacted.value(plaintext), "utf8"),
           cipher.final(),
@@ -96,7 +102,7 @@ export class Crypto extends Context.Service<
         ])
         return `${VERSION}.${current.id}.${iv.toString("base64url")}.${body.toString("base64url")}`
       },
-      decrypt: (ciphertext) =>
+      decrypt: (ciphertext, context) =>
         Effect.suspend(() => {
           const [version, id = "?", iv, body] = ciphertext.split(".")
           const key = keys.get(id)
@@ -107,7 +113,7 @@ export class Crypto extends Context.Service<
             try: () => {
               const bytes = Buffer.from(body, "base64url")
               const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"))
-              decipher.setAAD(Buffer.from(`${VERSION}.${id}`))
+              decipher.setAAD(Buffer.from(`${VERSION}.${id}.${context}`))
               decipher.setAuthTag(bytes.subarray(bytes.length - 16))
               const plain = Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()])
               return Redacted.make(plain.toString("utf8"))

@@ -9,6 +9,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect } from "effect"
 import { Crypto } from "./Crypto.ts"
 import { TokenStoreUnavailable } from "./Errors.ts"
+import { type Column, contextOf } from "./TokenStore.ts"
 
 interface Ciphertexts {
   readonly provider: string
@@ -28,7 +29,10 @@ interface Ciphertexts {
 export const rotate = Effect.gen(function* () {
   const sql = yield* PgClient.PgClient
   const crypto = yield* Crypto
-  const reencrypt = (text: string) => Effect.map(crypto.decrypt(text), crypto.encrypt)
+  const reencrypt = (text: string, account: string, column: Column) => {
+    const context = contextOf(account, column)
+    return Effect.map(crypto.decrypt(text, context), (plain) => crypto.encrypt(plain, context))
+  }
   return yield* sql.withTransaction(
     Effect.gen(function* () {
       const rows = yield* sql<Ciphertexts>`
@@ -39,9 +43,9 @@ export const rotate = Effect.gen(function* () {
           stale++
         yield* sql`
           UPDATE nexus.oauth_tokens SET
-            access_token = ${yield* reencrypt(row.access_token)},
-            refresh_token = ${yield* reencrypt(row.refresh_token)},
-            id_token = ${row.id_token === null ? null : yield* reencrypt(row.id_token)}
+            access_token = ${yield* reencrypt(row.access_token, row.account_id, "access_token")},
+            refresh_token = ${yield* reencrypt(row.refresh_token, row.account_id, "refresh_token")},
+            id_token = ${row.id_token === null ? null : yield* reencrypt(row.id_token, row.account_id, "id_token")}
           WHERE provider = ${row.provider} AND account_id = ${row.account_id}`
       }
       return { rows: rows.length, stale, keyId: crypto.keyId }

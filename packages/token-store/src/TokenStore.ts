@@ -6,7 +6,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { TokenSet } from "@nexus/oauth"
-import { Context, DateTime, Effect, type FileSystem, Layer, Option } from "effect"
+import { Context, DateTime, Effect, type FileSystem, Layer, Option, Redacted } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
 import { Crypto, type DecryptionFailed } from "./Crypto.ts"
 import { TokenNotFound, TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
@@ -139,11 +139,11 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
     )
 
     const decode = Effect.fnUntraced(function* (row: Row) {
-      const decrypt = (text: string) => crypto.decrypt(text)
-      const idToken = row.id_token === null ? undefined : yield* decrypt(row.id_token)
+      const decrypt = (text: string, column: Column) => crypto.decrypt(text, contextOf(row.account_id, column))
+      const idToken = row.id_token === null ? undefined : yield* decrypt(row.id_token, "id_token")
       const tokens = new TokenSet.TokenSet({
-        accessToken: yield* decrypt(row.access_token),
-        refreshToken: yield* decrypt(row.refresh_token),
+        accessToken: yield* decrypt(row.access_token, "access_token"),
+        refreshToken: yield* decrypt(row.refresh_token, "refresh_token"),
         ...(idToken ? { idToken } : {}),
         expiresAt: DateTime.makeUnsafe(row.expires_at),
         accountId: row.account_id,
@@ -166,9 +166,9 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
 
     const decodeRow = (row: Row) => decode(row).pipe(Effect.mapError((error) => unavailable(error)))
     const columns = (tokens: TokenSet.TokenSet) => ({
-      access_token: crypto.encrypt(tokens.accessToken),
-      refresh_token: crypto.encrypt(tokens.refreshToken),
-      id_token: tokens.idToken ? crypto.encrypt(tokens.idToken) : null,
+      access_token: crypto.encrypt(tokens.accessToken, contextOf(tokens.accountId, "access_token")),
+      refresh_token: crypto.encrypt(tokens.refreshToken, contextOf(tokens.accountId, "refresh_token")),
+      id_token: tokens.idToken ? crypto.encrypt(tokens.idToken, contextOf(tokens.accountId, "id_token")) : null,
       expires_at: DateTime.toDateUtc(tokens.expiresAt),
       last_refresh: DateTime.toDateUtc(tokens.lastRefresh),
       plan_type: tokens.planType ?? null,
@@ -176,7 +176,15 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
       user_id: tokens.userId ?? null,
       scopes: tokens.scopes
     })
-    const sqlError = (error: SqlError.SqlError) => unavailable(error)
+    const where = (() => {
+      const url = sql.config.url ? new URL(Redacted.value(sql.config.url)) : undefined
+      const host = sql.config.host ?? url?.hostname ?? "localhost"
+      const port = sql.config.port ?? (url?.port ? Number(url.port) : 5432)
+      const database = sql.config.database ?? url?.pathname.slice(1) ?? "postgres"
+      return `PostgreSQL at ${host}:${port}, database ${database}`
+    })()
+    const sqlError = (error: SqlError.SqlError) =>
+      new TokenStoreUnavailable({ store: "postgres", detail: `${describe(error)} (${where})` })
 
     const select = (account: string) =>
       sql<Row>`SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND (account_id = ${account} OR label = ${account})
@@ -275,6 +283,11 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
       sql
         .withTransaction(
           Effect.gen(function* () {
+            // Bounds on holding the lock across the issuer call: a waiter gives up after a minute, and
+            // a holder that stops talking (crashed, partitioned) is ended by the server, which releases
+            // the lock. The refresh itself times out well before either (OAuthConfig.requestTimeout).
+            yield* sql`SET LOCAL lock_timeout = '60s'`.pipe(Effect.mapError(sqlError))
+            yield* sql`SET LOCAL idle_in_transaction_session_timeout = '90s'`.pipe(Effect.mapError(sqlError))
             const [row] = yield* sql<Row>`
                 SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND account_id = ${account} FOR UPDATE`.pipe(
               Effect.mapError(sqlError)
@@ -301,12 +314,18 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
         )
         .pipe(
           // BEGIN or COMMIT failing is the database's failure too.
-          Effect.mapError((error) => (SqlError.isSqlError(error) ? unavailable(error) : error)),
+          Effect.mapError((error) => (SqlError.isSqlError(error) ? sqlError(error) : error)),
           Effect.withSpan("TokenStore.withLock")
         )
 
     return TokenStore.of({ get, list, put, delete: delete_, compareAndSet, withLock })
   })
+
+/** The encrypted columns. */
+export type Column = "access_token" | "refresh_token" | "id_token"
+
+/** What a ciphertext is bound to: its provider, account and column. */
+export const contextOf = (accountId: string, column: Column) => `chatgpt/${accountId}/${column}`
 
 interface Row {
   readonly account_id: string
@@ -329,4 +348,16 @@ interface Row {
 
 /** A database or decryption failure as TokenStoreUnavailable: names host and database, never the password. */
 const unavailable = (error: SqlError.SqlError | DecryptionFailed | { readonly message: string }) =>
-  new TokenStoreUnavailable({ store: "postgres", detail: error.message.split("\n")[0]! })
+  new TokenStoreUnavailable({ store: "postgres", detail: describe(error) })
+
+/**
+ * What went wrong, in one line: the server's own reason when there is one (never a statement's
+ * parameters), else the error's message.
+ */
+const describe = (error: { readonly message: string; readonly cause?: unknown; readonly reason?: unknown }): string => {
+  const nested = (error.reason as { readonly cause?: unknown } | undefined)?.cause ?? error.cause
+  const cause = nested as { readonly message?: unknown; readonly code?: unknown } | undefined
+  const reason = typeof cause?.message === "string" && cause.message.length > 0 ? cause.message : undefined
+  const code = typeof cause?.code === "string" ? ` (${cause.code})` : ""
+  return (reason ? `${error.message.split("\n")[0]}: ${reason}${code}` : error.message).split("\n")[0]!
+}

@@ -116,7 +116,8 @@ layer(TestLive, { excludeTestServices: true, timeout: 120_000 })("a fleet of pro
             // The token is expiring again: every instance hears of it and must refresh, once.
             yield* sql`UPDATE nexus.oauth_tokens SET expires_at = now() + interval '60 seconds',
                        version = nextval('nexus.oauth_token_version')`
-            yield* Effect.sleep("30 millis")
+            // Every instance hears of it by NOTIFY (a loopback round trip; 100 ms leaves a wide margin).
+            yield* Effect.sleep("100 millis")
           }
           const answers = yield* go(workers)
           const tokens = new Set(answers.flatMap((answer) => answer.tokens))

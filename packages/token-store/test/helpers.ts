@@ -3,7 +3,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Emulator } from "@nexus/codex-emulator"
 import { OAuthClient, TokenSet } from "@nexus/oauth"
 import { TestDatabase } from "@nexus/testing"
-import { DateTime, Duration, Effect, Layer, Redacted } from "effect"
+import { DateTime, Duration, Effect, Layer, Redacted, Schedule } from "effect"
 import { spawn } from "node:child_process"
 import { Credentials } from "../src/Credentials.ts"
 import { Crypto } from "../src/Crypto.ts"
@@ -21,7 +21,7 @@ export const OAuthLive = Layer.unwrap(
 )
 
 /** The store and Credentials of one instance, over a given database. */
-export const instance = Credentials.layer.pipe(
+export const instance = Layer.fresh(Credentials.layer).pipe(
   Layer.provideMerge(TokenStore.layerPg),
   Layer.provide(Layer.fresh(Crypto.layerFromKey(TEST_KEY))),
   Layer.provide(OAuthLive)
@@ -69,3 +69,18 @@ export const spawnWorker = (settings: {
     },
     stdio: ["pipe", "pipe", "inherit"]
   })
+
+/** Retries `check` every 20 ms until it holds (5 s at most): for what arrives by NOTIFY. */
+export const eventually = <E>(check: Effect.Effect<boolean, E>) =>
+  check.pipe(
+    Effect.flatMap((ok) => (ok ? Effect.void : Effect.fail("not yet" as const))),
+    Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }),
+    Effect.orDie
+  )
+
+/** Another instance in this process: its own Credentials (cache, LISTEN), store and key. */
+export const peerInstance = Layer.fresh(Credentials.layer).pipe(
+  Layer.provide(Layer.fresh(TokenStore.layerPg)),
+  Layer.provide(Layer.fresh(Crypto.layerFromKey(TEST_KEY))),
+  Layer.provide(OAuthLive)
+)

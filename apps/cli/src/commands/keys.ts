@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import { Crypto, KeyRotation, TokenStore } from "@nexus/token-store"
-import { Console, Effect, Layer } from "effect"
-import { Command, Flag } from "effect/cli"
+import { Config, Console, Effect, Layer, Option } from "effect"
+import { CliError, Command, Flag } from "effect/cli"
 import { Database } from "../Database.ts"
 
 const rotate = Command.make(
@@ -19,6 +19,13 @@ const rotate = Command.make(
     )
   },
   Effect.fn("nexus.keys.rotate")(function* ({ json }) {
+    // A key generated on this machine alone would lock every other instance out of every row.
+    if (Option.isNone(yield* Effect.orDie(Config.option(Config.String("NEXUS_TOKEN_KEY"))))) {
+      return yield* new CliError.ValidationError({
+        message:
+          "nexus keys rotate needs the new key in NEXUS_TOKEN_KEY (and the old one in NEXUS_TOKEN_KEY_PREVIOUS): every instance of the fleet must be given the same key"
+      })
+    }
     // The store's layer has run the migrations; the rotation then takes every row in one transaction.
     yield* TokenStore.TokenStore
     const outcome = yield* KeyRotation.rotate

@@ -24,7 +24,13 @@ interface Input {
 const signIn = Effect.fnUntraced(function* (input: Input, path: Option.Option<string>) {
   const say = input.json ? Console.error : Console.log
   if (input.importCodex) {
-    return { tokens: yield* CredentialImport.importCodexAuth(Option.getOrUndefined(path)), source: "file" }
+    const tokens = yield* CredentialImport.importCodexAuth(Option.getOrUndefined(path))
+    // The Codex CLI keeps refreshing the same sign-in: whichever refreshes second gets
+    // refresh_token_reused. Say so before it happens.
+    yield* Console.error(
+      "Note: stop using this sign-in with the Codex CLI now — it and Nexus would rotate the same refresh token, and the second to refresh would be logged out. Sign the Codex CLI in separately if you need both."
+    )
+    return { tokens, source: "codex" }
   }
   if (input.fromEnv) {
     const found = yield* EnvStore.read()

@@ -29,7 +29,7 @@ export interface AccountStatus {
   readonly status: TokenStore.Status
   readonly reason: string | null
   readonly store: "postgres"
-  /** How it got there: `login`, or copied from the token `file` or the `env`. */
+  /** How it got there: `login`, `codex` (imported), or copied from the token `file` or the `env`. */
   readonly source: string
 }
 
@@ -66,7 +66,7 @@ const render = (account: AccountStatus): string => {
     `  token         ${account.expiresIn.startsWith("expired") ? account.expiresIn : `expires ${account.expiresIn}`} (${account.expiresAt})`,
     `  last refresh  ${account.lastRefreshAgo} (${account.lastRefresh})`,
     `  status        ${statusLine}`,
-    `  store         ${account.store}${account.source === "login" ? "" : ` (copied from ${account.source === "file" ? "the token file" : "the environment"})`}`
+    `  store         ${account.store}${account.source === "login" ? "" : ` (${account.source === "file" ? "copied from the token file" : account.source === "env" ? "copied from the environment" : account.source === "codex" ? "imported from the Codex CLI" : `from ${account.source}`})`}`
   ].join("\n")
 }
 

@@ -37,7 +37,8 @@ export default Effect.gen(function* () {
     CREATE FUNCTION nexus.oauth_tokens_notify() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       IF TG_OP = 'DELETE' THEN
-        PERFORM pg_notify('nexus_oauth_tokens', OLD.account_id || ':deleted');
+        -- A fresh sequence value: newer than every version the deleted row ever had.
+        PERFORM pg_notify('nexus_oauth_tokens', OLD.account_id || ':' || nextval('nexus.oauth_token_version'));
       ELSE
         PERFORM pg_notify('nexus_oauth_tokens', NEW.account_id || ':' || NEW.version);
       END IF;
