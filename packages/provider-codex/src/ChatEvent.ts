@@ -1,0 +1,546 @@
+/**
+ * The typed events of a streamed Codex turn, decoded from the backend's SSE messages (protocol §7).
+ *
+ * The decoder is the hot path of a turn (one call per delta), so it reads the `data:` JSON with
+ * plain `JSON.parse` and light field checks. The few payloads that end or summarise a turn —
+ * `response.completed`, `response.failed` and `response.output_item.done` — arrive once per turn
+ * or once per item, so they are validated with Schema, which names the offending field.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Option, Schema } from "effect"
+import type { SseMessage } from "./internal/sse.ts"
+
+// ---------------------------------------------------------------------------------------------
+// Output items (wire shape: they go back into the next request's `input` unchanged)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A piece of an assistant message: generated text or a refusal.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const MessageContent = Schema.Union([
+  Schema.Struct({
+    type: Schema.Literal("output_text"),
+    text: Schema.String,
+    annotations: Schema.optionalKey(Schema.Array(Schema.Unknown))
+  }),
+  Schema.Struct({ type: Schema.Literal("refusal"), refusal: Schema.String })
+])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type MessageContent = typeof MessageContent.Type
+
+/**
+ * A finished assistant message.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const MessageItem = Schema.Struct({
+  type: Schema.Literal("message"),
+  id: Schema.String,
+  role: Schema.Literal("assistant"),
+  status: Schema.optionalKey(Schema.String),
+  content: Schema.Array(MessageContent)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type MessageItem = typeof MessageItem.Type
+
+/**
+ * A finished function call: `arguments` is the JSON text the model produced.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const FunctionCallItem = Schema.Struct({
+  type: Schema.Literal("function_call"),
+  id: Schema.optionalKey(Schema.String),
+  call_id: Schema.String,
+  name: Schema.String,
+  arguments: Schema.String,
+  status: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type FunctionCallItem = typeof FunctionCallItem.Type
+
+/**
+ * A finished reasoning item: its summary parts and, when requested with
+ * `include: ["reasoning.encrypted_content"]`, the opaque content to send back next turn.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ReasoningItem = Schema.Struct({
+  type: Schema.Literal("reasoning"),
+  id: Schema.String,
+  summary: Schema.Array(Schema.Struct({ type: Schema.Literal("summary_text"), text: Schema.String })),
+  encrypted_content: Schema.optionalKey(Schema.NullOr(Schema.String))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ReasoningItem = typeof ReasoningItem.Type
+
+/**
+ * The output items a turn can finish; other item types are not surfaced.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const OutputItem = Schema.Union([MessageItem, FunctionCallItem, ReasoningItem])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type OutputItem = typeof OutputItem.Type
+
+// ---------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The backend accepted the turn (`response.created`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Created {
+  readonly _tag: "Created"
+  readonly responseId: string
+}
+
+/**
+ * A piece of assistant text (`response.output_text.delta`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TextDelta {
+  readonly _tag: "TextDelta"
+  readonly delta: string
+  readonly itemId: string
+}
+
+/**
+ * A piece of a reasoning summary (`response.reasoning_summary_text.delta`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReasoningSummaryDelta {
+  readonly _tag: "ReasoningSummaryDelta"
+  readonly delta: string
+  readonly summaryIndex: number
+}
+
+/**
+ * A piece of a function call's JSON arguments (`response.function_call_arguments.delta`), with the
+ * call id and tool name remembered from the item's `response.output_item.added`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolCallDelta {
+  readonly _tag: "ToolCallDelta"
+  readonly callId: string
+  readonly name: string
+  readonly delta: string
+}
+
+/**
+ * A function call's complete arguments (`response.function_call_arguments.done`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolCallDone {
+  readonly _tag: "ToolCallDone"
+  readonly callId: string
+  readonly name: string
+  readonly arguments: string
+}
+
+/**
+ * A finished output item (`response.output_item.done`): what the turn's final output is made of.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutputItemDone {
+  readonly _tag: "OutputItemDone"
+  readonly item: OutputItem
+}
+
+/**
+ * Token accounting of a finished turn; absent counts are 0.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Usage {
+  readonly inputTokens: number
+  readonly cachedTokens: number
+  readonly outputTokens: number
+  readonly reasoningTokens: number
+  readonly totalTokens: number
+}
+
+/**
+ * The turn finished (`response.completed`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Completed {
+  readonly _tag: "Completed"
+  readonly responseId: string
+  readonly usage: Usage
+}
+
+/**
+ * The turn failed inside the stream (`response.failed`). `retryAfter` is the delay the message
+ * asks for ("Please try again in 1.5s."); `code` decides whether to retry (protocol §7).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Failed {
+  readonly _tag: "Failed"
+  readonly code: string
+  readonly message: string
+  readonly retryAfter?: Duration.Duration
+  readonly errorType?: string
+  readonly planType?: string
+  /** Unix seconds, when the backend says when a usage limit resets. */
+  readonly resetsAt?: number
+}
+
+/**
+ * One rate-limit window: percent used, its length and when it resets (unix seconds).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateLimitWindow {
+  readonly usedPercent: number
+  readonly windowMinutes?: number
+  readonly resetAt?: number
+}
+
+/**
+ * The account's usage windows (`codex.rate_limits`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateLimits {
+  readonly _tag: "RateLimits"
+  readonly primary?: RateLimitWindow
+  readonly secondary?: RateLimitWindow
+  readonly planType?: string
+}
+
+/**
+ * Every event a streamed turn produces.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatEvent =
+  | Created
+  | TextDelta
+  | ReasoningSummaryDelta
+  | ToolCallDelta
+  | ToolCallDone
+  | OutputItemDone
+  | Completed
+  | Failed
+  | RateLimits
+
+/**
+ * An SSE message that could not be decoded: bad JSON, a missing field, or an argument delta for
+ * an item never announced. The client turns it into a retryable stream error. The message says
+ * which event and why, never the payload (it may hold user content).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MalformedEvent extends Schema.TaggedError<MalformedEvent>()("MalformedEvent", {
+  eventType: Schema.optionalKey(Schema.String),
+  reason: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect())
+}) {
+  override get message(): string {
+    return `malformed SSE event${this.eventType === undefined ? "" : ` ${this.eventType}`}: ${this.reason}`
+  }
+}
+
+/**
+ * What `decode` returns instead of an event when the message is unusable.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type DecodeFailure = MalformedEvent
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A stateful decoder for one response stream: it remembers function-call items announced by
+ * `response.output_item.added` so argument deltas can carry their call id and tool name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EventDecoder {
+  /** `undefined` for events that carry nothing a caller needs (and for unknown types). */
+  readonly decode: (message: SseMessage) => ChatEvent | DecodeFailure | undefined
+}
+
+type Json = Record<string, unknown>
+
+interface KnownCall {
+  readonly callId: string
+  readonly name: string
+}
+
+const isJson = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const malformed = (eventType: string | undefined, reason: string, cause?: unknown): MalformedEvent =>
+  new MalformedEvent(
+    eventType === undefined
+      ? cause === undefined
+        ? { reason }
+        : { reason, cause }
+      : cause === undefined
+        ? { eventType, reason }
+        : { eventType, reason, cause }
+  )
+
+const missing = (type: string, field: string) => malformed(type, `missing or invalid field "${field}"`)
+
+const CompletedResponse = Schema.Struct({
+  id: Schema.String,
+  usage: Schema.optionalKey(
+    Schema.NullOr(
+      Schema.Struct({
+        input_tokens: Schema.optionalKey(Schema.Finite),
+        input_tokens_details: Schema.optionalKey(
+          Schema.NullOr(Schema.Struct({ cached_tokens: Schema.optionalKey(Schema.Finite) }))
+        ),
+        output_tokens: Schema.optionalKey(Schema.Finite),
+        output_tokens_details: Schema.optionalKey(
+          Schema.NullOr(Schema.Struct({ reasoning_tokens: Schema.optionalKey(Schema.Finite) }))
+        ),
+        total_tokens: Schema.optionalKey(Schema.Finite)
+      })
+    )
+  )
+})
+
+const FailedError = Schema.Struct({
+  type: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  code: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  message: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  plan_type: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  resets_at: Schema.optionalKey(Schema.NullOr(Schema.Finite))
+})
+
+const decodeCompletedResponse = Schema.decodeUnknownOption(CompletedResponse)
+const decodeFailedError = Schema.decodeUnknownOption(FailedError)
+const decodeOutputItem = Schema.decodeUnknownOption(OutputItem)
+
+const RETRY_AFTER = /try again in\s*(\d+(?:\.\d+)?)\s*(ms|seconds?|s)\b/i
+
+/**
+ * The delay a failure message asks for ("Please try again in 1.5s.", "… in 250ms", "… in 2
+ * seconds"), as codex-rs reads it.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const retryAfterFromMessage = (message: string): Duration.Duration | undefined => {
+  const match = RETRY_AFTER.exec(message)
+  if (match === null) return undefined
+  const amount = Number(match[1])
+  return match[2]!.toLowerCase() === "ms" ? Duration.millis(amount) : Duration.millis(Math.round(amount * 1000))
+}
+
+const OUTPUT_ITEM_TYPES: ReadonlySet<unknown> = new Set(["message", "function_call", "reasoning"])
+
+const decodeWith = (
+  calls: Map<string, KnownCall> | undefined,
+  message: SseMessage
+): ChatEvent | DecodeFailure | undefined => {
+  const raw = message.data
+  if (raw === "[DONE]") return undefined
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw)
+  } catch (cause) {
+    return malformed(message.event, "data is not valid JSON", cause)
+  }
+  if (!isJson(parsed) || typeof parsed.type !== "string") {
+    return malformed(message.event, 'data is not a JSON object with a string "type"')
+  }
+  const data = parsed
+  const type = parsed.type
+  switch (type) {
+    case "response.output_text.delta": {
+      const delta = data.delta
+      const itemId = data.item_id
+      if (typeof delta !== "string") return missing(type, "delta")
+      if (typeof itemId !== "string") return missing(type, "item_id")
+      return { _tag: "TextDelta", delta, itemId }
+    }
+    case "response.reasoning_summary_text.delta": {
+      const delta = data.delta
+      const summaryIndex = data.summary_index
+      if (typeof delta !== "string") return missing(type, "delta")
+      if (typeof summaryIndex !== "number") return missing(type, "summary_index")
+      return { _tag: "ReasoningSummaryDelta", delta, summaryIndex }
+    }
+    case "response.function_call_arguments.delta":
+    case "response.function_call_arguments.done": {
+      const itemId = data.item_id
+      if (typeof itemId !== "string") return missing(type, "item_id")
+      const call = calls?.get(itemId)
+      if (call === undefined) return malformed(type, `no function_call item ${itemId} was announced`)
+      if (type === "response.function_call_arguments.delta") {
+        const delta = data.delta
+        if (typeof delta !== "string") return missing(type, "delta")
+        return { _tag: "ToolCallDelta", callId: call.callId, name: call.name, delta }
+      }
+      const args = data.arguments
+      if (typeof args !== "string") return missing(type, "arguments")
+      return { _tag: "ToolCallDone", callId: call.callId, name: call.name, arguments: args }
+    }
+    case "response.output_item.added": {
+      const item = data.item
+      if (!isJson(item)) return missing(type, "item")
+      if (item.type === "function_call" && calls !== undefined) {
+        const { id, call_id, name } = item
+        if (typeof call_id !== "string") return missing(type, "item.call_id")
+        if (typeof name !== "string") return missing(type, "item.name")
+        // Argument events name the item by `id`; fall back to the call id if the item has none.
+        calls.set(typeof id === "string" ? id : call_id, { callId: call_id, name })
+      }
+      return undefined
+    }
+    case "response.output_item.done": {
+      const item = data.item
+      if (!isJson(item)) return missing(type, "item")
+      if (!OUTPUT_ITEM_TYPES.has(item.type)) return undefined
+      const decoded = decodeOutputItem(item)
+      if (Option.isNone(decoded)) return malformed(type, `item of type ${String(item.type)} does not match its schema`)
+      if (decoded.value.type === "function_call" && decoded.value.id !== undefined) calls?.delete(decoded.value.id)
+      return { _tag: "OutputItemDone", item: decoded.value }
+    }
+    case "response.completed": {
+      const decoded = decodeCompletedResponse(data.response)
+      if (Option.isNone(decoded)) return missing(type, "response")
+      const usage = decoded.value.usage
+      return {
+        _tag: "Completed",
+        responseId: decoded.value.id,
+        usage: {
+          inputTokens: usage?.input_tokens ?? 0,
+          cachedTokens: usage?.input_tokens_details?.cached_tokens ?? 0,
+          outputTokens: usage?.output_tokens ?? 0,
+          reasoningTokens: usage?.output_tokens_details?.reasoning_tokens ?? 0,
+          totalTokens: usage?.total_tokens ?? 0
+        }
+      }
+    }
+    case "response.failed": {
+      const response = data.response
+      if (!isJson(response)) return missing(type, "response")
+      const decoded = decodeFailedError(response.error ?? {})
+      if (Option.isNone(decoded)) return missing(type, "response.error")
+      const error = decoded.value
+      const text = error.message ?? "response.failed without a message"
+      const retryAfter = retryAfterFromMessage(text)
+      const failed: {
+        -readonly [K in keyof Failed]: Failed[K]
+      } = { _tag: "Failed", code: error.code ?? "unknown", message: text }
+      if (retryAfter !== undefined) failed.retryAfter = retryAfter
+      if (typeof error.type === "string") failed.errorType = error.type
+      if (typeof error.plan_type === "string") failed.planType = error.plan_type
+      if (typeof error.resets_at === "number") failed.resetsAt = error.resets_at
+      return failed
+    }
+    case "response.created": {
+      const response = data.response
+      if (!isJson(response) || typeof response.id !== "string") return missing(type, "response.id")
+      return { _tag: "Created", responseId: response.id }
+    }
+    case "codex.rate_limits":
+      return decodeRateLimits(data)
+    default:
+      // response.in_progress, content_part.*, output_text.done, reasoning_summary_part.*,
+      // reasoning_summary_text.done and anything newer carry nothing the client needs.
+      return undefined
+  }
+}
+
+const rateLimitWindow = (u: unknown): RateLimitWindow | undefined => {
+  if (!isJson(u) || typeof u.used_percent !== "number") return undefined
+  const window: { -readonly [K in keyof RateLimitWindow]: RateLimitWindow[K] } = { usedPercent: u.used_percent }
+  if (typeof u.window_minutes === "number") window.windowMinutes = u.window_minutes
+  const resetAt = u.reset_at ?? u.resets_at
+  if (typeof resetAt === "number") window.resetAt = resetAt
+  return window
+}
+
+const decodeRateLimits = (data: Json): RateLimits => {
+  const limits = isJson(data.rate_limits) ? data.rate_limits : data
+  const event: { -readonly [K in keyof RateLimits]: RateLimits[K] } = { _tag: "RateLimits" }
+  const primary = rateLimitWindow(limits.primary)
+  const secondary = rateLimitWindow(limits.secondary)
+  const planType = data.plan_type ?? limits.plan_type
+  if (primary !== undefined) event.primary = primary
+  if (secondary !== undefined) event.secondary = secondary
+  if (typeof planType === "string") event.planType = planType
+  return event
+}
+
+/**
+ * Decodes one SSE message on its own, dispatching on the JSON's `type`. It remembers nothing, so
+ * function-call argument events come back as `MalformedEvent`; decode a stream with
+ * {@link makeEventDecoder}.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeEvent = (message: SseMessage): ChatEvent | DecodeFailure | undefined =>
+  decodeWith(undefined, message)
+
+/**
+ * A decoder for one response stream (see {@link EventDecoder}); make a new one per request.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeEventDecoder = (): EventDecoder => {
+  const calls = new Map<string, KnownCall>()
+  return { decode: (message) => decodeWith(calls, message) }
+}

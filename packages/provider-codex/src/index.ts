@@ -1,0 +1,17 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * The chat request and its mapping to the Responses request the Codex backend expects.
+ *
+ * @since 0.1.0
+ */
+export * as ChatRequest from "./ChatRequest.ts"
+
+/**
+ * The typed events a streamed reply is decoded into.
+ *
+ * @since 0.1.0
+ */
+export * as ChatEvent from "./ChatEvent.ts"
