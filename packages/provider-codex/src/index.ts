@@ -15,3 +15,10 @@ export * as ChatRequest from "./ChatRequest.ts"
  * @since 0.1.0
  */
 export * as ChatEvent from "./ChatEvent.ts"
+
+/**
+ * The Codex backend client: chat and stream with 401 recovery, limits and bounded retries.
+ *
+ * @since 0.1.0
+ */
+export * as CodexClient from "./CodexClient.ts"
