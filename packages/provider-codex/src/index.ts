@@ -22,3 +22,10 @@ export * as ChatEvent from "./ChatEvent.ts"
  * @since 0.1.0
  */
 export * as CodexClient from "./CodexClient.ts"
+
+/**
+ * The provider's schema migrations.
+ *
+ * @since 0.1.0
+ */
+export * as Migrations from "./Migrations.ts"
