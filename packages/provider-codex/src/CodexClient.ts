@@ -15,6 +15,7 @@ import type * as ChatEvent from "./ChatEvent.ts"
 import { makeEventDecoder } from "./ChatEvent.ts"
 import { type ChatRequest, toResponsesBody } from "./ChatRequest.ts"
 import { makeParser } from "./internal/sse.ts"
+import { fromEvent, fromHeaders, type UsageWindow, UsageWindows } from "./UsageWindows.ts"
 
 /**
  * The plan's usage limit is reached: not retried; it resets at `resetsAt`.
@@ -137,6 +138,8 @@ export interface ChatResult {
   readonly model: string
   readonly responseId: string
   readonly warnings: ReadonlyArray<string>
+  /** The account's usage windows, as the answer's headers (and events) reported them. */
+  readonly rateLimits: ReadonlyArray<UsageWindow>
 }
 
 /**
@@ -211,13 +214,23 @@ export class CodexClient extends Context.Service<
    */
   static readonly layerNoDeps = (
     input: Partial<Settings> = {}
-  ): Layer.Layer<CodexClient, never, Credentials.Credentials | HttpClient.HttpClient> =>
+  ): Layer.Layer<CodexClient, never, Credentials.Credentials | HttpClient.HttpClient | UsageWindows> =>
     Layer.effect(CodexClient)(
       Effect.gen(function* () {
         const settings: Settings = { ...DEFAULTS, ...input }
         const credentials = yield* Credentials.Credentials
         const http = yield* HttpClient.HttpClient
+        const usage = yield* UsageWindows
         const sessionId = randomUUID()
+        /** The windows each answer reported, per account, for the result that follows. */
+        const lastWindows = new Map<string, ReadonlyArray<UsageWindow>>()
+        const observe = (accountId: string, windows: ReadonlyArray<UsageWindow>) =>
+          windows.length === 0
+            ? Effect.void
+            : Effect.andThen(
+                Effect.sync(() => void lastWindows.set(accountId, windows)),
+                usage.record(accountId, windows)
+              )
 
         const post = (body: Record<string, unknown>, token: Redacted.Redacted<string>, accountId: string) =>
           HttpClientRequest.post(`${settings.baseUrl}/responses`).pipe(
@@ -285,6 +298,8 @@ export class CodexClient extends Context.Service<
                 const recovered = yield* credentials.recoverUnauthorized(account, tokens.accessToken)
                 response = yield* post(mapped.body, recovered, tokens.accountId)
               }
+              // Every answer, 429s included, reports the account's usage windows (protocol §8).
+              yield* observe(tokens.accountId, fromHeaders(response.headers as Record<string, string>))
               if (response.status < 200 || response.status >= 300) return yield* failure(response, tokens.accountId)
               const parser = makeParser()
               const decoder = makeEventDecoder()
@@ -336,6 +351,9 @@ export class CodexClient extends Context.Service<
                           )
                         )
                   })
+                ),
+                Stream.tap((event) =>
+                  event._tag === "RateLimits" ? observe(tokens.accountId, fromEvent(event)) : Effect.void
                 ),
                 Stream.flatMap((event): Stream.Stream<ChatEvent.ChatEvent, CodexError> => {
                   if (event._tag !== "Failed") return Stream.succeed(event)
@@ -397,7 +415,7 @@ export class CodexClient extends Context.Service<
             let text = ""
             let deltas = ""
             let responseId = ""
-            let usage: ChatEvent.Usage | undefined
+            let tokenUsage: ChatEvent.Usage | undefined
             const toolCalls: Array<{ callId: string; name: string; arguments: string }> = []
             yield* Stream.runForEach(attempt(request, account, warnings), (event) =>
               Effect.sync(() => {
@@ -418,20 +436,22 @@ export class CodexClient extends Context.Service<
                     break
                   case "Completed":
                     responseId = event.responseId
-                    usage = event.usage
+                    tokenUsage = event.usage
                     break
                   default:
                     break
                 }
               })
             )
+            const accountId = (yield* credentials.tokens(account)).accountId
             return {
               text: text.length > 0 ? text : deltas,
               toolCalls,
-              usage,
+              usage: tokenUsage,
               model: request.model,
               responseId,
-              warnings
+              warnings,
+              rateLimits: lastWindows.get(accountId) ?? []
             } satisfies ChatResult
           })
           const run = (attemptNumber: number): Effect.Effect<ChatResult, CodexError> =>
@@ -458,5 +478,5 @@ export class CodexClient extends Context.Service<
     Effect.map(Config.option(Config.String("CODEX_BASE_URL")), (baseUrl) =>
       CodexClient.layerNoDeps(Option.isSome(baseUrl) ? { baseUrl: baseUrl.value } : {})
     )
-  ).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  ).pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provide(UsageWindows.layer))
 }

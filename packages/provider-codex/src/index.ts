@@ -29,3 +29,10 @@ export * as CodexClient from "./CodexClient.ts"
  * @since 0.1.0
  */
 export * as Migrations from "./Migrations.ts"
+
+/**
+ * The accounts' usage windows, shared by the fleet in Postgres.
+ *
+ * @since 0.1.0
+ */
+export * as UsageWindows from "./UsageWindows.ts"

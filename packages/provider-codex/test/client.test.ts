@@ -7,12 +7,14 @@ import { Credentials, Crypto, TokenStore } from "@nexus/token-store"
 import { Duration, Effect, Layer, Option, Stream } from "effect"
 import type { ChatRequest } from "../src/ChatRequest.ts"
 import { CodexClient } from "../src/CodexClient.ts"
+import { UsageWindows } from "../src/UsageWindows.ts"
 
 const Live = Layer.unwrap(
   Effect.gen(function* () {
     const emulator = yield* Emulator.Emulator
     return CodexClient.layerNoDeps({ baseUrl: emulator.urls.codexBaseUrl, baseDelay: Duration.millis(10) }).pipe(
       Layer.provide(NodeHttpClient.layerUndici),
+      Layer.provideMerge(UsageWindows.layer),
       Layer.provideMerge(Credentials.Credentials.layer),
       Layer.provideMerge(TokenStore.TokenStore.layerPg),
       Layer.provide(Crypto.Crypto.layerRandom),
@@ -71,6 +73,32 @@ layer(Live, { excludeTestServices: true, timeout: 60_000 })("CodexClient against
         assert.isString(body.instructions)
         assert.notProperty(body, "temperature")
       })
+  )
+
+  it.effect("every answer's usage windows are kept per account, classified by length, and on the result", () =>
+    Effect.gen(function* () {
+      const { client, account, emulator } = yield* setup
+      yield* emulator.updateAccount(account, { budget: { primary: 4, secondary: 100 } })
+      const result = yield* client.chat(request("count me"), account)
+      const byKind = Object.fromEntries(result.rateLimits.map((w) => [w.kind, w]))
+      assert.strictEqual(byKind.five_hour!.windowMinutes, 300)
+      assert.strictEqual(byKind.five_hour!.usedPercent, 25)
+      assert.strictEqual(byKind.weekly!.windowMinutes, 10080)
+      const stored = yield* (yield* UsageWindows).get(account)
+      assert.deepStrictEqual(
+        stored.map((w) => [w.kind, w.usedPercent]),
+        [
+          ["five_hour", 25],
+          ["weekly", 1]
+        ]
+      )
+      // A 429 reports them too.
+      yield* Effect.forEach([1, 2, 3], () => client.chat(request("more"), account))
+      const limited = yield* Effect.flip(client.chat(request("one too many"), account))
+      assert.strictEqual(limited._tag, "UsageLimitReached")
+      const after = yield* (yield* UsageWindows).get(account)
+      assert.strictEqual(after.find((w) => w.kind === "five_hour")!.usedPercent, 100)
+    })
   )
 
   it.effect("stream yields text deltas then Completed", () =>

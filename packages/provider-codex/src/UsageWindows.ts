@@ -1,0 +1,188 @@
+/**
+ * The accounts' usage windows (protocol §8): read from the `x-codex-*` headers of every backend
+ * answer (429s included) and from `codex.rate_limits` events, classified by their length (5 hours,
+ * weekly) rather than their position, and kept per account in `nexus.usage_windows`, where every
+ * worker — and the router — reads them.
+ *
+ * @since 0.1.0
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Array as Arr, Context, DateTime, Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql"
+import * as Migrations from "./Migrations.ts"
+
+/**
+ * One usage window.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UsageWindow {
+  /** The limit family: `codex`, or another id named by `x-codex-active-limit`. */
+  readonly limitId: string
+  readonly kind: "five_hour" | "weekly" | "other"
+  readonly windowMinutes: number
+  readonly usedPercent: number
+  readonly resetsAt: DateTime.Utc | undefined
+}
+
+/** Classifies a window by its length, not by whether the backend called it primary or secondary. */
+const kindOf = (minutes: number): UsageWindow["kind"] =>
+  minutes > 0 && minutes <= 360 ? "five_hour" : minutes >= 7 * 24 * 60 - 60 ? "weekly" : "other"
+
+const number = (value: string | undefined) => {
+  if (value === undefined || value.length === 0) return undefined
+  const parsed = Number(value)
+  return Number.isFinite(parsed) ? parsed : undefined
+}
+
+const windowFrom = (
+  limitId: string,
+  used: string | undefined,
+  minutes: string | undefined,
+  reset: string | undefined
+) => {
+  const usedPercent = number(used)
+  const windowMinutes = number(minutes)
+  if (usedPercent === undefined || windowMinutes === undefined) return undefined
+  const resetAt = number(reset)
+  return {
+    limitId,
+    kind: kindOf(windowMinutes),
+    windowMinutes,
+    usedPercent,
+    resetsAt: resetAt === undefined ? undefined : DateTime.makeUnsafe(resetAt * 1000)
+  } satisfies UsageWindow
+}
+
+/**
+ * The windows an answer's headers describe: the `codex` family's primary and secondary, and the
+ * family `x-codex-active-limit` names (`x-<limit>-primary-…`, the limit id with `-`).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const fromHeaders = (headers: Readonly<Record<string, string | undefined>>): Array<UsageWindow> => {
+  const families = new Set(["codex"])
+  const active = headers["x-codex-active-limit"]
+  if (active) families.add(active.replaceAll("_", "-"))
+  const windows: Array<UsageWindow> = []
+  for (const family of families) {
+    for (const position of ["primary", "secondary"]) {
+      const window = windowFrom(
+        family,
+        headers[`x-${family}-${position}-used-percent`],
+        headers[`x-${family}-${position}-window-minutes`],
+        headers[`x-${family}-${position}-reset-at`]
+      )
+      if (window) windows.push(window)
+    }
+  }
+  return windows
+}
+
+/**
+ * The windows of a `codex.rate_limits` event.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const fromEvent = (event: {
+  readonly primary?:
+    | {
+        readonly usedPercent: number
+        readonly windowMinutes?: number | undefined
+        readonly resetAt?: number | undefined
+      }
+    | undefined
+  readonly secondary?:
+    | {
+        readonly usedPercent: number
+        readonly windowMinutes?: number | undefined
+        readonly resetAt?: number | undefined
+      }
+    | undefined
+}): Array<UsageWindow> =>
+  [event.primary, event.secondary].flatMap((window) =>
+    window && window.windowMinutes !== undefined
+      ? [
+          {
+            limitId: "codex",
+            kind: kindOf(window.windowMinutes),
+            windowMinutes: window.windowMinutes,
+            usedPercent: window.usedPercent,
+            resetsAt: window.resetAt === undefined ? undefined : DateTime.makeUnsafe(window.resetAt * 1000)
+          } satisfies UsageWindow
+        ]
+      : []
+  )
+
+/**
+ * The usage windows of every account, shared by the fleet.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class UsageWindows extends Context.Service<
+  UsageWindows,
+  {
+    /** Keeps what an answer said about an account's windows; never fails the answer it came with. */
+    readonly record: (accountId: string, windows: ReadonlyArray<UsageWindow>) => Effect.Effect<void>
+    readonly get: (accountId: string) => Effect.Effect<ReadonlyArray<UsageWindow>>
+  }
+>()("@nexus/provider-codex/UsageWindows") {
+  /**
+   * Windows in Postgres; runs the provider's migrations when it starts.
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layer: Layer.Layer<UsageWindows, never, PgClient.PgClient> = Layer.effect(UsageWindows)(
+    Effect.gen(function* () {
+      const sql = yield* PgClient.PgClient
+      yield* Migrations.run.pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.orDie)
+
+      const record = Effect.fn("UsageWindows.record")(function* (
+        accountId: string,
+        windows: ReadonlyArray<UsageWindow>
+      ) {
+        if (!Arr.isReadonlyArrayNonEmpty(windows)) return
+        const rows = Arr.map(windows, (window) => ({
+          account_id: accountId,
+          limit_id: window.limitId,
+          window_minutes: window.windowMinutes,
+          used_percent: window.usedPercent,
+          resets_at: window.resetsAt ? DateTime.toDateUtc(window.resetsAt) : null
+        }))
+        yield* sql`
+          INSERT INTO nexus.usage_windows ${sql.insert(rows)}
+          ON CONFLICT (account_id, limit_id, window_minutes) DO UPDATE SET
+            used_percent = EXCLUDED.used_percent, resets_at = EXCLUDED.resets_at, observed_at = now()`.pipe(
+          Effect.catch((error) =>
+            Effect.logWarning("could not keep the usage windows", { account: accountId, error: error.message })
+          )
+        )
+      })
+
+      const get = Effect.fn("UsageWindows.get")(function* (accountId: string) {
+        const rows = yield* sql<{
+          limit_id: string
+          window_minutes: number
+          used_percent: number
+          resets_at: Date | null
+        }>`
+          SELECT limit_id, window_minutes, used_percent, resets_at FROM nexus.usage_windows
+          WHERE account_id = ${accountId} ORDER BY limit_id, window_minutes`.pipe(Effect.orDie)
+        return rows.map((row): UsageWindow => ({
+          limitId: row.limit_id,
+          kind: kindOf(row.window_minutes),
+          windowMinutes: row.window_minutes,
+          usedPercent: row.used_percent,
+          resetsAt: row.resets_at ? DateTime.makeUnsafe(row.resets_at) : undefined
+        }))
+      })
+
+      return UsageWindows.of({ record, get })
+    })
+  )
+}
