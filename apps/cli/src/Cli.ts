@@ -9,6 +9,7 @@ import { Cause, Config, Console, Effect, Logger, Option, Predicate, References, 
 import type { LogLevel } from "effect"
 import { CliError, Command } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
+import { chat } from "./commands/chat.ts"
 import { db } from "./commands/db.ts"
 import { keys } from "./commands/keys.ts"
 import { login } from "./commands/login.ts"
@@ -24,7 +25,7 @@ import { token } from "./commands/token.ts"
  */
 export const nexus = Command.make("nexus").pipe(
   Command.withDescription("Nexus: ChatGPT sign-ins for the LLM worker fleet, kept in PostgreSQL"),
-  Command.withSubcommands([login, status, token, logout, keys, db])
+  Command.withSubcommands([login, status, token, logout, chat, keys, db])
 )
 
 /**

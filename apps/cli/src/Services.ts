@@ -6,6 +6,7 @@
  */
 import { NodeFileSystem } from "@effect/platform-node"
 import { OAuthClient } from "@nexus/oauth"
+import { CodexClient } from "@nexus/provider-codex"
 import { Credentials, Crypto, TokenStore } from "@nexus/token-store"
 import { Layer } from "effect"
 import { Database } from "./Database.ts"
@@ -47,3 +48,11 @@ export const StoreAndOAuthLive = Layer.merge(StoreLive, OAuthLive)
  * @category layers
  */
 export const CredentialsLive = Credentials.Credentials.layer.pipe(Layer.provideMerge(StoreAndOAuthLive))
+
+/**
+ * The Codex backend client over Credentials (`CODEX_BASE_URL`), with usage windows in Postgres.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const ChatLive = CodexClient.CodexClient.layer.pipe(Layer.provideMerge(CredentialsLive))

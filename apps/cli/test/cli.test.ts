@@ -203,6 +203,29 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
       })
   )
 
+  it.effect("chat streams the reply to the terminal, and --json prints the result with the usage windows", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const { env: tokens } = yield* envFromIssued()
+      const env = { ...(yield* childEnv), ...tokens }
+      assert.strictEqual((yield* nexus(["login", "--from-env", "--label", "chatty"], env)).code, 0)
+      const streamed = yield* nexus(["chat", "hello from the terminal"], env)
+      assert.strictEqual(streamed.code, 0, streamed.stderr)
+      assert.include(streamed.stdout, "hello from the terminal")
+      assert.include(streamed.stderr, "tokens in")
+      const json = yield* nexus(["chat", "--json", "--model", "gpt-5.5", "as json"], env)
+      assert.strictEqual(json.code, 0, json.stderr)
+      const result = JSON.parse(json.stdout) as { text: string; rateLimits: Array<{ kind: string }> }
+      assert.strictEqual(result.text, "as json")
+      assert.includeMembers(
+        result.rateLimits.map((w) => w.kind),
+        ["five_hour", "weekly"]
+      )
+      assertNoTokenShapes(streamed)
+      assertNoTokenShapes(json)
+    })
+  )
+
   it.effect("login --from-env without CODEX_ACCOUNT_ID, and no claim to fall back on, names the variable", () =>
     Effect.gen(function* () {
       yield* reset
