@@ -36,3 +36,10 @@ export * as Migrations from "./Migrations.ts"
  * @since 0.1.0
  */
 export * as UsageWindows from "./UsageWindows.ts"
+
+/**
+ * The model catalog: upstream with ETag caching, the bundled list as fallback, aliases.
+ *
+ * @since 0.1.0
+ */
+export * as ModelCatalog from "./ModelCatalog.ts"

@@ -1,0 +1,297 @@
+/**
+ * The model catalog (protocol §9): the backend's `/models` list, fetched with ETag caching and kept
+ * in `nexus.models`, the bundled 0.169.0 list when the backend has none to give, and aliases that
+ * keep older model names working. An unknown model fails here, before any request is sent.
+ *
+ * @since 0.1.0
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Credentials } from "@nexus/token-store"
+import { Context, Effect, Layer, Redacted, Schema } from "effect"
+import { HttpClient, HttpClientRequest, HttpClientResponse } from "effect/http"
+import { SqlClient } from "effect/sql"
+import { BUNDLED_MODELS } from "./internal/bundledModels.ts"
+import * as Migrations from "./Migrations.ts"
+
+/**
+ * One reasoning effort a model accepts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ReasoningLevel = Schema.Struct({
+  effort: Schema.String,
+  description: Schema.optional(Schema.String)
+})
+
+/**
+ * A model as the backend describes it (the fields Nexus reads; others are ignored).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ModelInfo = Schema.Struct({
+  slug: Schema.String,
+  display_name: Schema.optional(Schema.String),
+  description: Schema.optional(Schema.String),
+  context_window: Schema.optional(Schema.Finite),
+  max_context_window: Schema.optional(Schema.Finite),
+  default_reasoning_level: Schema.optional(Schema.String),
+  supported_reasoning_levels: Schema.optional(Schema.Array(ReasoningLevel)),
+  use_responses_lite: Schema.optional(Schema.Boolean),
+  prefer_websockets: Schema.optional(Schema.Boolean),
+  tool_mode: Schema.optional(Schema.String),
+  minimal_client_version: Schema.optional(Schema.String),
+  available_in_plans: Schema.optional(Schema.Array(Schema.String)),
+  service_tiers: Schema.optional(Schema.Array(Schema.String)),
+  visibility: Schema.optional(Schema.String),
+  priority: Schema.optional(Schema.Finite)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ModelInfo = typeof ModelInfo.Type
+
+const ModelsReply = Schema.Struct({ models: Schema.Array(ModelInfo) })
+const decodeReply = HttpClientResponse.schemaBodyJson(ModelsReply)
+const decodeInfos = Schema.decodeUnknownEffect(Schema.Array(ModelInfo))
+
+/**
+ * The requested model is neither a known slug nor an alias of one.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnknownModel extends Schema.TaggedError<UnknownModel>()("UnknownModel", {
+  model: Schema.String,
+  available: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `Unknown model "${this.model}": use one of ${this.available.join(", ")}.`
+  }
+}
+
+/**
+ * The catalog's table could not be prepared (its migrations failed) when the layer started.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CatalogUnavailable extends Schema.TaggedError<CatalogUnavailable>()("CatalogUnavailable", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `The model catalog could not prepare nexus.models: ${this.detail}. Check that PostgreSQL is reachable.`
+  }
+}
+
+/**
+ * The seed's model names and the current models they stand for.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const defaultAliases: Readonly<Record<string, string>> = {
+  "gpt-5-codex": "gpt-5.5",
+  "gpt-4o": "gpt-5.5",
+  o1: "gpt-5.5",
+  "o3-mini": "gpt-5.5"
+}
+
+/**
+ * Catalog settings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly baseUrl?: string
+  /** Sent as `client_version`; the backend shapes the catalog for it (protocol §9). */
+  readonly clientVersion?: string
+  readonly originator?: string
+  /** Merged over `defaultAliases`; an alias maps a requested name to a catalog slug. */
+  readonly aliases?: Readonly<Record<string, string>>
+}
+
+interface Row {
+  readonly slug: string
+  readonly source: string
+  readonly etag: string | null
+  readonly info: unknown
+}
+
+type Fetched =
+  | { readonly _tag: "Fresh"; readonly models: ReadonlyArray<ModelInfo>; readonly etag: string | undefined }
+  | { readonly _tag: "NotModified" }
+  | { readonly _tag: "NoCatalog" }
+  | { readonly _tag: "Failed"; readonly detail: string }
+
+const firstLine = (error: { readonly message: string }) => error.message.split("\n")[0]!
+
+/**
+ * The model catalog.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class ModelCatalog extends Context.Service<
+  ModelCatalog,
+  {
+    /**
+     * The catalog for `account`: refetched with the stored ETag (200 replaces `nexus.models`,
+     * 304 keeps it); when the backend fails or has no catalog (404), the stored rows, else the
+     * bundled list. Never fails: a catalog is always at hand.
+     */
+    readonly models: (account: string) => Effect.Effect<ReadonlyArray<ModelInfo>>
+    /** The stored catalog (or the bundled one) without asking the backend. */
+    readonly cached: Effect.Effect<ReadonlyArray<ModelInfo>>
+    /**
+     * The model behind `model`, aliases applied first; with `account` the catalog is refreshed
+     * first, without it the stored one is used.
+     */
+    readonly resolve: (model: string, account?: string) => Effect.Effect<ModelInfo, UnknownModel>
+  }
+>()("@nexus/provider-codex/ModelCatalog") {
+  /**
+   * The catalog over Credentials, an HttpClient and Postgres; runs the provider's migrations when
+   * it starts.
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layer = (
+    options: Options = {}
+  ): Layer.Layer<
+    ModelCatalog,
+    CatalogUnavailable,
+    Credentials.Credentials | HttpClient.HttpClient | PgClient.PgClient
+  > => Layer.effect(ModelCatalog)(make(options))
+}
+
+const make = Effect.fnUntraced(function* (options: Options) {
+  const baseUrl = options.baseUrl ?? "https://chatgpt.com/backend-api/codex"
+  const clientVersion = options.clientVersion ?? "0.169.0"
+  const originator = options.originator ?? "codex_cli_rs"
+  const aliases: Readonly<Record<string, string>> = { ...defaultAliases, ...options.aliases }
+  const credentials = yield* Credentials.Credentials
+  const http = yield* HttpClient.HttpClient
+  const sql = yield* PgClient.PgClient
+  yield* Migrations.run.pipe(
+    Effect.provideService(SqlClient.SqlClient, sql),
+    Effect.mapError((error) => new CatalogUnavailable({ detail: firstLine(error) }))
+  )
+
+  /** The stored rows, in the backend's order; a database failure reads as an empty table. */
+  const stored = sql<Row>`SELECT slug, source, etag, info FROM nexus.models
+      ORDER BY (info->>'priority')::double precision NULLS LAST, slug`.pipe(
+    Effect.flatMap((rows) =>
+      Effect.map(decodeInfos(rows.map((row) => row.info)), (models) => ({
+        models,
+        etag: rows.find((row) => row.source === "upstream")?.etag ?? undefined
+      }))
+    ),
+    Effect.catch((error) =>
+      Effect.as(Effect.logWarning("nexus.models could not be read", { detail: firstLine(error) }), {
+        models: [] as ReadonlyArray<ModelInfo>,
+        etag: undefined
+      })
+    )
+  )
+
+  /** Replaces the rows the backend or the bundle wrote; `config` rows stay and win. */
+  const persist = (models: ReadonlyArray<ModelInfo>, source: "upstream" | "bundled", etag: string | undefined) =>
+    sql
+      .withTransaction(
+        Effect.gen(function* () {
+          yield* sql`DELETE FROM nexus.models WHERE source <> 'config'`
+          for (const model of models) {
+            yield* sql`INSERT INTO nexus.models
+                (slug, context_window, reasoning_levels, default_reasoning_level, plans, source, etag, info)
+              VALUES (${model.slug}, ${model.context_window ?? null},
+                ${(model.supported_reasoning_levels ?? []).map((level) => level.effort)}::text[],
+                ${model.default_reasoning_level ?? null}, ${model.available_in_plans ?? []}::text[],
+                ${source}, ${etag ?? null}, ${sql.json(model)})
+              ON CONFLICT (slug) DO NOTHING`
+          }
+        })
+      )
+      .pipe(
+        Effect.catch((error) => Effect.logWarning("nexus.models could not be written", { detail: firstLine(error) }))
+      )
+
+  const fetchUpstream = (account: string, etag: string | undefined): Effect.Effect<Fetched> =>
+    Effect.gen(function* () {
+      const tokens = yield* credentials.tokens(account)
+      const send = (token: Redacted.Redacted<string>) =>
+        HttpClientRequest.get(`${baseUrl}/models`).pipe(
+          HttpClientRequest.setUrlParam("client_version", clientVersion),
+          HttpClientRequest.setHeaders({
+            authorization: `Bearer ${Redacted.value(token)}`,
+            "chatgpt-account-id": tokens.accountId,
+            originator,
+            accept: "application/json",
+            ...(etag === undefined ? {} : { "if-none-match": etag })
+          }),
+          http.execute
+        )
+      let response = yield* send(tokens.accessToken)
+      if (response.status === 401) {
+        response = yield* send(yield* credentials.recoverUnauthorized(account, tokens.accessToken))
+      }
+      if (response.status === 304) return { _tag: "NotModified" } as const
+      if (response.status === 404) return { _tag: "NoCatalog" } as const
+      if (response.status !== 200) return { _tag: "Failed", detail: `HTTP ${response.status}` } as const
+      const reply = yield* decodeReply(response)
+      return { _tag: "Fresh", models: reply.models, etag: response.headers.etag } as const
+    }).pipe(Effect.catch((error) => Effect.succeed({ _tag: "Failed", detail: firstLine(error) } as const)))
+
+  /** The stored catalog, else the bundled one (written down as such). */
+  const fallback = (models: ReadonlyArray<ModelInfo>) =>
+    models.length > 0
+      ? Effect.succeed(models)
+      : Effect.as(persist(BUNDLED_MODELS, "bundled", undefined), BUNDLED_MODELS)
+
+  const cached = Effect.flatMap(stored, (current) => fallback(current.models)).pipe(
+    Effect.withSpan("ModelCatalog.cached")
+  )
+
+  const models = Effect.fn("ModelCatalog.models")(function* (account: string) {
+    const current = yield* stored
+    const fetched = yield* fetchUpstream(account, current.etag)
+    switch (fetched._tag) {
+      case "Fresh": {
+        yield* persist(fetched.models, "upstream", fetched.etag)
+        return fetched.models
+      }
+      case "NotModified":
+        return yield* fallback(current.models)
+      case "NoCatalog": {
+        // Some deployments have no /models (protocol §9): not a failure, the bundled list stands.
+        yield* Effect.logDebug("the backend has no model catalog; using the stored or bundled one")
+        return yield* fallback(current.models)
+      }
+      case "Failed": {
+        yield* Effect.logWarning("the model catalog could not be fetched; using the stored or bundled one", {
+          account,
+          detail: fetched.detail
+        })
+        return yield* fallback(current.models)
+      }
+    }
+  })
+
+  const resolve = Effect.fn("ModelCatalog.resolve")(function* (model: string, account?: string) {
+    const catalog = account === undefined ? yield* cached : yield* models(account)
+    const slug = Object.hasOwn(aliases, model) ? aliases[model]! : model
+    const found = catalog.find((info) => info.slug === slug)
+    if (found !== undefined) return found
+    return yield* new UnknownModel({
+      model,
+      available: catalog.filter((info) => info.visibility !== "hide").map((info) => info.slug)
+    })
+  })
+
+  return ModelCatalog.of({ models, cached, resolve })
+})
