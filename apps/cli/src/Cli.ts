@@ -11,6 +11,7 @@ import { CliError, Command } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
 import { chat } from "./commands/chat.ts"
 import { db } from "./commands/db.ts"
+import { models } from "./commands/models.ts"
 import { keys } from "./commands/keys.ts"
 import { login } from "./commands/login.ts"
 import { logout } from "./commands/logout.ts"
@@ -25,7 +26,7 @@ import { token } from "./commands/token.ts"
  */
 export const nexus = Command.make("nexus").pipe(
   Command.withDescription("Nexus: ChatGPT sign-ins for the LLM worker fleet, kept in PostgreSQL"),
-  Command.withSubcommands([login, status, token, logout, chat, keys, db])
+  Command.withSubcommands([login, status, token, logout, chat, models, keys, db])
 )
 
 /**

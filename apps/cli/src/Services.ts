@@ -4,11 +4,11 @@
  *
  * @since 0.1.0
  */
-import { NodeFileSystem } from "@effect/platform-node"
+import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
 import { OAuthClient } from "@nexus/oauth"
-import { CodexClient } from "@nexus/provider-codex"
+import { CodexClient, ModelCatalog } from "@nexus/provider-codex"
 import { Credentials, Crypto, TokenStore } from "@nexus/token-store"
-import { Layer } from "effect"
+import { Config, Effect, Layer, Option } from "effect"
 import { Database } from "./Database.ts"
 
 /**
@@ -56,3 +56,15 @@ export const CredentialsLive = Credentials.Credentials.layer.pipe(Layer.provideM
  * @category layers
  */
 export const ChatLive = CodexClient.CodexClient.layer.pipe(Layer.provideMerge(CredentialsLive))
+
+/**
+ * The model catalog over Credentials (`CODEX_BASE_URL`), kept in Postgres.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const ModelsLive = Layer.unwrap(
+  Effect.map(Config.option(Config.String("CODEX_BASE_URL")), (baseUrl) =>
+    ModelCatalog.ModelCatalog.layer(Option.isSome(baseUrl) ? { baseUrl: baseUrl.value } : {})
+  )
+).pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provideMerge(CredentialsLive))

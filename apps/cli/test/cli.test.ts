@@ -223,6 +223,10 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
       )
       assertNoTokenShapes(streamed)
       assertNoTokenShapes(json)
+      const models = yield* nexus(["models"], env)
+      assert.strictEqual(models.code, 0, models.stderr)
+      assert.include(models.stdout, "gpt-5.5")
+      assert.include(models.stdout, "Legacy coding model")
     })
   )
 

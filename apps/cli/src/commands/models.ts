@@ -1,0 +1,43 @@
+/**
+ * `nexus models`: the models the Codex backend offers to a signed-in account.
+ *
+ * @since 0.1.0
+ */
+import { ModelCatalog } from "@nexus/provider-codex"
+import { Console, Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import { resolveAccount } from "../internal/accounts.ts"
+import { ModelsLive } from "../Services.ts"
+
+/**
+ * `nexus models`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const models = Command.make(
+  "models",
+  {
+    account: Flag.String("account").pipe(
+      Flag.withDescription("The account id or label (needed when several accounts are signed in)"),
+      Flag.optional
+    ),
+    json: Flag.Boolean("json").pipe(
+      Flag.withDescription("Print the catalog as JSON"),
+      Flag.withDefault(false),
+      Flag.withoutNegation
+    )
+  },
+  Effect.fn("nexus.models")(function* ({ account, json }) {
+    const target = yield* resolveAccount("models", account)
+    const catalog = yield* ModelCatalog.ModelCatalog
+    const all = (yield* catalog.models(target.tokens.accountId)).filter((model) => model.visibility !== "hide")
+    if (json) return yield* Console.log(JSON.stringify(all, null, 2))
+    for (const model of all) {
+      const levels = (model.supported_reasoning_levels ?? []).map((level) => level.effort).join("/")
+      yield* Console.log(
+        `${model.slug.padEnd(16)} ${String(model.context_window ?? "?").padStart(7)} tokens  ${levels}${model.description ? `  — ${model.description}` : ""}`
+      )
+    }
+  })
+).pipe(Command.withDescription("List the models the Codex backend offers"), Command.provide(ModelsLive))
