@@ -223,6 +223,10 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
       )
       assertNoTokenShapes(streamed)
       assertNoTokenShapes(json)
+      // status now shows the windows the chat reported.
+      const status = yield* nexus(["status"], env)
+      assert.include(status.stdout, "5-hour window")
+      assert.include(status.stdout, "% used")
       const models = yield* nexus(["models"], env)
       assert.strictEqual(models.code, 0, models.stderr)
       assert.include(models.stdout, "gpt-5.5")

@@ -3,8 +3,9 @@
  *
  * @since 0.1.0
  */
+import { UsageWindows } from "@nexus/provider-codex"
 import { TokenStore } from "@nexus/token-store"
-import { Clock, Console, DateTime, Effect } from "effect"
+import { Clock, Console, DateTime, Effect, Layer } from "effect"
 import { Command, Flag } from "effect/cli"
 import { NoAccount } from "../Errors.ts"
 import { ago, expiresIn } from "../internal/format.ts"
@@ -31,9 +32,21 @@ export interface AccountStatus {
   readonly store: "postgres"
   /** How it got there: `login`, `codex` (imported), or copied from the token `file` or the `env`. */
   readonly source: string
+  /** The usage windows the backend last reported for the account. */
+  readonly usage: ReadonlyArray<{
+    readonly kind: string
+    readonly windowMinutes: number
+    readonly usedPercent: number
+    readonly resetsAt: string | null
+    readonly resetsIn: string | null
+  }>
 }
 
-const describe = (stored: TokenStore.StoredTokens, now: number): AccountStatus => {
+const describe = (
+  stored: TokenStore.StoredTokens,
+  windows: ReadonlyArray<UsageWindows.UsageWindow>,
+  now: number
+): AccountStatus => {
   const expires = DateTime.toEpochMillis(stored.tokens.expiresAt)
   const refreshed = DateTime.toEpochMillis(stored.tokens.lastRefresh)
   return {
@@ -48,7 +61,14 @@ const describe = (stored: TokenStore.StoredTokens, now: number): AccountStatus =
     status: stored.status,
     reason: stored.statusReason ?? null,
     store: "postgres",
-    source: stored.source
+    source: stored.source,
+    usage: windows.map((window) => ({
+      kind: window.kind,
+      windowMinutes: window.windowMinutes,
+      usedPercent: window.usedPercent,
+      resetsAt: window.resetsAt ? DateTime.formatIso(window.resetsAt) : null,
+      resetsIn: window.resetsAt ? expiresIn(DateTime.toEpochMillis(window.resetsAt), now) : null
+    }))
   }
 }
 
@@ -66,6 +86,10 @@ const render = (account: AccountStatus): string => {
     `  token         ${account.expiresIn.startsWith("expired") ? account.expiresIn : `expires ${account.expiresIn}`} (${account.expiresAt})`,
     `  last refresh  ${account.lastRefreshAgo} (${account.lastRefresh})`,
     `  status        ${statusLine}`,
+    ...account.usage.map(
+      (window) =>
+        `  usage         ${window.kind === "five_hour" ? "5-hour" : window.kind} window ${window.usedPercent}% used${window.resetsIn ? `, resets ${window.resetsIn}` : ""}`
+    ),
     `  store         ${account.store}${account.source === "login" ? "" : ` (${account.source === "file" ? "copied from the token file" : account.source === "env" ? "copied from the environment" : account.source === "codex" ? "imported from the Codex CLI" : `from ${account.source}`})`}`
   ].join("\n")
 }
@@ -89,12 +113,15 @@ export const status = Command.make(
     const store = yield* TokenStore.TokenStore
     const all = yield* store.list
     const now = yield* Clock.currentTimeMillis
-    const accounts = all.map((stored) => describe(stored, now))
+    const usage = yield* UsageWindows.UsageWindows
+    const accounts = yield* Effect.forEach(all, (stored) =>
+      Effect.map(usage.get(stored.tokens.accountId), (windows) => describe(stored, windows, now))
+    )
     if (json) yield* Console.log(JSON.stringify(accounts, null, 2))
     if (accounts.length === 0) return yield* new NoAccount()
     if (!json) yield* Console.log(accounts.map(render).join("\n\n"))
   })
 ).pipe(
   Command.withDescription("Show the signed-in ChatGPT accounts and their tokens' state"),
-  Command.provide(StoreLive)
+  Command.provide(Layer.provideMerge(UsageWindows.UsageWindows.layer, StoreLive))
 )
