@@ -1,0 +1,199 @@
+// CodexClient.chat and .stream against a server that replays a recorded SSE reply, side by side in
+// one run with bare undici.request parsing the same stream by hand: at concurrency 1 (the latency
+// the client adds, p50/p99) and at 64 (throughput ratio). Credentials and usage windows are
+// in-memory here: the bench measures the client's hot path (request, SSE parsing, event decoding).
+//   node tooling/bench/codex-client.ts [--requests 2000] [--seconds 4]
+import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { TokenSet } from "@nexus/oauth"
+import { CodexClient, UsageWindows } from "@nexus/provider-codex"
+import { Credentials } from "@nexus/token-store"
+import { Console, Effect, Layer, Stream } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import { writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import { parseArgs } from "node:util"
+import { Agent, request as undiciRequest } from "undici"
+
+const { values } = parseArgs({
+  options: { requests: { type: "string", default: "2000" }, seconds: { type: "string", default: "4" } }
+})
+const sequential = Number(values.requests)
+const seconds = Number(values.seconds)
+const root = new URL("../../", import.meta.url).pathname
+
+const start = (args: Array<string>) =>
+  new Promise<{ child: ChildProcess; info: Record<string, string> }>((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
+    child.once("error", reject)
+    createInterface({ input: child.stdout! }).once("line", (line) => resolve({ child, info: JSON.parse(line) }))
+  })
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
+
+const program = Effect.gen(function* () {
+  // Record one real reply of the emulator (a reasoning turn with text), then replay it from a bare server.
+  const emulator = yield* Effect.promise(() => start(["packages/codex-emulator/src/bin.ts", "--port", "0"]))
+  const urls = emulator.info as { codexBaseUrl: string; adminUrl: string }
+  const issued = yield* Effect.promise(() =>
+    fetch(`${urls.adminUrl}/accounts/00000000-0000-4000-8000-00000000c0de/tokens`, { method: "POST" }).then(
+      (r) => r.json() as Promise<TokenSet.TokenResponse & { readonly access_token: string }>
+    )
+  )
+  const tokens = yield* TokenSet.fromTokenResponse(issued)
+  const body = {
+    model: "gpt-5.5",
+    instructions: "You are a helpful assistant.",
+    input: [
+      {
+        type: "message",
+        role: "user",
+        content: [
+          {
+            type: "input_text",
+            text: "Explain how a token bucket rate limiter refills over time, step by step, in a few sentences."
+          }
+        ]
+      }
+    ],
+    reasoning: { effort: "low", summary: "auto" },
+    include: ["reasoning.encrypted_content"],
+    store: false,
+    stream: true
+  }
+  const sample = yield* Effect.promise(() =>
+    fetch(`${urls.codexBaseUrl}/responses`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${issued.access_token}`,
+        "chatgpt-account-id": tokens.accountId,
+        "content-type": "application/json"
+      },
+      body: JSON.stringify(body)
+    })
+  )
+  const text = yield* Effect.promise(() => sample.text())
+  const recording = join(tmpdir(), `nexus-bench-codex-${process.pid}.json`)
+  writeFileSync(
+    recording,
+    JSON.stringify({ headers: { "content-type": "text/event-stream" }, events: text.split(/(?<=\n\n)/) })
+  )
+  emulator.child.kill("SIGTERM")
+  const bare = yield* Effect.promise(() => start(["tooling/bench/bare-server.ts", recording]))
+  const baseUrl = `${bare.info.url}/backend-api/codex`
+
+  const credentials = Layer.succeed(Credentials.Credentials)(
+    Credentials.Credentials.of({
+      accessToken: () => Effect.succeed(tokens.accessToken),
+      tokens: () => Effect.succeed(tokens),
+      recoverUnauthorized: () => Effect.succeed(tokens.accessToken)
+    })
+  )
+  const windows = Layer.succeed(UsageWindows.UsageWindows)(
+    UsageWindows.UsageWindows.of({ record: () => Effect.void, get: () => Effect.succeed([]) })
+  )
+  const client = yield* Layer.build(
+    CodexClient.CodexClient.layerNoDeps({ baseUrl }).pipe(
+      Layer.provide(NodeHttpClient.layerUndici),
+      Layer.provide(credentials),
+      Layer.provide(windows)
+    )
+  ).pipe(
+    Effect.map((context) => context.mapUnsafe.get(CodexClient.CodexClient.key) as CodexClient.CodexClient["Service"])
+  )
+
+  const chatRequest = {
+    model: "gpt-5.5",
+    messages: [{ role: "user" as const, content: "Explain how a token bucket rate limiter refills over time." }],
+    reasoningEffort: "low" as const
+  }
+  const agent = new Agent({ connections: 64, pipelining: 1 })
+  const payload = JSON.stringify(body)
+  /** The baseline: undici.request, the body read and its SSE parsed by hand for the final text. */
+  const bareCall = async () => {
+    const response = await undiciRequest(`${baseUrl}/responses`, {
+      method: "POST",
+      dispatcher: agent,
+      headers: { authorization: "Bearer x", "content-type": "application/json", accept: "text/event-stream" },
+      body: payload
+    })
+    let buffer = ""
+    let final = ""
+    let completed = false
+    for await (const chunk of response.body) {
+      buffer += chunk.toString()
+      let end: number
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        const at = block.indexOf("data: ")
+        if (at < 0) continue
+        const event = JSON.parse(block.slice(at + 6)) as {
+          type: string
+          item?: { type: string; content?: Array<{ text: string }> }
+        }
+        if (event.type === "response.output_item.done" && event.item?.type === "message")
+          final += event.item.content![0]!.text
+        if (event.type === "response.completed") completed = true
+      }
+    }
+    if (!completed || final.length === 0) throw new Error("bare: incomplete reply")
+    return final
+  }
+  const context = yield* Effect.context<never>()
+  const run = Effect.runPromiseWith(context)
+  const sides: Record<string, () => Promise<unknown>> = {
+    "bare undici.request": () => bareCall(),
+    "CodexClient.chat": () => run(Effect.map(client.chat(chatRequest, tokens.accountId), (r) => r.text)),
+    "CodexClient.stream": () => run(Stream.runDrain(client.stream(chatRequest, tokens.accountId)))
+  }
+
+  // Warm up every side, then concurrency 1: latency percentiles.
+  for (const call of Object.values(sides)) for (let i = 0; i < 200; i++) yield* Effect.promise(() => call())
+  const latency: Record<string, { p50: number; p99: number }> = {}
+  for (const [name, call] of Object.entries(sides)) {
+    const times: Array<number> = []
+    for (let i = 0; i < sequential; i++) {
+      const began = performance.now()
+      yield* Effect.promise(() => call())
+      times.push(performance.now() - began)
+    }
+    times.sort((a, b) => a - b)
+    latency[name] = { p50: percentile(times, 0.5), p99: percentile(times, 0.99) }
+    yield* Console.log(
+      `concurrency 1   ${name.padEnd(20)} p50 ${latency[name]!.p50.toFixed(3)} ms   p99 ${latency[name]!.p99.toFixed(3)} ms`
+    )
+  }
+  // Concurrency 64: completed turns per second.
+  const rate: Record<string, number> = {}
+  for (const [name, call] of Object.entries(sides)) {
+    const deadline = performance.now() + seconds * 1000
+    const began = performance.now()
+    let done = 0
+    yield* Effect.promise(() =>
+      Promise.all(
+        Array.from({ length: 64 }, async () => {
+          while (performance.now() < deadline) {
+            await call()
+            done++
+          }
+        })
+      )
+    )
+    rate[name] = done / ((performance.now() - began) / 1000)
+    yield* Console.log(`concurrency 64  ${name.padEnd(20)} ${rate[name]!.toFixed(0).padStart(6)} turns/s`)
+  }
+  const base = latency["bare undici.request"]!
+  for (const name of ["CodexClient.chat", "CodexClient.stream"]) {
+    yield* Console.log(
+      `${name}: p50 added ${(latency[name]!.p50 - base.p50).toFixed(3)} ms (goal ≤ 0.2), p99 added ${(latency[name]!.p99 - base.p99).toFixed(3)} ms; ` +
+        `throughput ${(rate[name]! / rate["bare undici.request"]!).toFixed(2)}x bare (goal ≥ 0.5)`
+    )
+  }
+  bare.child.kill("SIGTERM")
+  yield* Effect.promise(() => agent.close())
+})
+
+NodeRuntime.runMain(Effect.scoped(program))
