@@ -17,7 +17,9 @@ import { parseArgs } from "node:util"
 import { Agent, request as undiciRequest } from "undici"
 
 const { values } = parseArgs({
-  options: { requests: { type: "string", default: "2000" }, seconds: { type: "string", default: "4" } }
+  options: { requests: { type: "string", default: "2000" }, seconds: { type: "string", default: "4" } },
+  // `pnpm run … -- --requests 100` passes the `--` through.
+  allowPositionals: true
 })
 const sequential = Number(values.requests)
 const seconds = Number(values.seconds)
