@@ -8,11 +8,10 @@ import { TokenSet } from "@nexus/oauth"
 import { CodexClient, UsageWindows } from "@nexus/provider-codex"
 import { Credentials } from "@nexus/token-store"
 import { Console, Effect, Layer, Stream } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import { startServer } from "./children.ts"
 import { writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { createInterface } from "node:readline"
 import { parseArgs } from "node:util"
 import { Agent, request as undiciRequest } from "undici"
 
@@ -23,21 +22,13 @@ const { values } = parseArgs({
 })
 const sequential = Number(values.requests)
 const seconds = Number(values.seconds)
-const root = new URL("../../", import.meta.url).pathname
-
-const start = (args: Array<string>) =>
-  new Promise<{ child: ChildProcess; info: Record<string, string> }>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
-    child.once("error", reject)
-    createInterface({ input: child.stdout! }).once("line", (line) => resolve({ child, info: JSON.parse(line) }))
-  })
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 
 const program = Effect.gen(function* () {
   // Record one real reply of the emulator (a reasoning turn with text), then replay it from a bare server.
-  const emulator = yield* Effect.promise(() => start(["packages/codex-emulator/src/bin.ts", "--port", "0"]))
+  const emulator = yield* Effect.promise(() => startServer(["packages/codex-emulator/src/bin.ts", "--port", "0"]))
   const urls = emulator.info as { codexBaseUrl: string; adminUrl: string }
   const issued = yield* Effect.promise(() =>
     fetch(`${urls.adminUrl}/accounts/00000000-0000-4000-8000-00000000c0de/tokens`, { method: "POST" }).then(
@@ -83,7 +74,7 @@ const program = Effect.gen(function* () {
     JSON.stringify({ headers: { "content-type": "text/event-stream" }, events: text.split(/(?<=\n\n)/) })
   )
   emulator.child.kill("SIGTERM")
-  const bare = yield* Effect.promise(() => start(["tooling/bench/bare-server.ts", recording]))
+  const bare = yield* Effect.promise(() => startServer(["tooling/bench/bare-server.ts", recording]))
   const baseUrl = `${bare.info.url}/backend-api/codex`
 
   const credentials = Layer.succeed(Credentials.Credentials)(

@@ -2,33 +2,25 @@
 // concurrent keep-alive connections, measured side by side in one run with a bare node:http server
 // that writes the same bytes. Servers run in child processes; this process is the load generator.
 //   node tooling/bench/emulator.ts [--seconds 5] [--concurrency 64] [--rounds 2]
-import { type ChildProcess, spawn } from "node:child_process"
+import { startServer } from "./children.ts"
 import { writeFileSync } from "node:fs"
 import { Agent, request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
-import { createInterface } from "node:readline"
 
 const { values } = parseArgs({
   options: {
     seconds: { type: "string", default: "5" },
     concurrency: { type: "string", default: "64" },
     rounds: { type: "string", default: "2" }
-  }
+  },
+  // `pnpm run … -- --seconds 2` passes the `--` through.
+  allowPositionals: true
 })
 const seconds = Number(values.seconds)
 const concurrency = Number(values.concurrency)
 const rounds = Number(values.rounds)
-const root = new URL("../../", import.meta.url).pathname
-
-const start = (args: Array<string>) =>
-  new Promise<{ child: ChildProcess; info: Record<string, string> }>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
-    child.once("error", reject)
-    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code}`)))
-    createInterface({ input: child.stdout! }).once("line", (line) => resolve({ child, info: JSON.parse(line) }))
-  })
 
 const call = async (url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) => {
   const response = await fetch(url, init)
@@ -79,7 +71,7 @@ const load = (target: Target, body: string) =>
     for (let i = 0; i < concurrency; i++) loop()
   })
 
-const emulator = await start(["packages/codex-emulator/src/bin.ts", "--port", "0"])
+const emulator = await startServer(["packages/codex-emulator/src/bin.ts", "--port", "0"])
 const urls = emulator.info as { issuer: string; codexBaseUrl: string; adminUrl: string }
 const account = (await (
   await call(`${urls.adminUrl}/accounts`, {
@@ -122,7 +114,7 @@ const recorded = {
 }
 const recording = join(tmpdir(), `nexus-bench-reply-${process.pid}.json`)
 writeFileSync(recording, JSON.stringify(recorded))
-const bare = await start(["tooling/bench/bare-server.ts", recording])
+const bare = await startServer(["tooling/bench/bare-server.ts", recording])
 
 const targets: Array<Target> = [
   { name: "emulator", url: new URL(`${urls.codexBaseUrl}/responses`), headers },

@@ -6,6 +6,7 @@
 import { CodexClient } from "@nexus/provider-codex"
 import { Console, Effect, Option, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import * as Flags from "../internal/flags.ts"
 import { resolveAccount } from "../internal/accounts.ts"
 import { ChatLive } from "../Services.ts"
 
@@ -28,15 +29,8 @@ export const chat = Command.make(
       Flag.withDescription("Reasoning effort"),
       Flag.optional
     ),
-    account: Flag.String("account").pipe(
-      Flag.withDescription("The account id or label (needed when several accounts are signed in)"),
-      Flag.optional
-    ),
-    json: Flag.Boolean("json").pipe(
-      Flag.withDescription("Print the whole result as JSON"),
-      Flag.withDefault(false),
-      Flag.withoutNegation
-    ),
+    account: Flags.account,
+    json: Flags.json("the whole result"),
     stream: Flag.Boolean("stream").pipe(
       Flag.withDescription("Print the text as it arrives (--no-stream: all at once)"),
       Flag.withDefault(true)

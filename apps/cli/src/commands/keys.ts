@@ -6,17 +6,14 @@
  */
 import { Crypto, KeyRotation, TokenStore } from "@nexus/token-store"
 import { Config, Console, Effect, Layer, Option } from "effect"
-import { CliError, Command, Flag } from "effect/cli"
+import { CliError, Command } from "effect/cli"
+import * as Flags from "../internal/flags.ts"
 import { Database } from "../Database.ts"
 
 const rotate = Command.make(
   "rotate",
   {
-    json: Flag.Boolean("json").pipe(
-      Flag.withDescription("Print the outcome as JSON"),
-      Flag.withDefault(false),
-      Flag.withoutNegation
-    )
+    json: Flags.json("the outcome")
   },
   Effect.fn("nexus.keys.rotate")(function* ({ json }) {
     // A key generated on this machine alone would lock every other instance out of every row.

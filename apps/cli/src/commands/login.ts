@@ -8,6 +8,7 @@ import { CredentialImport, OAuthClient, type TokenSet } from "@nexus/oauth"
 import { EnvStore, TokenStore } from "@nexus/token-store"
 import { Console, DateTime, Duration, Effect, Option } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
+import * as Flags from "../internal/flags.ts"
 import { LabelTaken } from "../Errors.ts"
 import { withSpinner } from "../internal/spinner.ts"
 import { StoreAndOAuthLive } from "../Services.ts"
@@ -118,11 +119,7 @@ export const login = Command.make(
       Flag.withDefault(false),
       Flag.withoutNegation
     ),
-    json: Flag.Boolean("json").pipe(
-      Flag.withDescription("Print the signed-in account as JSON"),
-      Flag.withDefault(false),
-      Flag.withoutNegation
-    ),
+    json: Flags.json("the signed-in account"),
     path: Argument.String("path").pipe(
       Argument.withDescription("The auth.json to import with --import-codex"),
       Argument.optional

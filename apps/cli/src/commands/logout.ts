@@ -7,6 +7,7 @@ import { OAuthClient } from "@nexus/oauth"
 import { FileStore, TokenStore } from "@nexus/token-store"
 import { Config, Console, Effect, Option } from "effect"
 import { CliError, Command, Flag } from "effect/cli"
+import * as Flags from "../internal/flags.ts"
 import { nameOf, resolveAccount } from "../internal/accounts.ts"
 import { StoreAndOAuthLive } from "../Services.ts"
 
@@ -19,20 +20,13 @@ import { StoreAndOAuthLive } from "../Services.ts"
 export const logout = Command.make(
   "logout",
   {
-    account: Flag.String("account").pipe(
-      Flag.withDescription("The account id or label (needed when several accounts are signed in)"),
-      Flag.optional
-    ),
+    account: Flags.account,
     all: Flag.Boolean("all").pipe(
       Flag.withDescription("Sign every account out"),
       Flag.withDefault(false),
       Flag.withoutNegation
     ),
-    json: Flag.Boolean("json").pipe(
-      Flag.withDescription("Print what was signed out as JSON"),
-      Flag.withDefault(false),
-      Flag.withoutNegation
-    )
+    json: Flags.json("what was signed out")
   },
   Effect.fn("nexus.logout")(function* ({ account, all, json }) {
     const store = yield* TokenStore.TokenStore

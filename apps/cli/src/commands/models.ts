@@ -5,7 +5,8 @@
  */
 import { ModelCatalog } from "@nexus/provider-codex"
 import { Console, Effect } from "effect"
-import { Command, Flag } from "effect/cli"
+import { Command } from "effect/cli"
+import * as Flags from "../internal/flags.ts"
 import { resolveAccount } from "../internal/accounts.ts"
 import { ModelsLive } from "../Services.ts"
 
@@ -18,15 +19,8 @@ import { ModelsLive } from "../Services.ts"
 export const models = Command.make(
   "models",
   {
-    account: Flag.String("account").pipe(
-      Flag.withDescription("The account id or label (needed when several accounts are signed in)"),
-      Flag.optional
-    ),
-    json: Flag.Boolean("json").pipe(
-      Flag.withDescription("Print the catalog as JSON"),
-      Flag.withDefault(false),
-      Flag.withoutNegation
-    )
+    account: Flags.account,
+    json: Flags.json("the catalog")
   },
   Effect.fn("nexus.models")(function* ({ account, json }) {
     const target = yield* resolveAccount("models", account)

@@ -6,7 +6,8 @@
 import { UsageWindows } from "@nexus/provider-codex"
 import { TokenStore } from "@nexus/token-store"
 import { Clock, Console, DateTime, Effect, Layer } from "effect"
-import { Command, Flag } from "effect/cli"
+import { Command } from "effect/cli"
+import * as Flags from "../internal/flags.ts"
 import { NoAccount } from "../Errors.ts"
 import { ago, expiresIn } from "../internal/format.ts"
 import { StoreLive } from "../Services.ts"
@@ -103,11 +104,7 @@ const render = (account: AccountStatus): string => {
 export const status = Command.make(
   "status",
   {
-    json: Flag.Boolean("json").pipe(
-      Flag.withDescription("Print a JSON array (label, email, plan, accountId, expiry, status, reason, store, source)"),
-      Flag.withDefault(false),
-      Flag.withoutNegation
-    )
+    json: Flags.json("the accounts")
   },
   Effect.fn("nexus.status")(function* ({ json }) {
     const store = yield* TokenStore.TokenStore

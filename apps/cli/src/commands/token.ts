@@ -6,7 +6,8 @@
  */
 import { Credentials, TokenStore } from "@nexus/token-store"
 import { Clock, Console, DateTime, Effect } from "effect"
-import { Command, Flag } from "effect/cli"
+import { Command } from "effect/cli"
+import * as Flags from "../internal/flags.ts"
 import { nameOf, resolveAccount } from "../internal/accounts.ts"
 import { expiresIn } from "../internal/format.ts"
 import { CredentialsLive } from "../Services.ts"
@@ -14,15 +15,8 @@ import { CredentialsLive } from "../Services.ts"
 const refresh = Command.make(
   "refresh",
   {
-    account: Flag.String("account").pipe(
-      Flag.withDescription("The account id or label (needed when several accounts are signed in)"),
-      Flag.optional
-    ),
-    json: Flag.Boolean("json").pipe(
-      Flag.withDescription("Print the account and its new expiry as JSON"),
-      Flag.withDefault(false),
-      Flag.withoutNegation
-    )
+    account: Flags.account,
+    json: Flags.json("the account and its new expiry")
   },
   Effect.fn("nexus.token.refresh")(function* ({ account, json }) {
     const target = yield* resolveAccount("token refresh", account)
