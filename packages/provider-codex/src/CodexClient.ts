@@ -304,19 +304,46 @@ export class CodexClient extends Context.Service<
               const parser = makeParser()
               const decoder = makeEventDecoder()
               let completed = false
+              /** Maps a `response.failed` to its error (protocol §7). */
+              const failedError = (event: ChatEvent.Failed): CodexError => {
+                if (event.code === "context_length_exceeded")
+                  return new ContextLengthExceeded({ detail: event.message })
+                if (event.code === "usage_limit_reached" || event.errorType === "usage_limit_reached") {
+                  return new UsageLimitReached({
+                    account: tokens.accountId,
+                    ...(event.planType ? { plan: event.planType } : {}),
+                    ...(event.resetsAt !== undefined ? { resetsAt: event.resetsAt } : {})
+                  })
+                }
+                if (event.code === "insufficient_quota" || event.code === "usage_not_included") {
+                  return new InvalidRequest({ status: 200, detail: event.message })
+                }
+                if (event.code === "rate_limit_exceeded") {
+                  return new RateLimited({
+                    detail: event.message,
+                    ...(event.retryAfter ? { retryAfter: Duration.toMillis(event.retryAfter) } : {})
+                  })
+                }
+                return new UpstreamUnavailable({ detail: `response.failed ${event.code}: ${event.message}` })
+              }
+              // The hot path: one Effect per network chunk (not per event), plain loops inside.
               const decode = (
                 messages: ReadonlyArray<{ readonly event: string | undefined; readonly data: string }>
-              ) => {
+              ): Effect.Effect<ReadonlyArray<ChatEvent.ChatEvent>, CodexError> => {
                 const events: Array<ChatEvent.ChatEvent> = []
+                let windows: Array<UsageWindow> | undefined
                 for (const message of messages) {
                   const event = decoder.decode(message)
                   if (event === undefined) continue
-                  if (event._tag === "MalformedEvent")
-                    throw new UpstreamUnavailable({ detail: `a malformed event (${event.reason})` })
+                  if (event._tag === "MalformedEvent") {
+                    return Effect.fail(new UpstreamUnavailable({ detail: `a malformed event (${event.reason})` }))
+                  }
+                  if (event._tag === "Failed") return Effect.fail(failedError(event))
                   if (event._tag === "Completed") completed = true
+                  if (event._tag === "RateLimits") (windows ??= []).push(...fromEvent(event))
                   events.push(event)
                 }
-                return events
+                return windows ? Effect.as(observe(tokens.accountId, windows), events) : Effect.succeed(events)
               }
               return response.stream.pipe(
                 Stream.mapError(
@@ -331,57 +358,21 @@ export class CodexClient extends Context.Service<
                       })
                     )
                 }),
-                Stream.mapEffect((chunk) =>
-                  Effect.try({
-                    try: () => decode(parser.push(chunk)),
-                    catch: (error) =>
-                      error instanceof UpstreamUnavailable ? error : new UpstreamUnavailable({ detail: String(error) })
-                  })
-                ),
-                Stream.flattenIterable,
+                Stream.mapEffect((chunk) => decode(parser.push(chunk))),
                 Stream.concat(
-                  Stream.suspend(() => {
-                    const tail = decode(parser.end())
-                    return completed
-                      ? Stream.fromIterable(tail)
-                      : Stream.concat(
-                          Stream.fromIterable(tail),
-                          Stream.fail(
-                            new UpstreamUnavailable({ detail: "the stream closed before response.completed" })
-                          )
-                        )
-                  })
-                ),
-                Stream.tap((event) =>
-                  event._tag === "RateLimits" ? observe(tokens.accountId, fromEvent(event)) : Effect.void
-                ),
-                Stream.flatMap((event): Stream.Stream<ChatEvent.ChatEvent, CodexError> => {
-                  if (event._tag !== "Failed") return Stream.succeed(event)
-                  if (event.code === "context_length_exceeded")
-                    return Stream.fail(new ContextLengthExceeded({ detail: event.message }))
-                  if (event.code === "usage_limit_reached" || event.errorType === "usage_limit_reached") {
-                    return Stream.fail(
-                      new UsageLimitReached({
-                        account: tokens.accountId,
-                        ...(event.planType ? { plan: event.planType } : {}),
-                        ...(event.resetsAt !== undefined ? { resetsAt: event.resetsAt } : {})
-                      })
+                  Stream.fromEffect(
+                    Effect.suspend(() =>
+                      Effect.flatMap(decode(parser.end()), (tail) =>
+                        completed
+                          ? Effect.succeed(tail)
+                          : Effect.fail(
+                              new UpstreamUnavailable({ detail: "the stream closed before response.completed" })
+                            )
+                      )
                     )
-                  }
-                  if (event.code === "insufficient_quota" || event.code === "usage_not_included")
-                    return Stream.fail(new InvalidRequest({ status: 200, detail: event.message }))
-                  if (event.code === "rate_limit_exceeded") {
-                    return Stream.fail(
-                      new RateLimited({
-                        detail: event.message,
-                        ...(event.retryAfter ? { retryAfter: Duration.toMillis(event.retryAfter) } : {})
-                      })
-                    )
-                  }
-                  return Stream.fail(
-                    new UpstreamUnavailable({ detail: `response.failed ${event.code}: ${event.message}` })
                   )
-                })
+                ),
+                Stream.flattenIterable
               )
             })
           )
