@@ -8,7 +8,7 @@ import { Effect, Layer, Redacted } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { childEnv, type Env, nexus, type Outcome, start, TEST_KEY, TestLive } from "./helpers.ts"
+import { childEnv, type Env, nexus, type Outcome, start, TEST_KEY, TestLive, withoutSeed } from "./helpers.ts"
 
 /** The status JSON of every account. */
 const statusJson = (env: Env) =>
@@ -181,13 +181,7 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
         const { env: tokens } = yield* envFromIssued()
         const env = { ...(yield* childEnv), ...tokens }
         assert.strictEqual((yield* nexus(["login", "--from-env", "--label", "rotating"], env)).code, 0)
-        const seedless = {
-          ...env,
-          CODEX_ACCESS_TOKEN: undefined,
-          CODEX_REFRESH_TOKEN: undefined,
-          CODEX_EXPIRES_AT: undefined,
-          CODEX_ACCOUNT_ID: undefined
-        }
+        const seedless = withoutSeed(env)
         const newKey = Buffer.alloc(32, 3).toString("base64")
         const rotated = yield* nexus(["keys", "rotate", "--json"], {
           ...seedless,
@@ -363,14 +357,7 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
 
       // The environment still holds the sign-in: logout says so, and without it nothing is left.
       assert.include(outcome.stderr, "CODEX_ACCESS_TOKEN")
-      const withoutSeed = {
-        ...env,
-        CODEX_ACCESS_TOKEN: undefined,
-        CODEX_REFRESH_TOKEN: undefined,
-        CODEX_EXPIRES_AT: undefined,
-        CODEX_ACCOUNT_ID: undefined
-      }
-      const status = yield* nexus(["status"], withoutSeed)
+      const status = yield* nexus(["status"], withoutSeed(env))
       assert.strictEqual(status.code, 1)
       assert.include(status.stderr, "run `nexus login`")
     })
@@ -432,13 +419,7 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
       assert.strictEqual((yield* run(["token", "refresh"])).code, 1)
       assert.strictEqual((yield* run(["logout", "--all", "--json"])).code, 0)
       // Without the environment's sign-in (which logout says it would copy in again), nothing is left.
-      const after = yield* nexus(["--log-level", "debug", "status", "--json"], {
-        ...env,
-        CODEX_ACCESS_TOKEN: undefined,
-        CODEX_REFRESH_TOKEN: undefined,
-        CODEX_EXPIRES_AT: undefined,
-        CODEX_ACCOUNT_ID: undefined
-      })
+      const after = yield* nexus(["--log-level", "debug", "status", "--json"], withoutSeed(env))
       outputs.push(after)
       assert.strictEqual(after.code, 1)
 

@@ -137,3 +137,12 @@ export const start = (args: ReadonlyArray<string>, env: Env, timeoutMs = 25_000)
 
 /** Runs `nexus args…` to the end. */
 export const nexus = (args: ReadonlyArray<string>, env: Env) => Effect.promise(() => start(args, env).done)
+
+/** The environment without the CODEX_* sign-in (which the store would otherwise copy in again). */
+export const withoutSeed = (env: Env): Env => ({
+  ...env,
+  CODEX_ACCESS_TOKEN: undefined,
+  CODEX_REFRESH_TOKEN: undefined,
+  CODEX_EXPIRES_AT: undefined,
+  CODEX_ACCOUNT_ID: undefined
+})

@@ -362,12 +362,10 @@ export class CodexClient extends Context.Service<
                 Stream.concat(
                   Stream.fromEffect(
                     Effect.suspend(() =>
-                      Effect.flatMap(decode(parser.end()), (tail) =>
-                        completed
-                          ? Effect.succeed(tail)
-                          : Effect.fail(
-                              new UpstreamUnavailable({ detail: "the stream closed before response.completed" })
-                            )
+                      Effect.filterOrFail(
+                        decode(parser.end()),
+                        () => completed,
+                        () => new UpstreamUnavailable({ detail: "the stream closed before response.completed" })
                       )
                     )
                   )

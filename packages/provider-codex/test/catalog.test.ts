@@ -1,27 +1,14 @@
-import { NodeHttpClient } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { assert, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
-import { OAuthClient, TokenSet } from "@nexus/oauth"
-import { TestDatabase } from "@nexus/testing"
-import { Credentials, Crypto, TokenStore } from "@nexus/token-store"
-import { Effect, Layer, Option } from "effect"
+import { TokenSet } from "@nexus/oauth"
+import { TokenStore } from "@nexus/token-store"
+import { Effect, Option } from "effect"
 import { ModelCatalog } from "../src/ModelCatalog.ts"
+import { withBackend } from "./helpers.ts"
 
-const Live = Layer.unwrap(
-  Effect.gen(function* () {
-    const emulator = yield* Emulator.Emulator
-    return ModelCatalog.layer({ baseUrl: emulator.urls.codexBaseUrl, aliases: { "my-model": "gpt-6-luna" } }).pipe(
-      Layer.provide(NodeHttpClient.layerUndici),
-      Layer.provideMerge(Credentials.Credentials.layer),
-      Layer.provideMerge(TokenStore.TokenStore.layerPg),
-      Layer.provide(Crypto.Crypto.layerRandom),
-      Layer.provide(OAuthClient.OAuthClient.layerWith({ issuer: emulator.urls.issuer }))
-    )
-  })
-).pipe(
-  Layer.provideMerge(TestDatabase.layer()),
-  Layer.provideMerge(Emulator.Emulator.layer({ settings: { strict: true } }))
+const Live = withBackend((urls) =>
+  ModelCatalog.layer({ baseUrl: urls.codexBaseUrl, aliases: { "my-model": "gpt-6-luna" } })
 )
 
 interface StoredRow {

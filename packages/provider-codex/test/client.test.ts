@@ -1,29 +1,17 @@
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
-import { OAuthClient, TokenSet } from "@nexus/oauth"
-import { TestDatabase } from "@nexus/testing"
-import { Credentials, Crypto, TokenStore } from "@nexus/token-store"
+import { TokenSet } from "@nexus/oauth"
+import { TokenStore } from "@nexus/token-store"
 import { Duration, Effect, Layer, Option, Stream } from "effect"
 import type { ChatRequest } from "../src/ChatRequest.ts"
 import { CodexClient } from "../src/CodexClient.ts"
 import { UsageWindows } from "../src/UsageWindows.ts"
+import { withBackend } from "./helpers.ts"
 
-const Live = Layer.unwrap(
-  Effect.gen(function* () {
-    const emulator = yield* Emulator.Emulator
-    return CodexClient.layerNoDeps({ baseUrl: emulator.urls.codexBaseUrl, baseDelay: Duration.millis(10) }).pipe(
-      Layer.provide(NodeHttpClient.layerUndici),
-      Layer.provideMerge(UsageWindows.layer),
-      Layer.provideMerge(Credentials.Credentials.layer),
-      Layer.provideMerge(TokenStore.TokenStore.layerPg),
-      Layer.provide(Crypto.Crypto.layerRandom),
-      Layer.provide(OAuthClient.OAuthClient.layerWith({ issuer: emulator.urls.issuer }))
-    )
-  })
-).pipe(
-  Layer.provideMerge(TestDatabase.layer()),
-  Layer.provideMerge(Emulator.Emulator.layer({ settings: { strict: true } }))
+const Live = withBackend((urls) =>
+  CodexClient.layerNoDeps({ baseUrl: urls.codexBaseUrl, baseDelay: Duration.millis(10) }).pipe(
+    Layer.provideMerge(UsageWindows.layer)
+  )
 )
 
 const request = (text: string, extra: Partial<ChatRequest> = {}): ChatRequest => ({
