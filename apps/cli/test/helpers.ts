@@ -1,11 +1,10 @@
 // Runs the real `nexus` binary as a child process (node apps/cli/src/bin.ts …) against a scratch
 // database and the emulator.
 import { Emulator } from "@nexus/codex-emulator"
-import { TestDatabase } from "@nexus/testing"
+import { Ports, TestDatabase } from "@nexus/testing"
 import { Effect, Layer } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -14,19 +13,7 @@ const BIN = new URL("../src/bin.ts", import.meta.url).pathname
 /** A fixed key, so that the test can read what the children stored. */
 export const TEST_KEY = Buffer.alloc(32, 9).toString("base64")
 
-/** A port nobody listens on right now, for the browser sign-in's callback. */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-
-const callbackPort = await freePort()
+const callbackPort = await Ports.freePort()
 
 /** The redirect URI the children use; registered with the emulator. */
 export const REDIRECT_URI = `http://localhost:${callbackPort}/auth/callback`

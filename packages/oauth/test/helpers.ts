@@ -1,22 +1,9 @@
 // Shared setup for the oauth tests: an emulator on loopback and an OAuthClient pointed at it.
 import { Emulator } from "@nexus/codex-emulator"
+import { Ports } from "@nexus/testing"
 import { Effect, Layer } from "effect"
-import { createServer } from "node:net"
 import { OAuthClient } from "../src/OAuthClient.ts"
 import type { Input } from "../src/OAuthConfig.ts"
-
-/** A port that was free a moment ago (the callback server of one test file binds it). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))
-      )
-    })
-  })
 
 /**
  * The emulator and an OAuthClient that signs in against it, with the callback on `redirectUri`
@@ -51,3 +38,6 @@ export const followRedirects = (url: string) =>
 /** The payload of a JWT, decoded for assertions. */
 export const claims = (jwt: string): Record<string, unknown> =>
   JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString("utf8")) as Record<string, unknown>
+
+/** A free loopback port (shared helper). */
+export const freePort = Ports.freePort

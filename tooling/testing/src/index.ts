@@ -5,3 +5,10 @@
  * @category modules
  */
 export * as TestDatabase from "./TestDatabase.ts"
+
+/**
+ * Free loopback ports.
+ *
+ * @since 0.1.0
+ */
+export * as Ports from "./Ports.ts"
