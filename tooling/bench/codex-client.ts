@@ -2,10 +2,11 @@
 // one run with bare undici.request parsing the same stream by hand: at concurrency 1 (the latency
 // the client adds, p50/p99) and at 64 (throughput ratio). Credentials and usage windows are
 // in-memory here: the bench measures the client's hot path (request, SSE parsing, event decoding).
-//   node tooling/bench/codex-client.ts [--requests 2000] [--seconds 4]
+//   node tooling/bench/codex-client.ts [--requests 3000] [--seconds 9] [--rounds 3]
+// (requests and seconds are per side, split over the rounds)
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { TokenSet } from "@nexus/oauth"
-import { CodexClient, UsageWindows } from "@nexus/provider-codex"
+import { CodexClient, ModelCatalog, UsageWindows } from "@nexus/provider-codex"
 import { Credentials } from "@nexus/token-store"
 import { Console, Effect, Layer, Stream } from "effect"
 import { startServer } from "./children.ts"
@@ -16,19 +17,34 @@ import { parseArgs } from "node:util"
 import { Agent, request as undiciRequest } from "undici"
 
 const { values } = parseArgs({
-  options: { requests: { type: "string", default: "2000" }, seconds: { type: "string", default: "4" } },
+  options: {
+    requests: { type: "string", default: "3000" },
+    seconds: { type: "string", default: "9" },
+    rounds: { type: "string", default: "3" }
+  },
   // `pnpm run … -- --requests 100` passes the `--` through.
   allowPositionals: true
 })
 const sequential = Number(values.requests)
 const seconds = Number(values.seconds)
+const rounds = Math.max(1, Number(values.rounds))
+
+const BUNDLED: ReadonlyArray<ModelCatalog.ModelInfo> = [
+  { slug: "gpt-5.5", supported_reasoning_levels: [{ effort: "low" }, { effort: "medium" }, { effort: "high" }] }
+]
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 
 const program = Effect.gen(function* () {
   // Record one real reply of the emulator (a reasoning turn with text), then replay it from a bare server.
-  const emulator = yield* Effect.promise(() => startServer(["packages/codex-emulator/src/bin.ts", "--port", "0"]))
+  /** A server child, stopped when the bench ends, however it ends. */
+  const server = (args: ReadonlyArray<string>) =>
+    Effect.acquireRelease(
+      Effect.promise(() => startServer(args)),
+      (started) => Effect.sync(() => started.child.kill("SIGTERM"))
+    )
+  const emulator = yield* server(["packages/codex-emulator/src/bin.ts", "--port", "0"])
   const urls = emulator.info as { codexBaseUrl: string; adminUrl: string }
   const issued = yield* Effect.promise(() =>
     fetch(`${urls.adminUrl}/accounts/00000000-0000-4000-8000-00000000c0de/tokens`, { method: "POST" }).then(
@@ -74,9 +90,11 @@ const program = Effect.gen(function* () {
     JSON.stringify({ headers: { "content-type": "text/event-stream" }, events: text.split(/(?<=\n\n)/) })
   )
   emulator.child.kill("SIGTERM")
-  const bare = yield* Effect.promise(() => startServer(["tooling/bench/bare-server.ts", recording]))
+  const bare = yield* server(["tooling/bench/bare-server.ts", recording])
   const baseUrl = `${bare.info.url}/backend-api/codex`
 
+  // One connection pool for every side, as in a worker.
+  const agent = new Agent({ connections: 64, pipelining: 1 })
   const credentials = Layer.succeed(Credentials.Credentials)(
     Credentials.Credentials.of({
       accessToken: () => Effect.succeed(tokens.accessToken),
@@ -87,11 +105,22 @@ const program = Effect.gen(function* () {
   const windows = Layer.succeed(UsageWindows.UsageWindows)(
     UsageWindows.UsageWindows.of({ record: () => Effect.void, get: () => Effect.succeed([]) })
   )
+  const catalog = Layer.succeed(ModelCatalog.ModelCatalog)(
+    ModelCatalog.ModelCatalog.of({
+      models: () => Effect.succeed(BUNDLED),
+      cached: Effect.succeed(BUNDLED),
+      resolve: (model) =>
+        Effect.fromNullishOr(BUNDLED.find((info) => info.slug === model)).pipe(
+          Effect.mapError(() => new ModelCatalog.UnknownModel({ model, available: [] }))
+        )
+    })
+  )
   const client = yield* Layer.build(
     CodexClient.CodexClient.layerNoDeps({ baseUrl }).pipe(
-      Layer.provide(NodeHttpClient.layerUndici),
+      Layer.provide(Layer.succeed(NodeHttpClient.Dispatcher)(agent)),
       Layer.provide(credentials),
-      Layer.provide(windows)
+      Layer.provide(windows),
+      Layer.provide(catalog)
     )
   ).pipe(
     Effect.map((context) => context.mapUnsafe.get(CodexClient.CodexClient.key) as CodexClient.CodexClient["Service"])
@@ -102,7 +131,6 @@ const program = Effect.gen(function* () {
     messages: [{ role: "user" as const, content: "Explain how a token bucket rate limiter refills over time." }],
     reasoningEffort: "low" as const
   }
-  const agent = new Agent({ connections: 64, pipelining: 1 })
   const payload = JSON.stringify(body)
   /** The baseline: undici.request, the body read and its SSE parsed by hand for the final text. */
   const bareCall = async () => {
@@ -137,47 +165,81 @@ const program = Effect.gen(function* () {
   }
   const context = yield* Effect.context<never>()
   const run = Effect.runPromiseWith(context)
-  const sides: Record<string, () => Promise<unknown>> = {
+  const allSides: Record<string, () => Promise<unknown>> = {
     "bare undici.request": () => bareCall(),
     "CodexClient.chat": () => run(Effect.map(client.chat(chatRequest, tokens.accountId), (r) => r.text)),
     "CodexClient.stream": () => run(Stream.runDrain(client.stream(chatRequest, tokens.accountId)))
   }
+  // BENCH_ONLY=<name> runs one side alone (for a profile); the ratios need all of them.
+  const only = process.env.BENCH_ONLY
+  const sides = only === undefined ? allSides : { [only]: allSides[only]! }
 
-  // Warm up every side, then concurrency 1: latency percentiles.
-  for (const call of Object.values(sides)) for (let i = 0; i < 200; i++) yield* Effect.promise(() => call())
-  const latency: Record<string, { p50: number; p99: number }> = {}
-  for (const [name, call] of Object.entries(sides)) {
-    const times: Array<number> = []
-    for (let i = 0; i < sequential; i++) {
-      const began = performance.now()
-      yield* Effect.promise(() => call())
-      times.push(performance.now() - began)
+  if (process.env.BENCH_DEBUG) {
+    for (const [name, call] of Object.entries(sides)) yield* Console.log(name, yield* Effect.promise(() => call()))
+  }
+  // Warm up every side. Then the sides take turns, in `rounds` rounds, so that drift (JIT, GC,
+  // the other processes of a 2-core machine) falls on every side alike.
+  for (const call of Object.values(sides)) for (let i = 0; i < 300; i++) yield* Effect.promise(() => call())
+  const names = Object.keys(sides)
+  // Concurrency 1: every call timed; percentiles over all rounds.
+  const times: Record<string, Array<number>> = Object.fromEntries(names.map((name) => [name, []]))
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names) {
+      const call = sides[name]!
+      for (let i = 0; i < Math.ceil(sequential / rounds); i++) {
+        const began = performance.now()
+        yield* Effect.promise(() => call())
+        times[name]!.push(performance.now() - began)
+      }
     }
-    times.sort((a, b) => a - b)
-    latency[name] = { p50: percentile(times, 0.5), p99: percentile(times, 0.99) }
+  }
+  const latency: Record<string, { p50: number; p99: number }> = {}
+  for (const name of names) {
+    const sorted = times[name]!.sort((a, b) => a - b)
+    latency[name] = { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) }
     yield* Console.log(
       `concurrency 1   ${name.padEnd(20)} p50 ${latency[name]!.p50.toFixed(3)} ms   p99 ${latency[name]!.p99.toFixed(3)} ms`
     )
   }
-  // Concurrency 64: completed turns per second.
-  const rate: Record<string, number> = {}
-  for (const [name, call] of Object.entries(sides)) {
-    const deadline = performance.now() + seconds * 1000
-    const began = performance.now()
-    let done = 0
-    yield* Effect.promise(() =>
-      Promise.all(
-        Array.from({ length: 64 }, async () => {
-          while (performance.now() < deadline) {
-            await call()
-            done++
-          }
-        })
+  // Concurrency 64: completed turns per second, the median of the rounds.
+  const rates: Record<string, Array<number>> = Object.fromEntries(names.map((name) => [name, []]))
+  /** This process's CPU time per turn (user + system): what the client costs, whatever the server does. */
+  const cpu: Record<string, { micros: number; turns: number }> = Object.fromEntries(
+    names.map((name) => [name, { micros: 0, turns: 0 }])
+  )
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names) {
+      const call = sides[name]!
+      const deadline = performance.now() + (seconds * 1000) / rounds
+      const began = performance.now()
+      const cpuBefore = process.cpuUsage()
+      let done = 0
+      yield* Effect.promise(() =>
+        Promise.all(
+          Array.from({ length: 64 }, async () => {
+            while (performance.now() < deadline) {
+              await call()
+              done++
+            }
+          })
+        )
       )
-    )
-    rate[name] = done / ((performance.now() - began) / 1000)
-    yield* Console.log(`concurrency 64  ${name.padEnd(20)} ${rate[name]!.toFixed(0).padStart(6)} turns/s`)
+      rates[name]!.push(done / ((performance.now() - began) / 1000))
+      const used = process.cpuUsage(cpuBefore)
+      cpu[name]!.micros += used.user + used.system
+      cpu[name]!.turns += done
+    }
   }
+  const rate: Record<string, number> = {}
+  for (const name of names) {
+    const sorted = rates[name]!.sort((a, b) => a - b)
+    rate[name] = sorted[Math.floor(sorted.length / 2)]!
+    yield* Console.log(
+      `concurrency 64  ${name.padEnd(20)} ${rate[name]!.toFixed(0).padStart(6)} turns/s (median of ${rounds} rounds), ` +
+        `${(cpu[name]!.micros / cpu[name]!.turns).toFixed(0)} µs of client CPU per turn`
+    )
+  }
+  if (only !== undefined) return yield* Effect.promise(() => agent.close())
   const base = latency["bare undici.request"]!
   for (const name of ["CodexClient.chat", "CodexClient.stream"]) {
     yield* Console.log(
@@ -185,7 +247,6 @@ const program = Effect.gen(function* () {
         `throughput ${(rate[name]! / rate["bare undici.request"]!).toFixed(2)}x bare (goal ≥ 0.5)`
     )
   }
-  bare.child.kill("SIGTERM")
   yield* Effect.promise(() => agent.close())
 })
 

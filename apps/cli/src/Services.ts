@@ -4,11 +4,11 @@
  *
  * @since 0.1.0
  */
-import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
+import { NodeFileSystem } from "@effect/platform-node"
 import { OAuthClient } from "@nexus/oauth"
-import { CodexClient, ModelCatalog } from "@nexus/provider-codex"
+import { CodexClient } from "@nexus/provider-codex"
 import { Credentials, Crypto, TokenStore } from "@nexus/token-store"
-import { Config, Effect, Layer, Option } from "effect"
+import { Layer } from "effect"
 import { Database } from "./Database.ts"
 
 /**
@@ -50,21 +50,11 @@ export const StoreAndOAuthLive = Layer.merge(StoreLive, OAuthLive)
 export const CredentialsLive = Credentials.Credentials.layer.pipe(Layer.provideMerge(StoreAndOAuthLive))
 
 /**
- * The Codex backend client over Credentials (`CODEX_BASE_URL`), with usage windows in Postgres.
+ * The Codex backend client over Credentials, configured from the environment (`CODEX_BASE_URL`,
+ * `CODEX_ORIGINATOR`, `NEXUS_CODEX_*`, `NEXUS_MODEL_ALIASES`), with the usage windows and the model
+ * catalog in Postgres.
  *
  * @since 0.1.0
  * @category layers
  */
 export const ChatLive = CodexClient.CodexClient.layer.pipe(Layer.provideMerge(CredentialsLive))
-
-/**
- * The model catalog over Credentials (`CODEX_BASE_URL`), kept in Postgres.
- *
- * @since 0.1.0
- * @category layers
- */
-export const ModelsLive = Layer.unwrap(
-  Effect.map(Config.option(Config.String("CODEX_BASE_URL")), (baseUrl) =>
-    ModelCatalog.ModelCatalog.layer(Option.isSome(baseUrl) ? { baseUrl: baseUrl.value } : {})
-  )
-).pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provideMerge(CredentialsLive))

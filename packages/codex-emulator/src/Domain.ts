@@ -193,6 +193,8 @@ export const FaultRule = Schema.Struct({
   probability: Schema.optional(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
   /** rate_limit: the Retry-After seconds (default 1). */
   retryAfterSeconds: Schema.optional(NonNegative),
+  /** rate_limit: send the Retry-After header (default true); without it only the message gives the delay. */
+  retryAfterHeader: Schema.optional(Schema.Boolean),
   /** slow_first_byte: delay before the first byte; idle: how long to stay silent (default forever). */
   delayMs: Schema.optional(NonNegative),
   /** stream_cut, malformed_event, idle: how many events go out before the fault (default 2). */

@@ -820,6 +820,22 @@ emulatorLayer("POST /responses: faults", (it) => {
     })
   )
 
+  it.effect("rate_limit with retryAfterHeader false gives the delay only in the message", () =>
+    Effect.gen(function* () {
+      const session = yield* freshSession
+      yield* session.emulator.injectFault({ kind: "rate_limit", retryAfterSeconds: 0.25, retryAfterHeader: false })
+      const reply = yield* postResponses(session, turn("hi"))
+      assertJson(reply, 429, {
+        error: {
+          type: "rate_limit_exceeded",
+          code: "rate_limit_exceeded",
+          message: "Rate limit reached. Please try again in 0.25s."
+        }
+      })
+      assert.isNull(reply.headers.get("retry-after"))
+    })
+  )
+
   it.effect("server_error answers 500, or the status given", () =>
     Effect.gen(function* () {
       const session = yield* freshSession

@@ -338,25 +338,6 @@ const malformed = (eventType: string | undefined, reason: string, cause?: unknow
 
 const missing = (type: string, field: string) => malformed(type, `missing or invalid field "${field}"`)
 
-const CompletedResponse = Schema.Struct({
-  id: Schema.String,
-  usage: Schema.optionalKey(
-    Schema.NullOr(
-      Schema.Struct({
-        input_tokens: Schema.optionalKey(Schema.Finite),
-        input_tokens_details: Schema.optionalKey(
-          Schema.NullOr(Schema.Struct({ cached_tokens: Schema.optionalKey(Schema.Finite) }))
-        ),
-        output_tokens: Schema.optionalKey(Schema.Finite),
-        output_tokens_details: Schema.optionalKey(
-          Schema.NullOr(Schema.Struct({ reasoning_tokens: Schema.optionalKey(Schema.Finite) }))
-        ),
-        total_tokens: Schema.optionalKey(Schema.Finite)
-      })
-    )
-  )
-})
-
 const FailedError = Schema.Struct({
   type: Schema.optionalKey(Schema.NullOr(Schema.String)),
   code: Schema.optionalKey(Schema.NullOr(Schema.String)),
@@ -365,9 +346,85 @@ const FailedError = Schema.Struct({
   resets_at: Schema.optionalKey(Schema.NullOr(Schema.Finite))
 })
 
-const decodeCompletedResponse = Schema.decodeUnknownOption(CompletedResponse)
 const decodeFailedError = Schema.decodeUnknownOption(FailedError)
-const decodeOutputItem = Schema.decodeUnknownOption(OutputItem)
+
+// `response.output_item.done` and `response.completed` come once per item and once per turn, yet a
+// Schema decode of them cost more than parsing their JSON (tooling/bench/codex-client.ts): they are
+// checked by hand, against the shapes of `OutputItem` (which stays the documentation and the type)
+// and `Usage`, and the checked object is used as it is.
+
+const isOptional = (u: unknown, type: "string" | "number") => u === undefined || typeof u === type
+const isArrayOf = (u: unknown, element: (u: unknown) => boolean) => Array.isArray(u) && u.every(element)
+
+const isMessageContent = (u: unknown) =>
+  isJson(u) &&
+  ((u.type === "output_text" &&
+    typeof u.text === "string" &&
+    (u.annotations === undefined || Array.isArray(u.annotations))) ||
+    (u.type === "refusal" && typeof u.refusal === "string"))
+
+const isSummaryPart = (u: unknown) => isJson(u) && u.type === "summary_text" && typeof u.text === "string"
+
+/** Whether `item` has the shape of its `OutputItem` type. */
+const isOutputItem = (item: Json): boolean => {
+  switch (item.type) {
+    case "message":
+      return (
+        typeof item.id === "string" &&
+        item.role === "assistant" &&
+        isOptional(item.status, "string") &&
+        isArrayOf(item.content, isMessageContent)
+      )
+    case "function_call":
+      return (
+        typeof item.call_id === "string" &&
+        typeof item.name === "string" &&
+        typeof item.arguments === "string" &&
+        isOptional(item.id, "string") &&
+        isOptional(item.status, "string")
+      )
+    case "reasoning":
+      return (
+        typeof item.id === "string" &&
+        isArrayOf(item.summary, isSummaryPart) &&
+        (item.encrypted_content === undefined ||
+          item.encrypted_content === null ||
+          typeof item.encrypted_content === "string")
+      )
+    default:
+      return false
+  }
+}
+
+/** A count of `usage`, when present and a number; `undefined` when absent, `false` when wrong. */
+const count = (holder: unknown, field: string): number | undefined | false => {
+  if (holder === undefined || holder === null) return undefined
+  if (!isJson(holder)) return false
+  const value = holder[field]
+  return value === undefined ? undefined : typeof value === "number" && Number.isFinite(value) ? value : false
+}
+
+/** The usage of a `response.completed`, or `undefined` when it has the wrong shape. */
+const usageOf = (usage: unknown): Usage | undefined => {
+  if (usage !== undefined && usage !== null && !isJson(usage)) return undefined
+  const u = usage ?? undefined
+  const counts = [
+    count(u, "input_tokens"),
+    count(isJson(u) ? u.input_tokens_details : undefined, "cached_tokens"),
+    count(u, "output_tokens"),
+    count(isJson(u) ? u.output_tokens_details : undefined, "reasoning_tokens"),
+    count(u, "total_tokens")
+  ]
+  if (counts.includes(false)) return undefined
+  const [inputTokens, cachedTokens, outputTokens, reasoningTokens, totalTokens] = counts as Array<number | undefined>
+  return {
+    inputTokens: inputTokens ?? 0,
+    cachedTokens: cachedTokens ?? 0,
+    outputTokens: outputTokens ?? 0,
+    reasoningTokens: reasoningTokens ?? 0,
+    totalTokens: totalTokens ?? 0
+  }
+}
 
 const RETRY_AFTER = /try again in\s*(\d+(?:\.\d+)?)\s*(ms|seconds?|s)\b/i
 
@@ -387,10 +444,26 @@ export const retryAfterFromMessage = (message: string): Duration.Duration | unde
 
 const OUTPUT_ITEM_TYPES: ReadonlySet<unknown> = new Set(["message", "function_call", "reasoning"])
 
+/**
+ * Events that carry nothing a caller needs, recognised by their `event:` line so their payload
+ * (often the whole text again) is never parsed. The backend names every event by its `type`; an
+ * event without an `event:` line is parsed and dispatched on its `type`.
+ */
+const SKIPPED: ReadonlySet<string | undefined> = new Set([
+  "response.in_progress",
+  "response.content_part.added",
+  "response.content_part.done",
+  "response.output_text.done",
+  "response.reasoning_summary_part.added",
+  "response.reasoning_summary_part.done",
+  "response.reasoning_summary_text.done"
+])
+
 const decodeWith = (
   calls: Map<string, KnownCall> | undefined,
   message: SseMessage
 ): ChatEvent | DecodeFailure | undefined => {
+  if (SKIPPED.has(message.event)) return undefined
   const raw = message.data
   if (raw === "[DONE]") return undefined
   let parsed: unknown
@@ -450,26 +523,17 @@ const decodeWith = (
       const item = data.item
       if (!isJson(item)) return missing(type, "item")
       if (!OUTPUT_ITEM_TYPES.has(item.type)) return undefined
-      const decoded = decodeOutputItem(item)
-      if (Option.isNone(decoded)) return malformed(type, `item of type ${String(item.type)} does not match its schema`)
-      if (decoded.value.type === "function_call" && decoded.value.id !== undefined) calls?.delete(decoded.value.id)
-      return { _tag: "OutputItemDone", item: decoded.value }
+      if (!isOutputItem(item)) return malformed(type, `item of type ${String(item.type)} does not match its schema`)
+      const done = item as OutputItem
+      if (done.type === "function_call" && done.id !== undefined) calls?.delete(done.id)
+      return { _tag: "OutputItemDone", item: done }
     }
     case "response.completed": {
-      const decoded = decodeCompletedResponse(data.response)
-      if (Option.isNone(decoded)) return missing(type, "response")
-      const usage = decoded.value.usage
-      return {
-        _tag: "Completed",
-        responseId: decoded.value.id,
-        usage: {
-          inputTokens: usage?.input_tokens ?? 0,
-          cachedTokens: usage?.input_tokens_details?.cached_tokens ?? 0,
-          outputTokens: usage?.output_tokens ?? 0,
-          reasoningTokens: usage?.output_tokens_details?.reasoning_tokens ?? 0,
-          totalTokens: usage?.total_tokens ?? 0
-        }
-      }
+      const response = data.response
+      if (!isJson(response) || typeof response.id !== "string") return missing(type, "response.id")
+      const usage = usageOf(response.usage)
+      if (usage === undefined) return missing(type, "response.usage")
+      return { _tag: "Completed", responseId: response.id, usage }
     }
     case "response.failed": {
       const response = data.response

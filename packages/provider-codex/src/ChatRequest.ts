@@ -148,7 +148,14 @@ const inputOf = (messages: ReadonlyArray<Message>): Array<Record<string, unknown
  * @since 0.1.0
  * @category mapping
  */
-export const toResponsesBody = (request: ChatRequest, defaults: { readonly instructions: string }): Mapped => {
+export const toResponsesBody = (
+  request: ChatRequest,
+  defaults: {
+    readonly instructions: string
+    /** The reasoning efforts the model accepts (from the catalog); another one is dropped with a warning. */
+    readonly efforts?: ReadonlyArray<string> | undefined
+  }
+): Mapped => {
   const warnings: Array<string> = []
   for (const [option, value] of [
     ["temperature", request.temperature],
@@ -161,10 +168,19 @@ export const toResponsesBody = (request: ChatRequest, defaults: { readonly instr
       )
     }
   }
+  let effort = request.reasoningEffort
+  if (effort !== undefined && defaults.efforts !== undefined && !defaults.efforts.includes(effort)) {
+    warnings.push(
+      defaults.efforts.length === 0
+        ? `reasoningEffort is not supported by ${request.model} (it does not reason); dropped`
+        : `reasoningEffort "${effort}" is not supported by ${request.model} (it takes ${defaults.efforts.join(", ")}); dropped`
+    )
+    effort = undefined
+  }
   const reasoning =
-    request.reasoningEffort !== undefined || request.reasoningSummary !== undefined
+    effort !== undefined || request.reasoningSummary !== undefined
       ? {
-          ...(request.reasoningEffort ? { effort: request.reasoningEffort } : {}),
+          ...(effort ? { effort } : {}),
           ...(request.reasoningSummary ? { summary: request.reasoningSummary } : {})
         }
       : undefined

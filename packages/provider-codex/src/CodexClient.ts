@@ -1,21 +1,49 @@
 /**
  * The Codex backend client: a chat request in, the Responses SSE stream out as typed events, with
- * the error and retry behaviour of protocol §7–§8 (first part: chat and stream with 401 recovery,
- * usage limits, rate limits and bounded retries of transient failures; usage windows, the model
- * catalog and zstd bodies follow).
+ * the error and retry behaviour of protocol §7–§8: the model resolved through the catalog before
+ * anything is sent, 401 recovery through Credentials, usage limits, rate limits and bounded
+ * retries of transient failures on an Effect `Schedule`, an idle limit, usage windows kept for the
+ * fleet, and optional zstd request bodies.
  *
  * @since 0.1.0
  */
 import { NodeHttpClient } from "@effect/platform-node"
+import type { PgClient } from "@effect/sql-pg"
 import { Credentials } from "@nexus/token-store"
-import { Config, Context, Duration, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
+import {
+  Array as Arr,
+  Cause,
+  Channel,
+  Config,
+  Context,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  Redacted,
+  Schedule,
+  Schema,
+  Scope,
+  Stream
+} from "effect"
 import { randomUUID } from "node:crypto"
+import { createRequire } from "node:module"
+import { arch, release, type } from "node:os"
+import { zstdCompressSync } from "node:zlib"
 import type * as ChatEvent from "./ChatEvent.ts"
-import { makeEventDecoder } from "./ChatEvent.ts"
+import { makeEventDecoder, retryAfterFromMessage } from "./ChatEvent.ts"
 import { type ChatRequest, toResponsesBody } from "./ChatRequest.ts"
-import { makeParser } from "./internal/sse.ts"
-import { fromEvent, fromHeaders, type UsageWindow, UsageWindows } from "./UsageWindows.ts"
+import { makeParser, type SseMessage } from "./internal/sse.ts"
+import * as Transport from "./internal/transport.ts"
+import { type CatalogUnavailable, type ModelInfo, ModelCatalog, type UnknownModel } from "./ModelCatalog.ts"
+import {
+  type Credits,
+  creditsFromHeaders,
+  fromEvent,
+  fromHeaders,
+  type UsageWindow,
+  UsageWindows
+} from "./UsageWindows.ts"
 
 /**
  * The plan's usage limit is reached: not retried; it resets at `resetsAt`.
@@ -123,6 +151,7 @@ export type CodexError =
   | InvalidRequest
   | ContextLengthExceeded
   | UpstreamUnavailable
+  | UnknownModel
   | Credentials.CredentialsError
 
 /**
@@ -134,16 +163,21 @@ export type CodexError =
 export interface ChatResult {
   readonly text: string
   readonly toolCalls: ReadonlyArray<{ readonly callId: string; readonly name: string; readonly arguments: string }>
+  /** The reasoning summary the model wrote (asked for with `reasoningSummary`), else "". */
+  readonly reasoningSummary: string
   readonly usage: ChatEvent.Usage | undefined
+  /** The catalog slug the request went to (an alias resolved). */
   readonly model: string
   readonly responseId: string
   readonly warnings: ReadonlyArray<string>
   /** The account's usage windows, as the answer's headers (and events) reported them. */
   readonly rateLimits: ReadonlyArray<UsageWindow>
+  /** The account's credits, when the answer reported them. */
+  readonly credits: Credits | undefined
 }
 
 /**
- * Client settings.
+ * Client settings; every limit of protocol §8 is here.
  *
  * @since 0.1.0
  * @category models
@@ -151,23 +185,55 @@ export interface ChatResult {
 export interface Settings {
   readonly baseUrl: string
   readonly originator: string
+  /** The default names Nexus, its version, the OS and the originator. */
+  readonly userAgent: string
+  /** The base prompt when a request has none: the backend requires `instructions`. */
   readonly instructions: string
+  /** How long the backend may stay silent (before its headers, or between chunks). */
   readonly idleTimeout: Duration.Duration
   /** Attempts of a turn in all (first try included) for transient failures (protocol §8: 6). */
   readonly attempts: number
+  /** The first backoff delay; it doubles per attempt, with ±20% jitter. */
   readonly baseDelay: Duration.Duration
+  /** No backoff delay is longer than this. */
+  readonly maxDelay: Duration.Duration
+  /** A Retry-After (or "try again in …") longer than this is not waited for: the error is returned. */
+  readonly maxRetryAfter: Duration.Duration
+  /** Compress request bodies with zstd (`content-encoding: zstd`), as newer Codex CLIs do. */
+  readonly zstd: boolean
 }
 
-const DEFAULTS: Settings = {
+const VERSION = (createRequire(import.meta.url)("../package.json") as { readonly version: string }).version
+
+/**
+ * The User-Agent Nexus sends, in the Codex CLI's format (protocol §6.2):
+ * `nexus/<version> (<os> <release>; <arch>) node/<version> (<originator>)`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const userAgentFor = (originator: string): string =>
+  `nexus/${VERSION} (${type()} ${release()}; ${arch()}) node/${process.versions.node} (${originator})`
+
+/**
+ * The defaults: the public backend, the Codex CLI's originator and protocol §8's limits.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const defaults: Omit<Settings, "userAgent"> = {
   baseUrl: "https://chatgpt.com/backend-api/codex",
   originator: "codex_cli_rs",
   instructions: "You are a helpful assistant.",
   idleTimeout: Duration.seconds(300),
   attempts: 6,
-  baseDelay: Duration.millis(200)
+  baseDelay: Duration.millis(200),
+  maxDelay: Duration.seconds(30),
+  maxRetryAfter: Duration.seconds(60),
+  zstd: false
 }
 
-/** A failure that may pass: retried (with its delay when the backend gave one) before any delta reached the caller. */
+/** A failure that may pass when tried again (after the backend's delay when it gave one). */
 const isTransient = (error: CodexError): error is RateLimited | UpstreamUnavailable =>
   error._tag === "RateLimited" || error._tag === "UpstreamUnavailable"
 
@@ -191,6 +257,109 @@ const parseError = (text: string): ErrorBody => {
   }
 }
 
+/** Maps a `response.failed` event to its error (protocol §7). */
+const failedError = (event: ChatEvent.Failed, account: string): CodexError => {
+  if (event.code === "context_length_exceeded") return new ContextLengthExceeded({ detail: event.message })
+  if (event.code === "usage_limit_reached" || event.errorType === "usage_limit_reached") {
+    return new UsageLimitReached({
+      account,
+      ...(event.planType ? { plan: event.planType } : {}),
+      ...(event.resetsAt !== undefined ? { resetsAt: event.resetsAt } : {})
+    })
+  }
+  if (event.code === "insufficient_quota" || event.code === "usage_not_included") {
+    return new InvalidRequest({ status: 200, detail: event.message })
+  }
+  if (event.code === "rate_limit_exceeded") {
+    return new RateLimited({
+      detail: event.message,
+      ...(event.retryAfter ? { retryAfter: Duration.toMillis(event.retryAfter) } : {})
+    })
+  }
+  return new UpstreamUnavailable({ detail: `response.failed ${event.code}: ${event.message}` })
+}
+
+/** Maps a non-2xx answer and its body to its error (protocol §8). */
+const statusError = (
+  status: number,
+  headers: Transport.Answer["headers"],
+  text: string,
+  account: string
+): CodexError => {
+  const body = parseError(text)
+  const detail = body.error?.message ?? (typeof body.detail === "string" ? body.detail : `HTTP ${status}`)
+  const retryAfterHeader = Number(headers["retry-after"])
+  const retryAfter =
+    headers["retry-after"] !== undefined && Number.isFinite(retryAfterHeader)
+      ? retryAfterHeader * 1000
+      : Option.match(Option.fromUndefinedOr(body.error?.message), {
+          onNone: () => undefined,
+          onSome: (message) => {
+            const delay = retryAfterFromMessage(message)
+            return delay === undefined ? undefined : Duration.toMillis(delay)
+          }
+        })
+  const withDelay = retryAfter === undefined ? {} : { retryAfter }
+  if (status === 429 && (body.error?.type === "usage_limit_reached" || body.error?.code === "usage_limit_reached")) {
+    return new UsageLimitReached({
+      account,
+      ...(body.error.plan_type ? { plan: body.error.plan_type } : {}),
+      ...(body.error.resets_at !== undefined ? { resetsAt: body.error.resets_at } : {})
+    })
+  }
+  if (status === 429) return new RateLimited({ detail, ...withDelay })
+  if (status === 401) return new Unauthorized({ account, detail })
+  if (status >= 500 || status === 408) return new UpstreamUnavailable({ detail, ...withDelay })
+  if (body.error?.code === "context_length_exceeded") return new ContextLengthExceeded({ detail })
+  return new InvalidRequest({ status, detail })
+}
+
+/** The body of an answer that ended the wait for events: destroyed by its idle timer. */
+class IdleTimeout extends globalThis.Error {}
+
+/** What one attempt tells the caller besides its events. */
+interface Sink {
+  accountId: string
+  /** Called when an event with content (not just `Created` or `RateLimits`) is handed on. */
+  readonly onContent?: () => void
+}
+
+const hasContent = (events: ReadonlyArray<ChatEvent.ChatEvent>) => {
+  for (const event of events) if (event._tag !== "Created" && event._tag !== "RateLimits") return true
+  return false
+}
+
+/** The request, mapped and encoded once for all its attempts. */
+interface Prepared {
+  readonly model: string
+  readonly body: string | Uint8Array
+  readonly warnings: ReadonlyArray<string>
+}
+
+/**
+ * The settings from the environment: `CODEX_BASE_URL`, `CODEX_ORIGINATOR`,
+ * `NEXUS_CODEX_INSTRUCTIONS`, `NEXUS_CODEX_IDLE_TIMEOUT` (e.g. "300 seconds"),
+ * `NEXUS_CODEX_ATTEMPTS`, `NEXUS_CODEX_ZSTD` (true/false) and `NEXUS_MODEL_ALIASES`
+ * ("gpt-4o=gpt-5.5,o1=gpt-5.5", merged over the catalog's defaults).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const settingsConfig = Config.all({
+  baseUrl: Config.String("CODEX_BASE_URL").pipe(Config.withDefault(defaults.baseUrl)),
+  originator: Config.String("CODEX_ORIGINATOR").pipe(Config.withDefault(defaults.originator)),
+  instructions: Config.String("NEXUS_CODEX_INSTRUCTIONS").pipe(Config.withDefault(defaults.instructions)),
+  idleTimeout: Config.Duration("NEXUS_CODEX_IDLE_TIMEOUT").pipe(Config.withDefault(defaults.idleTimeout)),
+  attempts: Config.Int("NEXUS_CODEX_ATTEMPTS").pipe(
+    Config.map((attempts) => Math.max(1, attempts)),
+    Config.withDefault(defaults.attempts)
+  ),
+  zstd: Config.Boolean("NEXUS_CODEX_ZSTD").pipe(Config.withDefault(defaults.zstd)),
+  aliases: Config.Record(Schema.String, Schema.String, "NEXUS_MODEL_ALIASES", { trim: true }).pipe(
+    Config.withDefault({})
+  )
+})
+
 /**
  * The Codex backend client.
  *
@@ -200,272 +369,437 @@ const parseError = (text: string): ErrorBody => {
 export class CodexClient extends Context.Service<
   CodexClient,
   {
-    /** The turn as typed events; not retried once a delta has reached the caller (no duplicated text). */
+    /**
+     * The turn as typed events, pulled as the caller consumes them (backpressure). Retried while
+     * nothing but `Created`/`RateLimits` has reached the caller; never once a delta has (no
+     * duplicated text).
+     */
     readonly stream: (request: ChatRequest, account: string) => Stream.Stream<ChatEvent.ChatEvent, CodexError>
     /** The whole turn, retried as a whole on transient failures. */
     readonly chat: (request: ChatRequest, account: string) => Effect.Effect<ChatResult, CodexError>
+    /** The model catalog as `account` sees it (see `ModelCatalog.models`). */
+    readonly models: (account: string) => Effect.Effect<ReadonlyArray<ModelInfo>>
   }
 >()("@nexus/provider-codex/CodexClient") {
   /**
-   * The client over Credentials and an HttpClient.
+   * The client over Credentials, an undici Dispatcher (`NodeHttpClient.Dispatcher`, shared with
+   * `NodeHttpClient.layerUndici`), the usage windows and the model catalog.
    *
    * @since 0.1.0
    * @category layers
    */
   static readonly layerNoDeps = (
     input: Partial<Settings> = {}
-  ): Layer.Layer<CodexClient, never, Credentials.Credentials | HttpClient.HttpClient | UsageWindows> =>
-    Layer.effect(CodexClient)(
-      Effect.gen(function* () {
-        const settings: Settings = { ...DEFAULTS, ...input }
-        const credentials = yield* Credentials.Credentials
-        const http = yield* HttpClient.HttpClient
-        const usage = yield* UsageWindows
-        const sessionId = randomUUID()
-        /** The windows each answer reported, per account, for the result that follows. */
-        const lastWindows = new Map<string, ReadonlyArray<UsageWindow>>()
-        const observe = (accountId: string, windows: ReadonlyArray<UsageWindow>) =>
-          windows.length === 0
-            ? Effect.void
-            : Effect.andThen(
-                Effect.sync(() => void lastWindows.set(accountId, windows)),
-                usage.record(accountId, windows)
-              )
-
-        const post = (body: Record<string, unknown>, token: Redacted.Redacted<string>, accountId: string) =>
-          HttpClientRequest.post(`${settings.baseUrl}/responses`).pipe(
-            HttpClientRequest.setHeaders({
-              authorization: `Bearer ${Redacted.value(token)}`,
-              "chatgpt-account-id": accountId,
-              originator: settings.originator,
-              "user-agent": `nexus/0.1.0 (${process.platform}; ${process.arch}) node/${process.versions.node}`,
-              "session-id": sessionId,
-              accept: "text/event-stream"
-            }),
-            HttpClientRequest.bodyJsonUnsafe(body),
-            http.execute,
-            Effect.mapError(
-              (cause) => new UpstreamUnavailable({ detail: `no answer (${cause.message.split("\n")[0]})` })
-            )
-          )
-
-        /** Maps a non-2xx answer to its error (protocol §8). */
-        const failure = (response: HttpClientResponse.HttpClientResponse, account: string) =>
-          Effect.flatMap(
-            Effect.orElseSucceed(response.text, () => ""),
-            (text): Effect.Effect<never, CodexError> => {
-              const body = parseError(text)
-              const detail =
-                body.error?.message ?? (typeof body.detail === "string" ? body.detail : `HTTP ${response.status}`)
-              const retryAfterHeader = Number(response.headers["retry-after"])
-              const retryAfter = Number.isFinite(retryAfterHeader) ? retryAfterHeader * 1000 : undefined
-              if (response.status === 429 && body.error?.type === "usage_limit_reached") {
-                return Effect.fail(
-                  new UsageLimitReached({
-                    account,
-                    ...(body.error.plan_type ? { plan: body.error.plan_type } : {}),
-                    ...(body.error.resets_at !== undefined ? { resetsAt: body.error.resets_at } : {})
-                  })
-                )
-              }
-              if (response.status === 429)
-                return Effect.fail(new RateLimited({ detail, ...(retryAfter !== undefined ? { retryAfter } : {}) }))
-              if (response.status === 401) return Effect.fail(new Unauthorized({ account, detail }))
-              if (response.status >= 500)
-                return Effect.fail(
-                  new UpstreamUnavailable({ detail, ...(retryAfter !== undefined ? { retryAfter } : {}) })
-                )
-              if (body.error?.code === "context_length_exceeded")
-                return Effect.fail(new ContextLengthExceeded({ detail }))
-              return Effect.fail(new InvalidRequest({ status: response.status, detail }))
-            }
-          )
-
-        /** One attempt: the answer's events, with a 401 recovered once. */
-        const attempt = (
-          request: ChatRequest,
-          account: string,
-          warnings: Array<string>
-        ): Stream.Stream<ChatEvent.ChatEvent, CodexError> =>
-          Stream.unwrap(
-            Effect.gen(function* () {
-              const mapped = toResponsesBody(request, { instructions: settings.instructions })
-              warnings.splice(0, warnings.length, ...mapped.warnings)
-              for (const warning of mapped.warnings) yield* Effect.logWarning(warning)
-              const tokens = yield* credentials.tokens(account)
-              let response = yield* post(mapped.body, tokens.accessToken, tokens.accountId)
-              if (response.status === 401) {
-                const recovered = yield* credentials.recoverUnauthorized(account, tokens.accessToken)
-                response = yield* post(mapped.body, recovered, tokens.accountId)
-              }
-              // Every answer, 429s included, reports the account's usage windows (protocol §8).
-              yield* observe(tokens.accountId, fromHeaders(response.headers as Record<string, string>))
-              if (response.status < 200 || response.status >= 300) return yield* failure(response, tokens.accountId)
-              const parser = makeParser()
-              const decoder = makeEventDecoder()
-              let completed = false
-              /** Maps a `response.failed` to its error (protocol §7). */
-              const failedError = (event: ChatEvent.Failed): CodexError => {
-                if (event.code === "context_length_exceeded")
-                  return new ContextLengthExceeded({ detail: event.message })
-                if (event.code === "usage_limit_reached" || event.errorType === "usage_limit_reached") {
-                  return new UsageLimitReached({
-                    account: tokens.accountId,
-                    ...(event.planType ? { plan: event.planType } : {}),
-                    ...(event.resetsAt !== undefined ? { resetsAt: event.resetsAt } : {})
-                  })
-                }
-                if (event.code === "insufficient_quota" || event.code === "usage_not_included") {
-                  return new InvalidRequest({ status: 200, detail: event.message })
-                }
-                if (event.code === "rate_limit_exceeded") {
-                  return new RateLimited({
-                    detail: event.message,
-                    ...(event.retryAfter ? { retryAfter: Duration.toMillis(event.retryAfter) } : {})
-                  })
-                }
-                return new UpstreamUnavailable({ detail: `response.failed ${event.code}: ${event.message}` })
-              }
-              // The hot path: one Effect per network chunk (not per event), plain loops inside.
-              const decode = (
-                messages: ReadonlyArray<{ readonly event: string | undefined; readonly data: string }>
-              ): Effect.Effect<ReadonlyArray<ChatEvent.ChatEvent>, CodexError> => {
-                const events: Array<ChatEvent.ChatEvent> = []
-                let windows: Array<UsageWindow> | undefined
-                for (const message of messages) {
-                  const event = decoder.decode(message)
-                  if (event === undefined) continue
-                  if (event._tag === "MalformedEvent") {
-                    return Effect.fail(new UpstreamUnavailable({ detail: `a malformed event (${event.reason})` }))
-                  }
-                  if (event._tag === "Failed") return Effect.fail(failedError(event))
-                  if (event._tag === "Completed") completed = true
-                  if (event._tag === "RateLimits") (windows ??= []).push(...fromEvent(event))
-                  events.push(event)
-                }
-                return windows ? Effect.as(observe(tokens.accountId, windows), events) : Effect.succeed(events)
-              }
-              return response.stream.pipe(
-                Stream.mapError(
-                  (cause) => new UpstreamUnavailable({ detail: `the stream broke (${cause.message.split("\n")[0]})` })
-                ),
-                Stream.timeoutOrElse({
-                  duration: settings.idleTimeout,
-                  orElse: () =>
-                    Stream.fail(
-                      new UpstreamUnavailable({
-                        detail: `no data for ${Duration.format(settings.idleTimeout)} (idle stream)`
-                      })
-                    )
-                }),
-                Stream.mapEffect((chunk) => decode(parser.push(chunk))),
-                Stream.concat(
-                  Stream.fromEffect(
-                    Effect.suspend(() =>
-                      Effect.filterOrFail(
-                        decode(parser.end()),
-                        () => completed,
-                        () => new UpstreamUnavailable({ detail: "the stream closed before response.completed" })
-                      )
-                    )
-                  )
-                ),
-                Stream.flattenIterable
-              )
-            })
-          )
-
-        /** Exponential backoff with jitter (protocol §8), or the delay the backend asked for. */
-        const delayFor = (error: RateLimited | UpstreamUnavailable, attemptNumber: number) =>
-          error.retryAfter !== undefined
-            ? Duration.millis(error.retryAfter)
-            : Duration.millis(
-                Duration.toMillis(settings.baseDelay) * 2 ** (attemptNumber - 1) * (0.9 + Math.random() * 0.2)
-              )
-
-        const stream = (request: ChatRequest, account: string): Stream.Stream<ChatEvent.ChatEvent, CodexError> => {
-          const run = (attemptNumber: number): Stream.Stream<ChatEvent.ChatEvent, CodexError> => {
-            let delivered = false
-            return attempt(request, account, []).pipe(
-              Stream.tap(() => Effect.sync(() => void (delivered = true))),
-              Stream.catch((error: CodexError) =>
-                isTransient(error) && !delivered && attemptNumber < settings.attempts
-                  ? Stream.unwrap(Effect.as(Effect.sleep(delayFor(error, attemptNumber)), run(attemptNumber + 1)))
-                  : Stream.fail(error)
-              )
-            )
-          }
-          return run(1)
-        }
-
-        const chat = Effect.fn("CodexClient.chat")(function* (request: ChatRequest, account: string) {
-          const warnings: Array<string> = []
-          const once = Effect.gen(function* () {
-            let text = ""
-            let deltas = ""
-            let responseId = ""
-            let tokenUsage: ChatEvent.Usage | undefined
-            const toolCalls: Array<{ callId: string; name: string; arguments: string }> = []
-            yield* Stream.runForEach(attempt(request, account, warnings), (event) =>
-              Effect.sync(() => {
-                switch (event._tag) {
-                  case "TextDelta":
-                    deltas += event.delta
-                    break
-                  case "ToolCallDone":
-                    toolCalls.push({ callId: event.callId, name: event.name, arguments: event.arguments })
-                    break
-                  case "OutputItemDone":
-                    // The final text is the finished message's, not the deltas' (protocol §7, §12.8).
-                    if (event.item.type === "message") {
-                      text += event.item.content
-                        .flatMap((part) => (part.type === "output_text" ? [part.text] : []))
-                        .join("")
-                    }
-                    break
-                  case "Completed":
-                    responseId = event.responseId
-                    tokenUsage = event.usage
-                    break
-                  default:
-                    break
-                }
-              })
-            )
-            const accountId = (yield* credentials.tokens(account)).accountId
-            return {
-              text: text.length > 0 ? text : deltas,
-              toolCalls,
-              usage: tokenUsage,
-              model: request.model,
-              responseId,
-              warnings,
-              rateLimits: lastWindows.get(accountId) ?? []
-            } satisfies ChatResult
-          })
-          const run = (attemptNumber: number): Effect.Effect<ChatResult, CodexError> =>
-            Effect.catchIf(
-              once,
-              (error): error is RateLimited | UpstreamUnavailable =>
-                isTransient(error) && attemptNumber < settings.attempts,
-              (error) => Effect.andThen(Effect.sleep(delayFor(error, attemptNumber)), run(attemptNumber + 1))
-            )
-          return yield* run(1)
-        })
-
-        return CodexClient.of({ stream, chat })
-      })
-    )
+  ): Layer.Layer<
+    CodexClient,
+    never,
+    Credentials.Credentials | NodeHttpClient.Dispatcher | UsageWindows | ModelCatalog
+  > => Layer.effect(CodexClient)(make(input))
 
   /**
-   * The client on Node's HTTP stack, `CODEX_BASE_URL` from the environment.
+   * The client configured from the environment (see {@link settingsConfig}), on Node's undici
+   * stack, with usage windows and the model catalog in Postgres.
    *
    * @since 0.1.0
    * @category layers
    */
-  static readonly layer = Layer.unwrap(
-    Effect.map(Config.option(Config.String("CODEX_BASE_URL")), (baseUrl) =>
-      CodexClient.layerNoDeps(Option.isSome(baseUrl) ? { baseUrl: baseUrl.value } : {})
+  static readonly layer: Layer.Layer<
+    CodexClient,
+    CatalogUnavailable | Config.ConfigError,
+    Credentials.Credentials | PgClient.PgClient
+  > = Layer.unwrap(
+    Effect.gen(function* () {
+      const { aliases, ...settings } = yield* settingsConfig
+      return CodexClient.layerNoDeps(settings).pipe(
+        Layer.provide(
+          ModelCatalog.layer({ baseUrl: settings.baseUrl, originator: settings.originator, aliases }).pipe(
+            Layer.provide(NodeHttpClient.layerUndiciNoDispatcher)
+          )
+        ),
+        Layer.provide(UsageWindows.layer)
+      )
+    })
+  ).pipe(Layer.provide(NodeHttpClient.layerDispatcher))
+}
+
+const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
+  const settings: Settings = {
+    ...defaults,
+    ...given,
+    userAgent: given.userAgent ?? userAgentFor(given.originator ?? defaults.originator)
+  }
+  const credentials = yield* Credentials.Credentials
+  const dispatcher = yield* NodeHttpClient.Dispatcher
+  const usage = yield* UsageWindows
+  const catalog = yield* ModelCatalog
+  const responsesUrl = new URL(`${settings.baseUrl}/responses`)
+  const sessionId = randomUUID()
+  const idleMillis = Duration.toMillis(settings.idleTimeout)
+  const idleError = () =>
+    new UpstreamUnavailable({ detail: `no data for ${Duration.format(settings.idleTimeout)} (idle stream)` })
+
+  /** The windows and credits each account's last answer reported, for the results that follow. */
+  const lastWindows = new Map<string, ReadonlyArray<UsageWindow>>()
+  const lastCredits = new Map<string, Credits>()
+  /** What was last written per account, so an unchanged report costs no database write. */
+  const written = new Map<string, { readonly key: string; readonly at: number }>()
+  const observe = (accountId: string, windows: ReadonlyArray<UsageWindow>): Effect.Effect<void> => {
+    if (windows.length === 0) return Effect.void
+    lastWindows.set(accountId, windows)
+    const key = windows
+      .map((w) => `${w.limitId}/${w.windowMinutes}/${w.usedPercent}/${w.resetsAt?.epochMilliseconds ?? ""}`)
+      .join(",")
+    const now = Date.now()
+    const previous = written.get(accountId)
+    // Rewritten at least once a minute, so `observed_at` stays fresh for the router.
+    if (previous !== undefined && previous.key === key && now - previous.at < 60_000) return Effect.void
+    written.set(accountId, { key, at: now })
+    return usage.record(accountId, windows)
+  }
+
+  const prepare = (request: ChatRequest): Effect.Effect<Prepared, UnknownModel> =>
+    Effect.flatMap(catalog.resolve(request.model), (info) => {
+      const mapped = toResponsesBody(
+        { ...request, model: info.slug },
+        {
+          instructions: settings.instructions,
+          ...(info.supported_reasoning_levels === undefined
+            ? {}
+            : { efforts: info.supported_reasoning_levels.map((level) => level.effort) })
+        }
+      )
+      const json = JSON.stringify(mapped.body)
+      const prepared: Prepared = {
+        model: info.slug,
+        body: settings.zstd ? zstdCompressSync(json) : json,
+        warnings: mapped.warnings
+      }
+      return mapped.warnings.length === 0
+        ? Effect.succeed(prepared)
+        : Effect.as(
+            Effect.forEach(mapped.warnings, (warning) => Effect.logWarning(warning), { discard: true }),
+            prepared
+          )
+    })
+
+  const post = (prepared: Prepared, token: Redacted.Redacted<string>, accountId: string) =>
+    Transport.post(
+      dispatcher,
+      responsesUrl,
+      {
+        authorization: `Bearer ${Redacted.value(token)}`,
+        "chatgpt-account-id": accountId,
+        originator: settings.originator,
+        "user-agent": settings.userAgent,
+        "session-id": sessionId,
+        accept: "text/event-stream",
+        "content-type": "application/json",
+        ...(settings.zstd ? { "content-encoding": "zstd" } : {})
+      },
+      prepared.body
+    ).pipe(
+      Effect.mapError((failure) => new UpstreamUnavailable({ detail: `no answer (${failure.detail})` })),
+      Effect.timeoutOrElse({ duration: settings.idleTimeout, orElse: () => Effect.fail(idleError()) })
     )
-  ).pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provide(UsageWindows.layer))
+
+  /** Reads a refused answer's body for its error. */
+  const refused = (answer: Transport.Answer, accountId: string): Effect.Effect<never, CodexError> =>
+    Effect.flatMap(
+      Effect.promise(() => answer.body.text().catch(() => "")),
+      (text) => Effect.fail(statusError(answer.status, answer.headers, text, accountId))
+    )
+
+  /** One request: a 401 recovered once through Credentials; the answer's windows kept. */
+  const send = Effect.fnUntraced(function* (prepared: Prepared, account: string, sink: Sink) {
+    const tokens = yield* credentials.tokens(account)
+    sink.accountId = tokens.accountId
+    let answer = yield* post(prepared, tokens.accessToken, tokens.accountId)
+    if (answer.status === 401) {
+      answer.body.destroy()
+      const recovered = yield* credentials.recoverUnauthorized(account, tokens.accessToken)
+      answer = yield* post(prepared, recovered, tokens.accountId)
+    }
+    // Every answer, 429s included, reports the account's usage windows (protocol §8).
+    yield* observe(tokens.accountId, fromHeaders(answer.headers))
+    const credits = creditsFromHeaders(answer.headers)
+    if (credits !== undefined) lastCredits.set(tokens.accountId, credits)
+    if (answer.status < 200 || answer.status >= 300) return yield* refused(answer, tokens.accountId)
+    return answer
+  })
+
+  /**
+   * One attempt's events. The hot path: one pull per network chunk, the chunk parsed and decoded
+   * by plain loops, the idle limit one timer refreshed per chunk.
+   */
+  const broke = (cause: unknown) =>
+    cause instanceof IdleTimeout
+      ? idleError()
+      : new UpstreamUnavailable({
+          detail: `the stream broke (${cause instanceof globalThis.Error ? cause.message.split("\n")[0] : String(cause)})`
+        })
+
+  /**
+   * Sends the request and hands its answer to `use`, which owns the body from then on. The body
+   * is destroyed (the request aborted if unfinished) when `scope` closes, however it closes; its
+   * idle limit is one timer, refreshed per chunk.
+   */
+  const open = <A>(
+    prepared: Prepared,
+    account: string,
+    sink: Sink,
+    scope: Scope.Scope,
+    use: (answer: Transport.Answer, idle: ReturnType<typeof setTimeout>) => A
+  ): Effect.Effect<A, CodexError> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(send(prepared, account, sink)), (answer) => {
+        const body = answer.body
+        const idle = setTimeout(() => body.destroy(new IdleTimeout()), idleMillis)
+        return Effect.as(
+          Scope.addFinalizer(
+            scope,
+            Effect.sync(() => {
+              clearTimeout(idle)
+              body.destroy()
+            })
+          ),
+          use(answer, idle)
+        )
+      })
+    )
+
+  /** One attempt's events, one pull per network chunk (backpressure: nothing is read ahead). */
+  const events = (prepared: Prepared, account: string, sink: Sink): Stream.Stream<ChatEvent.ChatEvent, CodexError> =>
+    Stream.fromChannel(
+      Channel.fromTransform((_, scope) =>
+        open(prepared, account, sink, scope, (answer, idle) => {
+          const reader = makeReader(sink.accountId)
+          const iterator = answer.body[Symbol.asyncIterator]()
+          const next = Effect.tryPromise({ try: () => iterator.next(), catch: broke })
+          const emit = (
+            out: Array<ChatEvent.ChatEvent> | CodexError
+          ): Effect.Effect<Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent>, CodexError> | undefined => {
+            if (!Array.isArray(out)) return Effect.fail(out)
+            if (!Arr.isArrayNonEmpty(out)) return undefined
+            if (sink.onContent !== undefined && hasContent(out)) sink.onContent()
+            const windows = reader.takeWindows()
+            return windows === undefined ? Effect.succeed(out) : Effect.as(observe(sink.accountId, windows), out)
+          }
+          let ended = false
+          const pull: Effect.Effect<
+            Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent>,
+            CodexError | Cause.Done
+          > = Effect.flatMap(next, (result) => {
+            if (result.done === true) {
+              clearTimeout(idle)
+              if (ended) return Cause.done()
+              ended = true
+              return emit(reader.end()) ?? Cause.done()
+            }
+            idle.refresh()
+            return emit(reader.push(result.value)) ?? pull
+          })
+          return pull
+        })
+      )
+    )
+
+  /**
+   * One attempt read whole into `turn`, without a Stream: chunks are handled as the socket
+   * delivers them (a turn's result is small, so reading ahead is harmless).
+   */
+  const read = (prepared: Prepared, account: string, sink: Sink, turn: Turn): Effect.Effect<void, CodexError> =>
+    Effect.scoped(
+      Effect.flatMap(Effect.scope, (scope) =>
+        Effect.flatten(
+          open(prepared, account, sink, scope, (answer, idle) =>
+            Effect.callback<void, CodexError>((resume) => {
+              const body = answer.body
+              const reader = makeReader(sink.accountId)
+              const settle = (effect: Effect.Effect<void, CodexError>) => {
+                clearTimeout(idle)
+                body.off("data", onData)
+                resume(effect)
+              }
+              const onData = (chunk: Uint8Array) => {
+                idle.refresh()
+                const out = reader.push(chunk)
+                if (Array.isArray(out)) turn.add(out)
+                else settle(Effect.fail(out))
+              }
+              body.on("data", onData)
+              body.once("error", (cause) => settle(Effect.fail(broke(cause))))
+              body.once("end", () => {
+                const out = reader.end()
+                if (!Array.isArray(out)) return settle(Effect.fail(out))
+                turn.add(out)
+                const windows = reader.takeWindows()
+                settle(windows === undefined ? Effect.void : observe(sink.accountId, windows))
+              })
+            })
+          )
+        )
+      )
+    )
+
+  /** Backoff with jitter, bounded; the backend's own delay when it gave one (protocol §8). */
+  const retryPolicy = (allowed: () => boolean) =>
+    Schedule.exponential(settings.baseDelay).pipe(
+      Schedule.setInputType<CodexError>(),
+      Schedule.jittered,
+      Schedule.while(
+        ({ input, attempt }) =>
+          attempt < settings.attempts &&
+          isTransient(input) &&
+          (input.retryAfter === undefined || input.retryAfter <= Duration.toMillis(settings.maxRetryAfter)) &&
+          allowed()
+      ),
+      Schedule.modifyDelay(({ input, duration, attempt }) => {
+        const delay =
+          isTransient(input) && input.retryAfter !== undefined
+            ? Duration.millis(input.retryAfter)
+            : Duration.min(duration, settings.maxDelay)
+        return Effect.as(
+          Effect.logDebug("retrying the Codex request", {
+            attempt: attempt + 1,
+            of: settings.attempts,
+            after: Duration.format(delay),
+            reason: input.message
+          }),
+          delay
+        )
+      })
+    )
+
+  const stream = (request: ChatRequest, account: string): Stream.Stream<ChatEvent.ChatEvent, CodexError> =>
+    Stream.unwrap(
+      Effect.map(prepare(request), (prepared) => {
+        let delivered = false
+        const sink: Sink = { accountId: account, onContent: () => void (delivered = true) }
+        const attempt = events(prepared, account, sink)
+        // The schedule is built on the first failure, which it then sees first: the happy path
+        // pays nothing for it.
+        return Stream.catch(attempt, (first) => {
+          let replay = true
+          const again = Stream.suspend(() => (replay ? ((replay = false), Stream.fail(first)) : attempt))
+          return Stream.retry(
+            again,
+            retryPolicy(() => !delivered)
+          )
+        })
+      })
+    )
+
+  const chat = Effect.fnUntraced(function* (request: ChatRequest, account: string) {
+    const prepared = yield* prepare(request)
+    const sink: Sink = { accountId: account }
+    const once = Effect.suspend(() => {
+      const turn = new Turn()
+      return Effect.as(read(prepared, account, sink, turn), turn)
+    })
+    // As in `stream`: the schedule is only built once an attempt has failed.
+    const turn = yield* Effect.catch(once, (first) => {
+      let replay = true
+      const again = Effect.suspend(() => (replay ? ((replay = false), Effect.fail(first)) : once))
+      return Effect.retry(
+        again,
+        retryPolicy(() => true)
+      )
+    })
+    return {
+      text: turn.text.length > 0 ? turn.text : turn.deltas,
+      toolCalls: turn.toolCalls,
+      reasoningSummary: turn.summary,
+      usage: turn.usage,
+      model: prepared.model,
+      responseId: turn.responseId,
+      warnings: prepared.warnings,
+      rateLimits: lastWindows.get(sink.accountId) ?? [],
+      credits: lastCredits.get(sink.accountId)
+    } satisfies ChatResult
+  })
+
+  return CodexClient.of({ stream, chat, models: catalog.models })
+})
+
+/** The events of one answer, chunk by chunk: SSE parsing and event decoding, failures mapped. */
+const makeReader = (accountId: string) => {
+  const parser = makeParser()
+  const decoder = makeEventDecoder()
+  let completed = false
+  let windows: Array<UsageWindow> | undefined
+  const decode = (messages: ReadonlyArray<SseMessage>): Array<ChatEvent.ChatEvent> | CodexError => {
+    const out: Array<ChatEvent.ChatEvent> = []
+    for (const message of messages) {
+      const event = decoder.decode(message)
+      if (event === undefined) continue
+      switch (event._tag) {
+        case "MalformedEvent":
+          return new UpstreamUnavailable({ detail: `a malformed event (${event.message})` })
+        case "Failed":
+          return failedError(event, accountId)
+        case "Completed":
+          completed = true
+          break
+        case "RateLimits":
+          ;(windows ??= []).push(...fromEvent(event))
+          break
+      }
+      out.push(event)
+    }
+    return out
+  }
+  return {
+    push: (chunk: Uint8Array) => decode(parser.push(chunk)),
+    /** The last events; a stream that ends without `response.completed` is a retryable failure. */
+    end: (): Array<ChatEvent.ChatEvent> | CodexError => {
+      const out = decode(parser.end())
+      return Array.isArray(out) && !completed
+        ? new UpstreamUnavailable({ detail: "the stream closed before response.completed" })
+        : out
+    },
+    /** The windows `codex.rate_limits` events reported since the last call. */
+    takeWindows: () => {
+      const taken = windows
+      windows = undefined
+      return taken
+    }
+  }
+}
+
+/** A turn's result as its events arrive. */
+class Turn {
+  text = ""
+  deltas = ""
+  summary = ""
+  responseId = ""
+  usage: ChatEvent.Usage | undefined = undefined
+  readonly toolCalls: Array<{ callId: string; name: string; arguments: string }> = []
+
+  add(batch: ReadonlyArray<ChatEvent.ChatEvent>) {
+    for (const event of batch) {
+      switch (event._tag) {
+        case "TextDelta":
+          this.deltas += event.delta
+          break
+        case "ReasoningSummaryDelta":
+          this.summary += event.delta
+          break
+        case "ToolCallDone":
+          this.toolCalls.push({ callId: event.callId, name: event.name, arguments: event.arguments })
+          break
+        case "OutputItemDone":
+          // The final text is the finished message's, not the deltas' (protocol §7, §12.8).
+          if (event.item.type === "message") {
+            for (const part of event.item.content) if (part.type === "output_text") this.text += part.text
+          }
+          break
+        case "Completed":
+          this.responseId = event.responseId
+          this.usage = event.usage
+          break
+        default:
+          break
+      }
+    }
+  }
 }

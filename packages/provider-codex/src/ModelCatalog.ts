@@ -253,8 +253,20 @@ const make = Effect.fnUntraced(function* (options: Options) {
       ? Effect.succeed(models)
       : Effect.as(persist(BUNDLED_MODELS, "bundled", undefined), BUNDLED_MODELS)
 
-  const cached = Effect.flatMap(stored, (current) => fallback(current.models)).pipe(
-    Effect.withSpan("ModelCatalog.cached")
+  /** The catalog last read or fetched by this instance: resolving a model costs no query. */
+  let memory: ReadonlyArray<ModelInfo> | undefined
+  const remember = (catalog: ReadonlyArray<ModelInfo>) => {
+    memory = catalog
+    return catalog
+  }
+
+  const cached = Effect.suspend(() =>
+    memory !== undefined
+      ? Effect.succeed(memory)
+      : Effect.flatMap(stored, (current) => fallback(current.models)).pipe(
+          Effect.map(remember),
+          Effect.withSpan("ModelCatalog.cached")
+        )
   )
 
   const models = Effect.fn("ModelCatalog.models")(function* (account: string) {
@@ -282,8 +294,11 @@ const make = Effect.fnUntraced(function* (options: Options) {
     }
   })
 
-  const resolve = Effect.fn("ModelCatalog.resolve")(function* (model: string, account?: string) {
-    const catalog = account === undefined ? yield* cached : yield* models(account)
+  const refreshed = (account: string) => Effect.map(models(account), remember)
+
+  // Untraced: it runs before every request, and without an account it costs no I/O.
+  const resolve = Effect.fnUntraced(function* (model: string, account?: string) {
+    const catalog = account === undefined ? yield* cached : yield* refreshed(account)
     const slug = Object.hasOwn(aliases, model) ? aliases[model]! : model
     const found = catalog.find((info) => info.slug === slug)
     if (found !== undefined) return found
@@ -293,5 +308,5 @@ const make = Effect.fnUntraced(function* (options: Options) {
     })
   })
 
-  return ModelCatalog.of({ models, cached, resolve })
+  return ModelCatalog.of({ models: refreshed, cached, resolve })
 })

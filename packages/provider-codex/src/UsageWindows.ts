@@ -186,3 +186,32 @@ export class UsageWindows extends Context.Service<
     })
   )
 }
+
+/**
+ * The account's credits (`x-codex-credits-*`, protocol §8).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Credits {
+  readonly hasCredits: boolean
+  readonly unlimited: boolean
+  readonly balance: number | undefined
+}
+
+/**
+ * The credits an answer's headers report, when they do.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const creditsFromHeaders = (headers: Readonly<Record<string, string | undefined>>): Credits | undefined => {
+  const has = headers["x-codex-credits-has-credits"]
+  const unlimited = headers["x-codex-credits-unlimited"]
+  if (has === undefined && unlimited === undefined) return undefined
+  return {
+    hasCredits: has === "true",
+    unlimited: unlimited === "true",
+    balance: number(headers["x-codex-credits-balance"])
+  }
+}

@@ -1,3 +1,4 @@
+import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
 import { TokenSet } from "@nexus/oauth"
@@ -5,12 +6,15 @@ import { TokenStore } from "@nexus/token-store"
 import { Duration, Effect, Layer, Option, Stream } from "effect"
 import type { ChatRequest } from "../src/ChatRequest.ts"
 import { CodexClient } from "../src/CodexClient.ts"
+import { ModelCatalog } from "../src/ModelCatalog.ts"
 import { UsageWindows } from "../src/UsageWindows.ts"
 import { withBackend } from "./helpers.ts"
 
 const Live = withBackend((urls) =>
   CodexClient.layerNoDeps({ baseUrl: urls.codexBaseUrl, baseDelay: Duration.millis(10) }).pipe(
-    Layer.provideMerge(UsageWindows.layer)
+    Layer.provideMerge(UsageWindows.layer),
+    Layer.provideMerge(ModelCatalog.layer({ baseUrl: urls.codexBaseUrl })),
+    Layer.provide(NodeHttpClient.layerDispatcher)
   )
 )
 

@@ -3,12 +3,12 @@
  *
  * @since 0.1.0
  */
-import { ModelCatalog } from "@nexus/provider-codex"
+import { CodexClient } from "@nexus/provider-codex"
 import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../internal/flags.ts"
 import { resolveAccount } from "../internal/accounts.ts"
-import { ModelsLive } from "../Services.ts"
+import { ChatLive } from "../Services.ts"
 
 /**
  * `nexus models`.
@@ -24,8 +24,8 @@ export const models = Command.make(
   },
   Effect.fn("nexus.models")(function* ({ account, json }) {
     const target = yield* resolveAccount("models", account)
-    const catalog = yield* ModelCatalog.ModelCatalog
-    const all = (yield* catalog.models(target.tokens.accountId)).filter((model) => model.visibility !== "hide")
+    const client = yield* CodexClient.CodexClient
+    const all = (yield* client.models(target.tokens.accountId)).filter((model) => model.visibility !== "hide")
     if (json) return yield* Console.log(JSON.stringify(all, null, 2))
     for (const model of all) {
       const levels = (model.supported_reasoning_levels ?? []).map((level) => level.effort).join("/")
@@ -34,4 +34,4 @@ export const models = Command.make(
       )
     }
   })
-).pipe(Command.withDescription("List the models the Codex backend offers"), Command.provide(ModelsLive))
+).pipe(Command.withDescription("List the models the Codex backend offers"), Command.provide(ChatLive))

@@ -126,7 +126,7 @@ const faultReply = (core: Core, rule: FaultRule, state: AccountState | undefined
               message: `Rate limit reached. Please try again in ${seconds}s.`
             }
           },
-          { "retry-after": String(seconds) }
+          rule.retryAfterHeader === false ? {} : { "retry-after": String(seconds) }
         )
       )
     }

@@ -1,0 +1,83 @@
+// The one HTTP exchange on the hot path: POST /responses through an undici Dispatcher.
+//
+// Why not Effect's HttpClient here: measured side by side (tooling/bench/codex-client.ts), the
+// HttpClient wrapper alone (span, trace headers, an AbortController registered per response, a
+// DOMException per scoped request, the body re-wrapped as a Stream) halves the throughput of a
+// streamed turn. The Dispatcher is the same one `NodeHttpClient.layerUndici` uses
+// (`NodeHttpClient.Dispatcher`), so connections are pooled with every other request of the
+// process and a proxy or custom Agent given there applies here too.
+import { Effect } from "effect"
+import type { NodeHttpClient } from "@effect/platform-node"
+import type { Readable } from "node:stream"
+
+/** A status, its headers and the body still to read. */
+export interface Answer {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string | undefined>>
+  readonly body: Readable & AsyncIterable<Uint8Array> & { readonly text: () => Promise<string> }
+}
+
+/** A transport failure before any answer: the message, never the request (it holds the bearer). */
+export interface NoAnswer {
+  readonly _tag: "NoAnswer"
+  readonly detail: string
+}
+
+const describe = (cause: unknown): string => {
+  if (typeof cause === "object" && cause !== null) {
+    const code = (cause as { code?: unknown }).code
+    const message = (cause as { message?: unknown }).message
+    const text = typeof message === "string" ? message.split("\n")[0]! : "transport error"
+    return typeof code === "string" ? `${text} (${code})` : text
+  }
+  return String(cause)
+}
+
+const ignore = () => {}
+
+/** Flattens undici's headers (a repeated header keeps its last value). */
+const flatten = (headers: Record<string, string | Array<string> | undefined>) => {
+  const out: Record<string, string | undefined> = {}
+  for (const name in headers) {
+    const value = headers[name]
+    out[name] = Array.isArray(value) ? value[value.length - 1] : value
+  }
+  return out
+}
+
+/**
+ * POSTs `body` to `url`. Interrupting the effect aborts the request; once it has succeeded the
+ * caller owns the body and must read it to the end or destroy it.
+ */
+export const post = (
+  dispatcher: NodeHttpClient.Dispatcher["Service"],
+  url: URL,
+  headers: Record<string, string>,
+  body: string | Uint8Array
+): Effect.Effect<Answer, NoAnswer> =>
+  Effect.tryPromise({
+    try: (signal) =>
+      dispatcher.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: "POST",
+        headers,
+        body,
+        signal,
+        // Time limits are the caller's (the idle timeout of the stream), not the transport's.
+        headersTimeout: 0,
+        bodyTimeout: 0
+      }),
+    catch: (cause): NoAnswer => ({ _tag: "NoAnswer", detail: describe(cause) })
+  }).pipe(
+    Effect.map((response): Answer => {
+      // A body destroyed early (the caller stopped, or its idle limit) emits an error that the
+      // reader, if any, already sees; without a listener it would be an uncaught exception.
+      response.body.on("error", ignore)
+      return {
+        status: response.statusCode,
+        headers: flatten(response.headers),
+        body: response.body as unknown as Answer["body"]
+      }
+    })
+  )
