@@ -1,66 +1,42 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
-import { Emulator } from "@nexus/codex-emulator"
-import { TokenSet } from "@nexus/oauth"
-import { TokenStore } from "@nexus/token-store"
-import { Duration, Effect, Layer, Option, Stream } from "effect"
-import type { ChatRequest } from "../src/ChatRequest.ts"
-import { CodexClient } from "../src/CodexClient.ts"
-import { ModelCatalog } from "../src/ModelCatalog.ts"
+import { Ports } from "@nexus/testing"
+import { Context, Duration, Effect, Layer, Stream } from "effect"
+import { CodexClient, type Settings } from "../src/CodexClient.ts"
 import { UsageWindows } from "../src/UsageWindows.ts"
-import { withBackend } from "./helpers.ts"
+import { ClientLive, request, sent, setup } from "./helpers.ts"
 
-const Live = withBackend((urls) =>
-  CodexClient.layerNoDeps({ baseUrl: urls.codexBaseUrl, baseDelay: Duration.millis(10) }).pipe(
-    Layer.provideMerge(UsageWindows.layer),
-    Layer.provideMerge(ModelCatalog.layer({ baseUrl: urls.codexBaseUrl })),
-    Layer.provide(NodeHttpClient.layerDispatcher)
-  )
-)
-
-const request = (text: string, extra: Partial<ChatRequest> = {}): ChatRequest => ({
-  model: "gpt-5.5",
-  messages: [{ role: "user", content: text }],
-  ...extra
-})
-
-layer(Live, { excludeTestServices: true, timeout: 60_000 })("CodexClient against the emulator", (it) => {
-  /** A fresh account signed in, and the emulator's counters before the test. */
-  const setup = Effect.gen(function* () {
-    const emulator = yield* Emulator.Emulator
-    yield* emulator.clearFaults
-    const account = yield* emulator.addAccount({
-      email: `c-${Math.random().toString(36).slice(2)}@example.com`,
-      budget: { primary: 1e6, secondary: 1e6 }
-    })
-    yield* (yield* TokenStore.TokenStore).put(
-      yield* TokenSet.fromTokenResponse(yield* emulator.issueTokens(account.id))
+layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })("CodexClient against the emulator", (it) => {
+  /** Another client over the same Credentials, windows and catalog, with other settings. */
+  const clientWith = (settings: Partial<Settings>) =>
+    Effect.map(
+      Layer.build(
+        CodexClient.layerNoDeps({ baseDelay: Duration.millis(10), ...settings }).pipe(
+          Layer.provide(NodeHttpClient.layerDispatcher)
+        )
+      ),
+      (context) => Context.get(context, CodexClient)
     )
-    const responses = (yield* emulator.counters).requests.responses?.byAccount[account.id] ?? 0
-    const requests = Effect.map(
-      emulator.counters,
-      (c) => (c.requests.responses?.byAccount[account.id] ?? 0) - responses
-    )
-    return { emulator, account: account.id, requests, client: yield* CodexClient }
-  })
 
   it.effect(
     "chat sends the mapped request with the bearer, account and originator headers, and answers the finished text",
     () =>
       Effect.gen(function* () {
-        const { client, account, emulator } = yield* setup
+        const { client, account } = yield* setup
         const result = yield* client.chat(request("say hello", { temperature: 0.5 }), account)
         assert.strictEqual(result.text, "say hello")
         assert.isTrue(result.responseId.startsWith("resp_"))
         assert.isAbove(result.usage!.totalTokens, 0)
         assert.lengthOf(result.warnings, 1)
-        const sent = Option.getOrThrow(yield* emulator.lastRequest("responses"))
-        assert.isTrue(sent.headers.authorization!.startsWith("Bearer "))
-        assert.strictEqual(sent.headers["chatgpt-account-id"], account)
-        assert.strictEqual(sent.headers.originator, "codex_cli_rs")
-        assert.strictEqual(sent.headers.accept, "text/event-stream")
-        assert.isString(sent.headers["session-id"])
-        const body = sent.body as Record<string, unknown>
+        const received = yield* sent
+        assert.isTrue(received.headers.authorization!.startsWith("Bearer "))
+        assert.strictEqual(received.headers["chatgpt-account-id"], account)
+        assert.strictEqual(received.headers.originator, "codex_cli_rs")
+        assert.strictEqual(received.headers.accept, "text/event-stream")
+        assert.strictEqual(received.headers["content-type"], "application/json")
+        assert.isUndefined(received.headers["content-encoding"])
+        assert.isString(received.headers["session-id"])
+        const body = received.body as Record<string, unknown>
         assert.strictEqual(body.store, false)
         assert.isString(body.instructions)
         assert.notProperty(body, "temperature")
@@ -223,6 +199,264 @@ layer(Live, { excludeTestServices: true, timeout: 60_000 })("CodexClient against
         account
       )
       assert.include(second.text, "sunny")
+    })
+  )
+
+  it.effect("an unknown model fails with UnknownModel, listing the available ones, before any request", () =>
+    Effect.gen(function* () {
+      const { client, account, requests } = yield* setup
+      const error = yield* Effect.flip(client.chat(request("hi", { model: "gpt-2" }), account))
+      assert.strictEqual(error._tag, "UnknownModel")
+      assert.include(error.message, "gpt-5.5")
+      const streamed = yield* Effect.flip(Stream.runDrain(client.stream(request("hi", { model: "gpt-2" }), account)))
+      assert.strictEqual(streamed._tag, "UnknownModel")
+      assert.strictEqual(yield* requests, 0)
+    })
+  )
+
+  it.effect("a seed's model name is sent as the current model it stands for, and the result names it", () =>
+    Effect.gen(function* () {
+      const { client, account } = yield* setup
+      const result = yield* client.chat(request("aliased", { model: "gpt-5-codex" }), account)
+      assert.strictEqual(result.model, "gpt-5.5")
+      assert.strictEqual(((yield* sent).body as { model: string }).model, "gpt-5.5")
+    })
+  )
+
+  it.effect("an effort the model cannot take is dropped with a warning; one it can take is sent", () =>
+    Effect.gen(function* () {
+      const { client, account } = yield* setup
+      const dropped = yield* client.chat(request("minimal", { reasoningEffort: "minimal" }), account)
+      assert.deepStrictEqual(dropped.warnings, [
+        'reasoningEffort "minimal" is not supported by gpt-5.5 (it takes low, medium, high, xhigh); dropped'
+      ])
+      assert.notProperty((yield* sent).body as object, "reasoning")
+      yield* client.chat(request("high", { reasoningEffort: "high" }), account)
+      assert.deepStrictEqual(((yield* sent).body as { reasoning: unknown }).reasoning, { effort: "high" })
+    })
+  )
+
+  it.effect("the answer's credits are on the result", () =>
+    Effect.gen(function* () {
+      const { client, account } = yield* setup
+      const result = yield* client.chat(request("credits"), account)
+      assert.deepStrictEqual(result.credits, { hasCredits: false, unlimited: false, balance: 0 })
+    })
+  )
+
+  it.effect("with zstd on, the body goes compressed (content-encoding: zstd) and the backend reads it", () =>
+    Effect.gen(function* () {
+      const { account, emulator } = yield* setup
+      const client = yield* clientWith({ baseUrl: emulator.urls.codexBaseUrl, zstd: true })
+      assert.strictEqual((yield* client.chat(request("squeezed"), account)).text, "squeezed")
+      const request_ = yield* sent
+      assert.strictEqual(request_.headers["content-encoding"], "zstd")
+      assert.strictEqual((request_.body as { model: string }).model, "gpt-5.5")
+    })
+  )
+
+  it.effect("the originator is configurable, and the User-Agent names Nexus, its version and the originator", () =>
+    Effect.gen(function* () {
+      const { account, emulator } = yield* setup
+      const client = yield* clientWith({ baseUrl: emulator.urls.codexBaseUrl, originator: "nexus_fleet" })
+      yield* client.chat(request("who are you"), account)
+      const headers = (yield* sent).headers
+      assert.strictEqual(headers.originator, "nexus_fleet")
+      assert.match(
+        headers["user-agent"]!,
+        /^nexus\/\d+\.\d+\.\d+ \(\S+ [^;]+; \S+\) node\/\d+\.\d+\.\d+ \(nexus_fleet\)$/
+      )
+    })
+  )
+
+  it.effect("a stream that goes idle ends UpstreamUnavailable after the idle limit, and is retried", () =>
+    Effect.gen(function* () {
+      const { account, emulator, requests } = yield* setup
+      const client = yield* clientWith({
+        baseUrl: emulator.urls.codexBaseUrl,
+        idleTimeout: Duration.millis(300),
+        attempts: 2
+      })
+      yield* emulator.injectFault({ kind: "idle", account, afterEvents: 2, times: 2 })
+      const error = yield* Effect.flip(client.chat(request("silence"), account))
+      assert.strictEqual(error._tag, "UpstreamUnavailable")
+      assert.include(error.message, "idle")
+      assert.strictEqual(yield* requests, 2)
+    })
+  )
+
+  it.effect("a first byte slower than the idle limit is an idle failure too", () =>
+    Effect.gen(function* () {
+      const { account, emulator, requests } = yield* setup
+      const client = yield* clientWith({
+        baseUrl: emulator.urls.codexBaseUrl,
+        idleTimeout: Duration.millis(300),
+        attempts: 1
+      })
+      yield* emulator.injectFault({ kind: "slow_first_byte", account, delayMs: 3_000 })
+      const started = Date.now()
+      const error = yield* Effect.flip(client.chat(request("slow"), account))
+      assert.include(error.message, "idle")
+      assert.isBelow(Date.now() - started, 2_500)
+      assert.strictEqual(yield* requests, 1)
+    })
+  )
+
+  it.effect("a backend that cannot be reached is UpstreamUnavailable after every attempt", () =>
+    Effect.gen(function* () {
+      const { account } = yield* setup
+      const port = yield* Effect.promise(() => Ports.freePort())
+      const client = yield* clientWith({ baseUrl: `http://127.0.0.1:${port}/backend-api/codex`, attempts: 3 })
+      const started = Date.now()
+      const error = yield* Effect.flip(client.chat(request("anyone?"), account))
+      assert.strictEqual(error._tag, "UpstreamUnavailable")
+      assert.include(error.message, "no answer")
+      assert.include(error.message, "ECONNREFUSED")
+      // Two backoffs of ~10 ms and ~20 ms: bounded, never a hang.
+      assert.isBelow(Date.now() - started, 2_000)
+    })
+  )
+
+  it.effect("a 429 without Retry-After is retried after the message's 'try again in' delay", () =>
+    Effect.gen(function* () {
+      const { client, account, emulator, requests } = yield* setup
+      yield* emulator.injectFault({ kind: "rate_limit", account, retryAfterSeconds: 0.4, retryAfterHeader: false })
+      const started = Date.now()
+      assert.strictEqual((yield* client.chat(request("patience"), account)).text, "patience")
+      assert.isAtLeast(Date.now() - started, 380)
+      assert.strictEqual(yield* requests, 2)
+    })
+  )
+
+  it.effect("a Retry-After longer than the limit is not waited for: RateLimited at once, with the delay", () =>
+    Effect.gen(function* () {
+      const { client, account, emulator, requests } = yield* setup
+      yield* emulator.injectFault({ kind: "rate_limit", account, retryAfterSeconds: 600 })
+      const error = yield* Effect.flip(client.chat(request("later"), account))
+      assert.strictEqual(error._tag, "RateLimited")
+      assert.strictEqual(error._tag === "RateLimited" ? error.retryAfter : undefined, 600_000)
+      assert.strictEqual(yield* requests, 1)
+    })
+  )
+
+  it.effect("rate_limit_exceeded inside the stream is retried after the delay its message asks for", () =>
+    Effect.gen(function* () {
+      const { client, account, emulator, requests } = yield* setup
+      yield* emulator.injectFault({
+        kind: "response_failed",
+        account,
+        code: "rate_limit_exceeded",
+        message: "Rate limit reached for gpt-5.5. Please try again in 300ms."
+      })
+      const started = Date.now()
+      assert.strictEqual((yield* client.chat(request("again"), account)).text, "again")
+      assert.isAtLeast(Date.now() - started, 280)
+      assert.strictEqual(yield* requests, 2)
+    })
+  )
+
+  it.effect("a 400 is InvalidRequest and is not retried", () =>
+    Effect.gen(function* () {
+      const { client, account, emulator, requests } = yield* setup
+      yield* emulator.injectFault({ kind: "server_error", account, status: 400 })
+      const error = yield* Effect.flip(client.chat(request("bad"), account))
+      assert.strictEqual(error._tag, "InvalidRequest")
+      assert.strictEqual(yield* requests, 1)
+    })
+  )
+
+  it.effect("503 overloaded and 502 bad gateway are retried", () =>
+    Effect.gen(function* () {
+      const { client, account, emulator, requests } = yield* setup
+      yield* emulator.injectFault({ kind: "overloaded", account })
+      assert.strictEqual((yield* client.chat(request("busy"), account)).text, "busy")
+      yield* emulator.injectFault({ kind: "bad_gateway", account })
+      assert.strictEqual((yield* client.chat(request("gateway"), account)).text, "gateway")
+      assert.strictEqual(yield* requests, 4)
+    })
+  )
+
+  it.effect("events come in order: Created first, the deltas, the finished message, Completed last", () =>
+    Effect.gen(function* () {
+      const { client, account } = yield* setup
+      const events = yield* Stream.runCollect(client.stream(request("in order please"), account))
+      const tags = events.map((event) => event._tag)
+      assert.strictEqual(tags[0], "Created")
+      assert.strictEqual(tags.at(-1), "Completed")
+      assert.isBelow(tags.lastIndexOf("TextDelta"), tags.indexOf("OutputItemDone"))
+      const done = events.find((event) => event._tag === "OutputItemDone")!
+      assert.deepStrictEqual(done._tag === "OutputItemDone" && done.item.type === "message" ? done.item.content : [], [
+        { type: "output_text", text: "in order please", annotations: [] }
+      ])
+    })
+  )
+
+  it.effect("reasoning: summary deltas are streamed, chat gives the summary and an encrypted reasoning item", () =>
+    Effect.gen(function* () {
+      const { client, account } = yield* setup
+      const ask = request("think first", { reasoningEffort: "low", reasoningSummary: "auto" })
+      const events = yield* Stream.runCollect(client.stream(ask, account))
+      const summary = events.flatMap((event) => (event._tag === "ReasoningSummaryDelta" ? [event.delta] : []))
+      assert.isAbove(summary.length, 0)
+      const reasoning = events.flatMap((event) =>
+        event._tag === "OutputItemDone" && event.item.type === "reasoning" ? [event.item] : []
+      )
+      assert.lengthOf(reasoning, 1)
+      assert.isString(reasoning[0]!.encrypted_content)
+      assert.strictEqual(reasoning[0]!.summary.map((part) => part.text).join(""), summary.join(""))
+      const result = yield* client.chat(ask, account)
+      assert.strictEqual(result.reasoningSummary, summary.join(""))
+      assert.isAbove(result.usage!.reasoningTokens, 0)
+      assert.deepStrictEqual(((yield* sent).body as { include: unknown }).include, ["reasoning.encrypted_content"])
+    })
+  )
+
+  it.effect("structured output: the text is JSON that satisfies the schema", () =>
+    Effect.gen(function* () {
+      const { client, account } = yield* setup
+      const schema = {
+        type: "object",
+        properties: { city: { type: "string" }, population: { type: "integer", minimum: 1 } },
+        required: ["city", "population"],
+        additionalProperties: false
+      }
+      const result = yield* client.chat(
+        request("the biggest city of France", { responseFormat: { name: "city", schema } }),
+        account
+      )
+      const parsed = JSON.parse(result.text) as { city: unknown; population: unknown }
+      assert.isString(parsed.city)
+      assert.isTrue(Number.isInteger(parsed.population) && (parsed.population as number) >= 1)
+      assert.deepStrictEqual(((yield* sent).body as { text: unknown }).text, {
+        format: { type: "json_schema", name: "city", schema, strict: true }
+      })
+    })
+  )
+
+  it.effect("tool-call deltas carry the call id and name, and add up to the finished arguments", () =>
+    Effect.gen(function* () {
+      const { client, account } = yield* setup
+      const tools = [{ name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } }]
+      const events = yield* Stream.runCollect(
+        client.stream(request('call get_weather with {"city":"Paris"}', { tools }), account)
+      )
+      const deltas = events.flatMap((event) => (event._tag === "ToolCallDelta" ? [event] : []))
+      const done = events.flatMap((event) => (event._tag === "ToolCallDone" ? [event] : []))
+      assert.lengthOf(done, 1)
+      assert.isAbove(deltas.length, 0)
+      assert.isTrue(deltas.every((delta) => delta.callId === done[0]!.callId && delta.name === "get_weather"))
+      assert.strictEqual(deltas.map((delta) => delta.delta).join(""), done[0]!.arguments)
+    })
+  )
+
+  it.effect("a caller that stops early aborts the request; the next turn on the client works", () =>
+    Effect.gen(function* () {
+      const { client, account } = yield* setup
+      const first = yield* Stream.runCollect(
+        client.stream(request("one two three four five six seven eight nine ten"), account).pipe(Stream.take(2))
+      )
+      assert.lengthOf(first, 2)
+      assert.strictEqual((yield* client.chat(request("still here"), account)).text, "still here")
     })
   )
 })

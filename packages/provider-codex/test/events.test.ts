@@ -81,6 +81,17 @@ describe("decodeEvent", () => {
     )
     const result = decode({ type: "response.output_item.done", item: { type: "message", id: "msg_1" } })
     assert.instanceOf(result, MalformedEvent)
+    for (const item of [
+      { type: "message", id: "msg_1", role: "user", content: [] },
+      { type: "message", id: "msg_1", role: "assistant", content: [{ type: "output_text" }] },
+      { type: "message", id: "msg_1", role: "assistant", content: [{ type: "refusal", text: "no" }] },
+      { type: "function_call", call_id: "call_1", name: "f", arguments: {} },
+      { type: "function_call", call_id: "call_1", name: "f", arguments: "{}", id: 7 },
+      { type: "reasoning", id: "rs_1", summary: [{ type: "summary_text" }] },
+      { type: "reasoning", id: "rs_1", summary: [], encrypted_content: 1 }
+    ]) {
+      assert.instanceOf(decode({ type: "response.output_item.done", item }), MalformedEvent, JSON.stringify(item))
+    }
   })
 
   it("decodes response.completed with its usage", () => {
@@ -114,6 +125,14 @@ describe("decodeEvent", () => {
       usage: { inputTokens: 0, cachedTokens: 0, outputTokens: 0, reasoningTokens: 0, totalTokens: 0 }
     })
     assert.instanceOf(decode({ type: "response.completed", response: {} }), MalformedEvent)
+    assert.instanceOf(
+      decode({ type: "response.completed", response: { id: "resp_1", usage: { input_tokens: "12" } } }),
+      MalformedEvent
+    )
+    assert.instanceOf(
+      decode({ type: "response.completed", response: { id: "resp_1", usage: { output_tokens_details: 3 } } }),
+      MalformedEvent
+    )
   })
 
   it("reads the retry delay of a rate_limit_exceeded failure", () => {
@@ -209,6 +228,12 @@ describe("decodeEvent", () => {
     ]) {
       assert.strictEqual(decode({ type, item: { type: "message", id: "msg_1" } }), undefined, type)
     }
+  })
+
+  it("does not even parse the payload of an event its event: line names as one it skips", () => {
+    assert.strictEqual(decodeEvent({ event: "response.output_text.done", data: "{not json" }), undefined)
+    // Without the event: line the payload is parsed, and bad JSON is reported.
+    assert.instanceOf(decodeEvent({ event: undefined, data: "{not json" }), MalformedEvent)
   })
 })
 
