@@ -4,7 +4,7 @@ import { assert, layer } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
 import { Emulator } from "@nexus/codex-emulator"
 import { Crypto, Migrations, TokenStore } from "@nexus/token-store"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -226,6 +226,41 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
       assert.include(models.stdout, "gpt-5.5")
       assert.include(models.stdout, "Legacy coding model")
     })
+  )
+
+  it.effect(
+    "chat: a seed's model name, --system, --effort and --no-stream; an unknown model is refused before sending",
+    () =>
+      Effect.gen(function* () {
+        yield* reset
+        const { env: tokens } = yield* envFromIssued()
+        const env = { ...(yield* childEnv), ...tokens }
+        assert.strictEqual((yield* nexus(["login", "--from-env"], env)).code, 0)
+        const emulator = yield* Emulator.Emulator
+        const aliased = yield* nexus(
+          ["chat", "--json", "--model", "o1", "--system", "be terse", "--effort", "high", "aliased"],
+          env
+        )
+        assert.strictEqual(aliased.code, 0, aliased.stderr)
+        assert.strictEqual((JSON.parse(aliased.stdout) as { model: string }).model, "gpt-5.5")
+        const body = Option.getOrThrow(yield* emulator.lastRequest("responses")).body as {
+          model: string
+          input: Array<{ role: string }>
+          reasoning: unknown
+        }
+        assert.strictEqual(body.model, "gpt-5.5")
+        assert.strictEqual(body.input[0]!.role, "developer")
+        assert.deepStrictEqual(body.reasoning, { effort: "high" })
+        const whole = yield* nexus(["chat", "--no-stream", "all at once"], env)
+        assert.strictEqual(whole.code, 0, whole.stderr)
+        assert.strictEqual(whole.stdout.trim(), "all at once")
+        const before = (yield* emulator.counters).requests.responses?.total ?? 0
+        const unknown = yield* nexus(["chat", "--model", "gpt-2", "hello?"], env)
+        assert.notStrictEqual(unknown.code, 0)
+        assert.include(unknown.stderr, 'Unknown model "gpt-2"')
+        assert.include(unknown.stderr, "gpt-5.5")
+        assert.strictEqual((yield* emulator.counters).requests.responses?.total ?? 0, before)
+      })
   )
 
   it.effect("login --from-env without CODEX_ACCOUNT_ID, and no claim to fall back on, names the variable", () =>

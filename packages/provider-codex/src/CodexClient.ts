@@ -27,9 +27,9 @@ import {
   Stream
 } from "effect"
 import { randomUUID } from "node:crypto"
-import { createRequire } from "node:module"
 import { arch, release, type } from "node:os"
 import { zstdCompressSync } from "node:zlib"
+import packageJson from "../package.json" with { type: "json" }
 import type * as ChatEvent from "./ChatEvent.ts"
 import { makeEventDecoder, retryAfterFromMessage } from "./ChatEvent.ts"
 import { type ChatRequest, toResponsesBody } from "./ChatRequest.ts"
@@ -203,8 +203,6 @@ export interface Settings {
   readonly zstd: boolean
 }
 
-const VERSION = (createRequire(import.meta.url)("../package.json") as { readonly version: string }).version
-
 /**
  * The User-Agent Nexus sends, in the Codex CLI's format (protocol §6.2):
  * `nexus/<version> (<os> <release>; <arch>) node/<version> (<originator>)`.
@@ -213,7 +211,7 @@ const VERSION = (createRequire(import.meta.url)("../package.json") as { readonly
  * @category constructors
  */
 export const userAgentFor = (originator: string): string =>
-  `nexus/${VERSION} (${type()} ${release()}; ${arch()}) node/${process.versions.node} (${originator})`
+  `nexus/${packageJson.version} (${type()} ${release()}; ${arch()}) node/${process.versions.node} (${originator})`
 
 /**
  * The defaults: the public backend, the Codex CLI's originator and protocol §8's limits.
