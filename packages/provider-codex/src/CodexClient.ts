@@ -494,10 +494,12 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
         "content-type": "application/json",
         ...(settings.zstd ? { "content-encoding": "zstd" } : {})
       },
-      prepared.body
+      prepared.body,
+      idleMillis
     ).pipe(
-      Effect.mapError((failure) => new UpstreamUnavailable({ detail: `no answer (${failure.detail})` })),
-      Effect.timeoutOrElse({ duration: settings.idleTimeout, orElse: () => Effect.fail(idleError()) })
+      Effect.mapError((failure) =>
+        failure.idle ? idleError() : new UpstreamUnavailable({ detail: `no answer (${failure.detail})` })
+      )
     )
 
   /** Reads a refused answer's body for its error. */
@@ -603,41 +605,53 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
 
   /**
    * One attempt read whole into `turn`, without a Stream: chunks are handled as the socket
-   * delivers them (a turn's result is small, so reading ahead is harmless).
+   * delivers them (a turn's result is small, so reading ahead is harmless). The body is destroyed
+   * however the attempt ends.
    */
   const read = (prepared: Prepared, account: string, sink: Sink, turn: Turn): Effect.Effect<void, CodexError> =>
-    Effect.scoped(
-      Effect.flatMap(Effect.scope, (scope) =>
-        Effect.flatten(
-          open(prepared, account, sink, scope, (answer, idle) =>
-            Effect.callback<void, CodexError>((resume) => {
-              const body = answer.body
-              const reader = makeReader(sink.accountId)
-              const settle = (effect: Effect.Effect<void, CodexError>) => {
-                clearTimeout(idle)
-                body.off("data", onData)
-                resume(effect)
-              }
-              const onData = (chunk: Uint8Array) => {
-                idle.refresh()
-                const out = reader.push(chunk)
-                if (Array.isArray(out)) turn.add(out)
-                else settle(Effect.fail(out))
-              }
-              body.on("data", onData)
-              body.once("error", (cause) => settle(Effect.fail(broke(cause))))
-              body.once("end", () => {
-                const out = reader.end()
-                if (!Array.isArray(out)) return settle(Effect.fail(out))
-                turn.add(out)
-                const windows = reader.takeWindows()
-                settle(windows === undefined ? Effect.void : observe(sink.accountId, windows))
-              })
-            })
-          )
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(send(prepared, account, sink)), (answer) =>
+        Effect.ensuring(
+          restore(consume(answer, sink.accountId, turn)),
+          Effect.sync(() => answer.body.destroy())
         )
       )
     )
+
+  const consume = (answer: Transport.Answer, accountId: string, turn: Turn): Effect.Effect<void, CodexError> =>
+    Effect.callback<void, CodexError>((resume) => {
+      const body = answer.body
+      const reader = makeReader(accountId)
+      const idle = setTimeout(() => body.destroy(new IdleTimeout()), idleMillis)
+      let settled = false
+      const settle = (effect: Effect.Effect<void, CodexError>) => {
+        settled = true
+        clearTimeout(idle)
+        body.off("readable", onReadable)
+        resume(effect)
+      }
+      // `read()` hands over everything buffered at once: fewer, larger chunks than "data" events.
+      const onReadable = () => {
+        let chunk: Uint8Array | null
+        while (!settled && (chunk = body.read() as Uint8Array | null) !== null) {
+          idle.refresh()
+          const out = reader.push(chunk)
+          if (Array.isArray(out)) turn.add(out)
+          else settle(Effect.fail(out))
+        }
+      }
+      body.on("readable", onReadable)
+      body.once("error", (cause) => settle(Effect.fail(broke(cause))))
+      body.once("end", () => {
+        const out = reader.end()
+        if (!Array.isArray(out)) return settle(Effect.fail(out))
+        turn.add(out)
+        const windows = reader.takeWindows()
+        settle(windows === undefined ? Effect.void : observe(accountId, windows))
+      })
+      // Interrupted: the timer goes; `read` destroys the body.
+      return Effect.sync(() => clearTimeout(idle))
+    })
 
   /** Backoff with jitter, bounded; the backend's own delay when it gave one (protocol §8). */
   const retryPolicy = (allowed: () => boolean) =>

@@ -63,22 +63,45 @@ const windowFrom = (
  * @category parsing
  */
 export const fromHeaders = (headers: Readonly<Record<string, string | undefined>>): Array<UsageWindow> => {
-  const families = new Set(["codex"])
-  const active = headers["x-codex-active-limit"]
-  if (active) families.add(active.replaceAll("_", "-"))
   const windows: Array<UsageWindow> = []
-  for (const family of families) {
-    for (const position of ["primary", "secondary"]) {
-      const window = windowFrom(
-        family,
-        headers[`x-${family}-${position}-used-percent`],
-        headers[`x-${family}-${position}-window-minutes`],
-        headers[`x-${family}-${position}-reset-at`]
-      )
-      if (window) windows.push(window)
-    }
+  familyWindows(windows, CODEX, headers)
+  const active = headers["x-codex-active-limit"]
+  if (active) {
+    const family = active.replaceAll("_", "-")
+    if (family !== "codex") familyWindows(windows, headerNames(family), headers)
   }
   return windows
+}
+
+interface HeaderNames {
+  readonly family: string
+  readonly positions: ReadonlyArray<readonly [used: string, minutes: string, reset: string]>
+}
+
+const headerNames = (family: string): HeaderNames => ({
+  family,
+  positions: ["primary", "secondary"].map(
+    (position) =>
+      [
+        `x-${family}-${position}-used-percent`,
+        `x-${family}-${position}-window-minutes`,
+        `x-${family}-${position}-reset-at`
+      ] as const
+  )
+})
+
+/** The names of the codex family, read on every answer: built once. */
+const CODEX = headerNames("codex")
+
+const familyWindows = (
+  into: Array<UsageWindow>,
+  names: HeaderNames,
+  headers: Readonly<Record<string, string | undefined>>
+) => {
+  for (const [used, minutes, reset] of names.positions) {
+    const window = windowFrom(names.family, headers[used], headers[minutes], headers[reset])
+    if (window) into.push(window)
+  }
 }
 
 /**

@@ -21,7 +21,12 @@ export interface Answer {
 export interface NoAnswer {
   readonly _tag: "NoAnswer"
   readonly detail: string
+  /** The headers did not come within the time limit. */
+  readonly idle: boolean
 }
+
+const isHeadersTimeout = (cause: unknown) =>
+  typeof cause === "object" && cause !== null && (cause as { code?: unknown }).code === "UND_ERR_HEADERS_TIMEOUT"
 
 const describe = (cause: unknown): string => {
   if (typeof cause === "object" && cause !== null) {
@@ -53,7 +58,9 @@ export const post = (
   dispatcher: NodeHttpClient.Dispatcher["Service"],
   url: URL,
   headers: Record<string, string>,
-  body: string | Uint8Array
+  body: string | Uint8Array,
+  /** How long to wait for the answer's headers; `NoAnswer {idle: true}` after that. */
+  headersTimeoutMs: number
 ): Effect.Effect<Answer, NoAnswer> =>
   Effect.tryPromise({
     try: (signal) =>
@@ -64,11 +71,14 @@ export const post = (
         headers,
         body,
         signal,
-        // Time limits are the caller's (the idle timeout of the stream), not the transport's.
-        headersTimeout: 0,
+        // undici's own timer, cheaper than racing an Effect timeout; the body's idle limit is the caller's.
+        headersTimeout: headersTimeoutMs,
         bodyTimeout: 0
       }),
-    catch: (cause): NoAnswer => ({ _tag: "NoAnswer", detail: describe(cause) })
+    catch: (cause): NoAnswer =>
+      isHeadersTimeout(cause)
+        ? { _tag: "NoAnswer", detail: "no headers in time", idle: true }
+        : { _tag: "NoAnswer", detail: describe(cause), idle: false }
   }).pipe(
     Effect.map((response): Answer => {
       // A body destroyed early (the caller stopped, or its idle limit) emits an error that the
