@@ -623,21 +623,18 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
       const body = answer.body
       const reader = makeReader(accountId)
       const idle = setTimeout(() => body.destroy(new IdleTimeout()), idleMillis)
-      let settled = false
       const settle = (effect: Effect.Effect<void, CodexError>) => {
-        settled = true
         clearTimeout(idle)
         body.off("readable", onReadable)
         resume(effect)
       }
       // `read()` hands over everything buffered at once: fewer, larger chunks than "data" events.
       const onReadable = () => {
-        let chunk: Uint8Array | null
-        while (!settled && (chunk = body.read() as Uint8Array | null) !== null) {
+        for (let chunk = body.read() as Uint8Array | null; chunk !== null; chunk = body.read() as Uint8Array | null) {
           idle.refresh()
           const out = reader.push(chunk)
-          if (Array.isArray(out)) turn.add(out)
-          else settle(Effect.fail(out))
+          if (!Array.isArray(out)) return settle(Effect.fail(out))
+          turn.add(out)
         }
       }
       body.on("readable", onReadable)

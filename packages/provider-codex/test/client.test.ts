@@ -1,5 +1,6 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
+import type { Domain } from "@nexus/codex-emulator"
 import { Ports } from "@nexus/testing"
 import { Context, Duration, Effect, Layer, Stream } from "effect"
 import { CodexClient, type Settings } from "../src/CodexClient.ts"
@@ -7,6 +8,17 @@ import { UsageWindows } from "../src/UsageWindows.ts"
 import { ClientLive, request, sent, setup } from "./helpers.ts"
 
 layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })("CodexClient against the emulator", (it) => {
+  /** Injects `fault` for a fresh account; one chat then gets through on the 2nd request, no sooner than `atLeastMs`. */
+  const retriedAfter = (fault: Omit<Domain.FaultRule, "account">, atLeastMs: number) =>
+    Effect.gen(function* () {
+      const { client, account, emulator, requests } = yield* setup
+      yield* emulator.injectFault({ ...fault, account })
+      const started = Date.now()
+      assert.strictEqual((yield* client.chat(request("after a pause"), account)).text, "after a pause")
+      assert.isAtLeast(Date.now() - started, atLeastMs)
+      assert.strictEqual(yield* requests, 2)
+    })
+
   /** Another client over the same Credentials, windows and catalog, with other settings. */
   const clientWith = (settings: Partial<Settings>) =>
     Effect.map(
@@ -155,14 +167,7 @@ layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })("CodexClient a
   )
 
   it.effect("a 429 with Retry-After is retried after that delay", () =>
-    Effect.gen(function* () {
-      const { client, account, emulator, requests } = yield* setup
-      yield* emulator.injectFault({ kind: "rate_limit", account, retryAfterSeconds: 1 })
-      const started = Date.now()
-      assert.strictEqual((yield* client.chat(request("slow down"), account)).text, "slow down")
-      assert.isAtLeast(Date.now() - started, 950)
-      assert.strictEqual(yield* requests, 2)
-    })
+    retriedAfter({ kind: "rate_limit", retryAfterSeconds: 1 }, 950)
   )
 
   it.effect("a malformed event is a retryable failure: chat retries and succeeds", () =>
@@ -318,14 +323,7 @@ layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })("CodexClient a
   )
 
   it.effect("a 429 without Retry-After is retried after the message's 'try again in' delay", () =>
-    Effect.gen(function* () {
-      const { client, account, emulator, requests } = yield* setup
-      yield* emulator.injectFault({ kind: "rate_limit", account, retryAfterSeconds: 0.4, retryAfterHeader: false })
-      const started = Date.now()
-      assert.strictEqual((yield* client.chat(request("patience"), account)).text, "patience")
-      assert.isAtLeast(Date.now() - started, 380)
-      assert.strictEqual(yield* requests, 2)
-    })
+    retriedAfter({ kind: "rate_limit", retryAfterSeconds: 0.4, retryAfterHeader: false }, 380)
   )
 
   it.effect("a Retry-After longer than the limit is not waited for: RateLimited at once, with the delay", () =>
@@ -340,19 +338,14 @@ layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })("CodexClient a
   )
 
   it.effect("rate_limit_exceeded inside the stream is retried after the delay its message asks for", () =>
-    Effect.gen(function* () {
-      const { client, account, emulator, requests } = yield* setup
-      yield* emulator.injectFault({
+    retriedAfter(
+      {
         kind: "response_failed",
-        account,
         code: "rate_limit_exceeded",
         message: "Rate limit reached for gpt-5.5. Please try again in 300ms."
-      })
-      const started = Date.now()
-      assert.strictEqual((yield* client.chat(request("again"), account)).text, "again")
-      assert.isAtLeast(Date.now() - started, 280)
-      assert.strictEqual(yield* requests, 2)
-    })
+      },
+      280
+    )
   )
 
   it.effect("a 400 is InvalidRequest and is not retried", () =>
