@@ -2,9 +2,9 @@
  * The typed events of a streamed Codex turn, decoded from the backend's SSE messages (protocol §7).
  *
  * The decoder is the hot path of a turn (one call per delta), so it reads the `data:` JSON with
- * plain `JSON.parse` and light field checks. The few payloads that end or summarise a turn —
- * `response.completed`, `response.failed` and `response.output_item.done` — arrive once per turn
- * or once per item, so they are validated with Schema, which names the offending field.
+ * plain `JSON.parse` and field checks written by hand (a Schema decode of a finished item cost more
+ * than parsing its JSON); events it has no use for are recognised by their `event:` line and never
+ * parsed. Only the rare `response.failed` is decoded with Schema.
  *
  * @since 0.1.0
  */

@@ -10,6 +10,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import type { PgClient } from "@effect/sql-pg"
 import { Credentials } from "@nexus/token-store"
+import type { Pull } from "effect"
 import {
   Array as Arr,
   Cause,
@@ -28,6 +29,7 @@ import {
 } from "effect"
 import { randomUUID } from "node:crypto"
 import { arch, release, type } from "node:os"
+import { finished } from "node:stream"
 import { zstdCompressSync } from "node:zlib"
 import packageJson from "../package.json" with { type: "json" }
 import type * as ChatEvent from "./ChatEvent.ts"
@@ -432,7 +434,8 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
   const catalog = yield* ModelCatalog
   const responsesUrl = new URL(`${settings.baseUrl}/responses`)
   const sessionId = randomUUID()
-  const idleMillis = Duration.toMillis(settings.idleTimeout)
+  // Node's timers and undici take at most 2^31-1 ms (24.8 days); longer (or infinite) means that.
+  const idleMillis = Math.min(Math.max(1, Duration.toMillis(settings.idleTimeout)), 2 ** 31 - 1)
   const idleError = () =>
     new UpstreamUnavailable({ detail: `no data for ${Duration.format(settings.idleTimeout)} (idle stream)` })
 
@@ -480,44 +483,60 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
           )
     })
 
-  const post = (prepared: Prepared, token: Redacted.Redacted<string>, accountId: string) =>
-    Transport.post(
-      dispatcher,
-      responsesUrl,
-      {
-        authorization: `Bearer ${Redacted.value(token)}`,
-        "chatgpt-account-id": accountId,
-        originator: settings.originator,
-        "user-agent": settings.userAgent,
-        "session-id": sessionId,
-        accept: "text/event-stream",
-        "content-type": "application/json",
-        ...(settings.zstd ? { "content-encoding": "zstd" } : {})
-      },
-      prepared.body,
-      idleMillis
+  /**
+   * POSTs the request. The answer's body belongs to `owned` from the moment it exists, so that
+   * whoever owns the list destroys it however the attempt ends (an interruption included).
+   */
+  const post = (prepared: Prepared, token: Redacted.Redacted<string>, accountId: string, owned: Owned) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.map(
+        restore(
+          Transport.post(
+            dispatcher,
+            responsesUrl,
+            {
+              authorization: `Bearer ${Redacted.value(token)}`,
+              "chatgpt-account-id": accountId,
+              originator: settings.originator,
+              "user-agent": settings.userAgent,
+              "session-id": sessionId,
+              accept: "text/event-stream",
+              "content-type": "application/json",
+              ...(settings.zstd ? { "content-encoding": "zstd" } : {})
+            },
+            prepared.body,
+            idleMillis
+          )
+        ),
+        (answer) => {
+          owned.push(answer.body)
+          return answer
+        }
+      )
     ).pipe(
       Effect.mapError((failure) =>
         failure.idle ? idleError() : new UpstreamUnavailable({ detail: `no answer (${failure.detail})` })
       )
     )
 
-  /** Reads a refused answer's body for its error. */
+  /** Reads a refused answer's body (at most 64 KiB, within the idle limit) for its error. */
   const refused = (answer: Transport.Answer, accountId: string): Effect.Effect<never, CodexError> =>
     Effect.flatMap(
-      Effect.promise(() => answer.body.text().catch(() => "")),
+      Effect.promise(() => Transport.readText(answer.body, 64 * 1024)).pipe(
+        Effect.timeoutOrElse({ duration: idleMillis, orElse: () => Effect.succeed("") })
+      ),
       (text) => Effect.fail(statusError(answer.status, answer.headers, text, accountId))
     )
 
   /** One request: a 401 recovered once through Credentials; the answer's windows kept. */
-  const send = Effect.fnUntraced(function* (prepared: Prepared, account: string, sink: Sink) {
+  const send = Effect.fnUntraced(function* (prepared: Prepared, account: string, sink: Sink, owned: Owned) {
     const tokens = yield* credentials.tokens(account)
     sink.accountId = tokens.accountId
-    let answer = yield* post(prepared, tokens.accessToken, tokens.accountId)
+    let answer = yield* post(prepared, tokens.accessToken, tokens.accountId, owned)
     if (answer.status === 401) {
       answer.body.destroy()
       const recovered = yield* credentials.recoverUnauthorized(account, tokens.accessToken)
-      answer = yield* post(prepared, recovered, tokens.accountId)
+      answer = yield* post(prepared, recovered, tokens.accountId, owned)
     }
     // Every answer, 429s included, reports the account's usage windows (protocol §8).
     yield* observe(tokens.accountId, fromHeaders(answer.headers))
@@ -527,10 +546,6 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
     return answer
   })
 
-  /**
-   * One attempt's events. The hot path: one pull per network chunk, the chunk parsed and decoded
-   * by plain loops, the idle limit one timer refreshed per chunk.
-   */
   const broke = (cause: unknown) =>
     cause instanceof IdleTimeout
       ? idleError()
@@ -538,85 +553,161 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
           detail: `the stream broke (${cause instanceof globalThis.Error ? cause.message.split("\n")[0] : String(cause)})`
         })
 
+  /** Fails with `error`, after keeping the windows the answer reported before it. */
+  const failWith = (reader: Reader, error: CodexError) => {
+    const windows = reader.takeWindows()
+    return windows === undefined
+      ? Effect.fail(error)
+      : Effect.andThen(observe(reader.accountId, windows), Effect.fail(error))
+  }
+
+  /** Backoff with jitter, bounded; the backend's own delay when it gave one (protocol §8). */
+  const retryPolicy = Schedule.exponential(settings.baseDelay).pipe(
+    Schedule.setInputType<CodexError>(),
+    Schedule.jittered,
+    Schedule.while(
+      ({ input, attempt }) =>
+        attempt < settings.attempts &&
+        isTransient(input) &&
+        (input.retryAfter === undefined || input.retryAfter <= Duration.toMillis(settings.maxRetryAfter))
+    ),
+    Schedule.modifyDelay(({ input, duration, attempt }) => {
+      const delay =
+        isTransient(input) && input.retryAfter !== undefined
+          ? Duration.millis(input.retryAfter)
+          : Duration.min(duration, settings.maxDelay)
+      return Effect.as(
+        Effect.logDebug("retrying the Codex request", {
+          attempt: attempt + 1,
+          of: settings.attempts,
+          after: Duration.format(delay),
+          reason: input.message
+        }),
+        delay
+      )
+    })
+  )
+
   /**
-   * Sends the request and hands its answer to `use`, which owns the body from then on. The body
-   * is destroyed (the request aborted if unfinished) when `scope` closes, however it closes; its
-   * idle limit is one timer, refreshed per chunk.
+   * The pull of one answer's events, as the caller consumes them. The hot path: one pull per
+   * network chunk, parsed and decoded by plain loops. `Created` and `RateLimits` are held back
+   * until the first event with content, so an attempt that fails before any content can be retried
+   * without the caller ever seeing a second `Created`. The idle limit is one timer that only counts
+   * while a pull waits for the network, not while the caller is busy.
    */
-  const open = <A>(
-    prepared: Prepared,
-    account: string,
-    sink: Sink,
-    scope: Scope.Scope,
-    use: (answer: Transport.Answer, idle: ReturnType<typeof setTimeout>) => A
-  ): Effect.Effect<A, CodexError> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(send(prepared, account, sink)), (answer) => {
-        const body = answer.body
-        const idle = setTimeout(() => body.destroy(new IdleTimeout()), idleMillis)
+  const answerPull = (answer: Transport.Answer, sink: Sink, owned: Owned): Pulled => {
+    const body = answer.body
+    let pulling = false
+    const idle = setTimeout(function onIdle() {
+      if (pulling) body.destroy(new IdleTimeout())
+      else idle.refresh()
+    }, idleMillis)
+    owned.push({ destroy: () => void clearTimeout(idle) })
+    const reader = makeReader(sink.accountId)
+    const iterator = body[Symbol.asyncIterator]()
+    const next = Effect.tryPromise({
+      try: () => {
+        pulling = true
+        idle.refresh()
+        return iterator.next()
+      },
+      catch: broke
+    })
+    let held: Array<ChatEvent.ChatEvent> | undefined = []
+    const emit = (
+      out: Array<ChatEvent.ChatEvent> | CodexError
+    ): Effect.Effect<Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent>, CodexError> | undefined => {
+      if (!Array.isArray(out)) return failWith(reader, out)
+      if (held !== undefined) {
+        if (!hasContent(out) && !reader.completed) {
+          held.push(...out)
+          return undefined
+        }
+        out = held.length === 0 ? out : [...held, ...out]
+        held = undefined
+        sink.onContent?.()
+      }
+      if (!Arr.isArrayNonEmpty(out)) return undefined
+      const windows = reader.takeWindows()
+      return windows === undefined ? Effect.succeed(out) : Effect.as(observe(sink.accountId, windows), out)
+    }
+    let ended = false
+    const pull: Pulled = Effect.matchEffect(next, {
+      onFailure: (error): Pulled => {
+        pulling = false
+        // Once the turn is complete, a connection that breaks or idles is of no concern.
+        if (!reader.completed) return Effect.fail(error)
+        ended = true
+        return emit(reader.end()) ?? Cause.done()
+      },
+      onSuccess: (result): Pulled => {
+        pulling = false
+        if (ended) return Cause.done()
+        if (result.done === true) {
+          ended = true
+          return emit(reader.end()) ?? Cause.done()
+        }
+        return emit(reader.push(result.value)) ?? pull
+      }
+    })
+    return pull
+  }
+
+  /**
+   * A turn's events: attempts until one gets content through. A failure before any content closes
+   * the attempt, asks the schedule (built at the first failure; it sleeps the delay) and starts the
+   * next attempt in the same stream; after content, failures go to the caller.
+   */
+  const turnEvents = (prepared: Prepared, account: string): Stream.Stream<ChatEvent.ChatEvent, CodexError> =>
+    Stream.fromChannel(
+      Channel.fromTransform((_, scope) => {
+        const owned: Owned = []
+        let delivered = false
+        const sink: Sink = { accountId: account, onContent: () => void (delivered = true) }
+        let current: Pulled | undefined
+        let step: ((error: CodexError) => Pull.Pull<unknown, never, unknown>) | undefined
+        const start: Pulled = Effect.flatMap(send(prepared, account, sink, owned), (answer) => {
+          current = answerPull(answer, sink, owned)
+          return current
+        })
+        const retry = (error: CodexError): Pulled => {
+          if (delivered) return Effect.fail(error)
+          destroyAll(owned)
+          current = undefined
+          return Effect.flatMap(
+            step === undefined
+              ? Effect.map(Schedule.toStepWithSleep(retryPolicy), (made) => (step = made))
+              : Effect.succeed(step),
+            (next) => Effect.matchEffect(next(error), { onFailure: () => Effect.fail(error), onSuccess: () => pull })
+          )
+        }
+        const pull: Pulled = Effect.catchIf(
+          Effect.suspend(() => current ?? start),
+          (error): error is CodexError => !Cause.isDone(error),
+          retry
+        )
         return Effect.as(
           Scope.addFinalizer(
             scope,
-            Effect.sync(() => {
-              clearTimeout(idle)
-              body.destroy()
-            })
+            Effect.sync(() => destroyAll(owned))
           ),
-          use(answer, idle)
+          pull
         )
       })
     )
 
-  /** One attempt's events, one pull per network chunk (backpressure: nothing is read ahead). */
-  const events = (prepared: Prepared, account: string, sink: Sink): Stream.Stream<ChatEvent.ChatEvent, CodexError> =>
-    Stream.fromChannel(
-      Channel.fromTransform((_, scope) =>
-        open(prepared, account, sink, scope, (answer, idle) => {
-          const reader = makeReader(sink.accountId)
-          const iterator = answer.body[Symbol.asyncIterator]()
-          const next = Effect.tryPromise({ try: () => iterator.next(), catch: broke })
-          const emit = (
-            out: Array<ChatEvent.ChatEvent> | CodexError
-          ): Effect.Effect<Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent>, CodexError> | undefined => {
-            if (!Array.isArray(out)) return Effect.fail(out)
-            if (!Arr.isArrayNonEmpty(out)) return undefined
-            if (sink.onContent !== undefined && hasContent(out)) sink.onContent()
-            const windows = reader.takeWindows()
-            return windows === undefined ? Effect.succeed(out) : Effect.as(observe(sink.accountId, windows), out)
-          }
-          let ended = false
-          const pull: Effect.Effect<
-            Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent>,
-            CodexError | Cause.Done
-          > = Effect.flatMap(next, (result) => {
-            if (result.done === true) {
-              clearTimeout(idle)
-              if (ended) return Cause.done()
-              ended = true
-              return emit(reader.end()) ?? Cause.done()
-            }
-            idle.refresh()
-            return emit(reader.push(result.value)) ?? pull
-          })
-          return pull
-        })
-      )
-    )
-
   /**
    * One attempt read whole into `turn`, without a Stream: chunks are handled as the socket
-   * delivers them (a turn's result is small, so reading ahead is harmless). The body is destroyed
-   * however the attempt ends.
+   * delivers them (a turn's result is small, so reading ahead is harmless). Every body the attempt
+   * got is destroyed however it ends.
    */
-  const read = (prepared: Prepared, account: string, sink: Sink, turn: Turn): Effect.Effect<void, CodexError> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(send(prepared, account, sink)), (answer) =>
-        Effect.ensuring(
-          restore(consume(answer, sink.accountId, turn)),
-          Effect.sync(() => answer.body.destroy())
-        )
-      )
+  const read = (prepared: Prepared, account: string, sink: Sink, turn: Turn): Effect.Effect<void, CodexError> => {
+    const owned: Owned = []
+    return Effect.ensuring(
+      Effect.flatMap(send(prepared, account, sink, owned), (answer) => consume(answer, sink.accountId, turn)),
+      Effect.sync(() => destroyAll(owned))
     )
+  }
 
   const consume = (answer: Transport.Answer, accountId: string, turn: Turn): Effect.Effect<void, CodexError> =>
     Effect.callback<void, CodexError>((resume) => {
@@ -626,77 +717,41 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
       const settle = (effect: Effect.Effect<void, CodexError>) => {
         clearTimeout(idle)
         body.off("readable", onReadable)
+        stopWatching()
         resume(effect)
+      }
+      const succeed = () => {
+        const windows = reader.takeWindows()
+        settle(windows === undefined ? Effect.void : observe(accountId, windows))
       }
       // `read()` hands over everything buffered at once: fewer, larger chunks than "data" events.
       const onReadable = () => {
         for (let chunk = body.read() as Uint8Array | null; chunk !== null; chunk = body.read() as Uint8Array | null) {
           idle.refresh()
           const out = reader.push(chunk)
-          if (!Array.isArray(out)) return settle(Effect.fail(out))
+          if (!Array.isArray(out)) return settle(failWith(reader, out))
           turn.add(out)
         }
       }
       body.on("readable", onReadable)
-      body.once("error", (cause) => settle(Effect.fail(broke(cause))))
-      body.once("end", () => {
+      // `finished` also reports a body that ended or broke before this point.
+      const stopWatching = finished(body, (error) => {
+        // Once the turn is complete, a connection that breaks or idles is of no concern.
+        if (error !== undefined && error !== null && !reader.completed) return settle(failWith(reader, broke(error)))
         const out = reader.end()
-        if (!Array.isArray(out)) return settle(Effect.fail(out))
+        if (!Array.isArray(out)) return settle(failWith(reader, out))
         turn.add(out)
-        const windows = reader.takeWindows()
-        settle(windows === undefined ? Effect.void : observe(accountId, windows))
+        succeed()
       })
       // Interrupted: the timer goes; `read` destroys the body.
-      return Effect.sync(() => clearTimeout(idle))
+      return Effect.sync(() => {
+        clearTimeout(idle)
+        stopWatching()
+      })
     })
 
-  /** Backoff with jitter, bounded; the backend's own delay when it gave one (protocol §8). */
-  const retryPolicy = (allowed: () => boolean) =>
-    Schedule.exponential(settings.baseDelay).pipe(
-      Schedule.setInputType<CodexError>(),
-      Schedule.jittered,
-      Schedule.while(
-        ({ input, attempt }) =>
-          attempt < settings.attempts &&
-          isTransient(input) &&
-          (input.retryAfter === undefined || input.retryAfter <= Duration.toMillis(settings.maxRetryAfter)) &&
-          allowed()
-      ),
-      Schedule.modifyDelay(({ input, duration, attempt }) => {
-        const delay =
-          isTransient(input) && input.retryAfter !== undefined
-            ? Duration.millis(input.retryAfter)
-            : Duration.min(duration, settings.maxDelay)
-        return Effect.as(
-          Effect.logDebug("retrying the Codex request", {
-            attempt: attempt + 1,
-            of: settings.attempts,
-            after: Duration.format(delay),
-            reason: input.message
-          }),
-          delay
-        )
-      })
-    )
-
   const stream = (request: ChatRequest, account: string): Stream.Stream<ChatEvent.ChatEvent, CodexError> =>
-    Stream.unwrap(
-      Effect.map(prepare(request), (prepared) => {
-        let delivered = false
-        const sink: Sink = { accountId: account, onContent: () => void (delivered = true) }
-        const attempt = events(prepared, account, sink)
-        // The schedule is built on the first failure, which it then sees first: the happy path
-        // pays nothing for it.
-        return Stream.catch(attempt, (first) => {
-          let replay = true
-          const again = Stream.suspend(() => (replay ? ((replay = false), Stream.fail(first)) : attempt))
-          return Stream.retry(
-            again,
-            retryPolicy(() => !delivered)
-          )
-        })
-      })
-    )
+    Stream.unwrap(Effect.map(prepare(request), (prepared) => turnEvents(prepared, account)))
 
   const chat = Effect.fnUntraced(function* (request: ChatRequest, account: string) {
     const prepared = yield* prepare(request)
@@ -709,10 +764,7 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
     const turn = yield* Effect.catch(once, (first) => {
       let replay = true
       const again = Effect.suspend(() => (replay ? ((replay = false), Effect.fail(first)) : once))
-      return Effect.retry(
-        again,
-        retryPolicy(() => true)
-      )
+      return Effect.retry(again, retryPolicy)
     })
     return {
       text: turn.text.length > 0 ? turn.text : turn.deltas,
@@ -731,11 +783,37 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
 })
 
 /** The events of one answer, chunk by chunk: SSE parsing and event decoding, failures mapped. */
-const makeReader = (accountId: string) => {
+interface Reader {
+  readonly accountId: string
+  /** `response.completed` has been seen: what follows cannot fail the turn. */
+  readonly completed: boolean
+  readonly push: (chunk: Uint8Array) => Array<ChatEvent.ChatEvent> | CodexError
+  /** The last events; a stream that ends without `response.completed` is a retryable failure. */
+  readonly end: () => Array<ChatEvent.ChatEvent> | CodexError
+  /** The windows `codex.rate_limits` events reported since the last call. */
+  readonly takeWindows: () => Array<UsageWindow> | undefined
+}
+
+const makeReader = (accountId: string): Reader => {
   const parser = makeParser()
   const decoder = makeEventDecoder()
-  let completed = false
   let windows: Array<UsageWindow> | undefined
+  const reader = {
+    accountId,
+    completed: false,
+    push: (chunk: Uint8Array) => decode(parser.push(chunk)),
+    end: (): Array<ChatEvent.ChatEvent> | CodexError => {
+      const out = decode(parser.end())
+      return Array.isArray(out) && !reader.completed
+        ? new UpstreamUnavailable({ detail: "the stream closed before response.completed" })
+        : out
+    },
+    takeWindows: () => {
+      const taken = windows
+      windows = undefined
+      return taken
+    }
+  }
   const decode = (messages: ReadonlyArray<SseMessage>): Array<ChatEvent.ChatEvent> | CodexError => {
     const out: Array<ChatEvent.ChatEvent> = []
     for (const message of messages) {
@@ -747,7 +825,7 @@ const makeReader = (accountId: string) => {
         case "Failed":
           return failedError(event, accountId)
         case "Completed":
-          completed = true
+          reader.completed = true
           break
         case "RateLimits":
           ;(windows ??= []).push(...fromEvent(event))
@@ -757,22 +835,18 @@ const makeReader = (accountId: string) => {
     }
     return out
   }
-  return {
-    push: (chunk: Uint8Array) => decode(parser.push(chunk)),
-    /** The last events; a stream that ends without `response.completed` is a retryable failure. */
-    end: (): Array<ChatEvent.ChatEvent> | CodexError => {
-      const out = decode(parser.end())
-      return Array.isArray(out) && !completed
-        ? new UpstreamUnavailable({ detail: "the stream closed before response.completed" })
-        : out
-    },
-    /** The windows `codex.rate_limits` events reported since the last call. */
-    takeWindows: () => {
-      const taken = windows
-      windows = undefined
-      return taken
-    }
-  }
+  return reader
+}
+
+/** One pull of a stream attempt: the next events, a failure, or the end. */
+type Pulled = Effect.Effect<Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent>, CodexError | Cause.Done>
+
+/** The bodies (and timers) an attempt owns: destroyed when it ends, however it ends. */
+type Owned = Array<{ readonly destroy: () => void }>
+
+const destroyAll = (owned: Owned) => {
+  for (const item of owned) item.destroy()
+  owned.length = 0
 }
 
 /** A turn's result as its events arrive. */

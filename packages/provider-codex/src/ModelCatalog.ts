@@ -189,13 +189,15 @@ const make = Effect.fnUntraced(function* (options: Options) {
     Effect.flatMap((rows) =>
       Effect.map(decodeInfos(rows.map((row) => row.info)), (models) => ({
         models,
-        etag: rows.find((row) => row.source === "upstream")?.etag ?? undefined
+        etag: rows.find((row) => row.source === "upstream")?.etag ?? undefined,
+        readable: true
       }))
     ),
     Effect.catch((error) =>
       Effect.as(Effect.logWarning("nexus.models could not be read", { detail: firstLine(error) }), {
         models: [] as ReadonlyArray<ModelInfo>,
-        etag: undefined
+        etag: undefined,
+        readable: false
       })
     )
   )
@@ -263,10 +265,10 @@ const make = Effect.fnUntraced(function* (options: Options) {
   const cached = Effect.suspend(() =>
     memory !== undefined
       ? Effect.succeed(memory)
-      : Effect.flatMap(stored, (current) => fallback(current.models)).pipe(
-          Effect.map(remember),
-          Effect.withSpan("ModelCatalog.cached")
-        )
+      : Effect.flatMap(stored, (current) =>
+          // An unreadable table is not remembered: the next call tries again, the bundle serves meanwhile.
+          current.readable ? Effect.map(fallback(current.models), remember) : Effect.succeed(BUNDLED_MODELS)
+        ).pipe(Effect.withSpan("ModelCatalog.cached"))
   )
 
   const models = Effect.fn("ModelCatalog.models")(function* (account: string) {

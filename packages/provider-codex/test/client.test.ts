@@ -156,6 +156,64 @@ layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })("CodexClient a
     })
   )
 
+  it.effect(
+    "a stream that keeps failing before any content is retried a bounded number of times, showing nothing",
+    () =>
+      Effect.gen(function* () {
+        const { client, account, emulator, requests } = yield* setup
+        // Only response.created goes out before each cut.
+        yield* emulator.injectFault({ kind: "stream_cut", account, afterEvents: 1, times: 20 })
+        const seen: Array<string> = []
+        const error = yield* Effect.flip(
+          Stream.runForEach(client.stream(request("never"), account), (event) =>
+            Effect.sync(() => void seen.push(event._tag))
+          )
+        )
+        assert.strictEqual(error._tag, "UpstreamUnavailable")
+        assert.strictEqual(yield* requests, 6)
+        // Created was held back with the failed attempts: the caller saw none of them.
+        assert.deepStrictEqual(seen, [])
+      })
+  )
+
+  it.effect("a stream retried after a cut shows one Created, not one per attempt", () =>
+    Effect.gen(function* () {
+      const { client, account, emulator, requests } = yield* setup
+      yield* emulator.injectFault({ kind: "stream_cut", account, afterEvents: 1, times: 2 })
+      const events = yield* Stream.runCollect(client.stream(request("third time lucky"), account))
+      assert.strictEqual(yield* requests, 3)
+      assert.lengthOf(
+        events.filter((event) => event._tag === "Created"),
+        1
+      )
+      assert.strictEqual(
+        events.flatMap((event) => (event._tag === "TextDelta" ? [event.delta] : [])).join(""),
+        "third time lucky"
+      )
+    })
+  )
+
+  it.effect("a caller slower than the idle limit is not mistaken for an idle backend", () =>
+    Effect.gen(function* () {
+      const { account, emulator } = yield* setup
+      const client = yield* clientWith({ baseUrl: emulator.urls.codexBaseUrl, idleTimeout: Duration.millis(200) })
+      // The backend pauses (under the limit) after the first delta, so the reply is still coming
+      // while the caller dwells on that delta for longer than the limit.
+      yield* emulator.injectFault({ kind: "idle", account, afterEvents: 5, delayMs: 120 })
+      let deltas = ""
+      yield* Stream.runForEach(client.stream(request("one two three four five six"), account), (event) =>
+        event._tag === "TextDelta"
+          ? // The caller dwells on the first delta longer than the idle limit.
+            Effect.andThen(
+              deltas === "" ? Effect.sleep(Duration.millis(350)) : Effect.void,
+              Effect.sync(() => void (deltas += event.delta))
+            )
+          : Effect.void
+      )
+      assert.strictEqual(deltas, "one two three four five six")
+    })
+  )
+
   it.effect("context_length_exceeded inside the stream is ContextLengthExceeded, not retried", () =>
     Effect.gen(function* () {
       const { client, account, emulator, requests } = yield* setup

@@ -91,3 +91,18 @@ export const post = (
       }
     })
   )
+
+/** The text of a (refused) answer's body, at most `limit` characters; what arrived if it breaks. */
+export const readText = async (body: Answer["body"], limit: number): Promise<string> => {
+  const decoder = new TextDecoder()
+  let text = ""
+  try {
+    for await (const chunk of body) {
+      text += decoder.decode(chunk, { stream: true })
+      if (text.length >= limit) break
+    }
+  } catch {
+    // The status decides the error; a broken body only loses its detail.
+  }
+  return text.slice(0, limit)
+}
