@@ -102,6 +102,26 @@ layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })("CodexClient a
     })
   )
 
+  it.effect("a 401 that survives the recovery is Unauthorized, after exactly one retry", () =>
+    Effect.gen(function* () {
+      const { client, account, emulator, requests } = yield* setup
+      yield* emulator.injectFault({ kind: "unauthorized", account, times: 2 })
+      const error = yield* Effect.flip(client.chat(request("still refused"), account))
+      assert.strictEqual(error._tag, "Unauthorized")
+      assert.include(error.message, "nexus login")
+      assert.strictEqual(yield* requests, 2)
+    })
+  )
+
+  it.effect("an account that was never signed in fails with the store's error, before any request", () =>
+    Effect.gen(function* () {
+      const { client, requests } = yield* setup
+      const error = yield* Effect.flip(client.chat(request("who?"), "00000000-0000-4000-8000-0000000000aa"))
+      assert.strictEqual(error._tag, "TokenNotFound")
+      assert.strictEqual(yield* requests, 0)
+    })
+  )
+
   it.effect("usage_limit_reached is UsageLimitReached with plan and reset, and is not retried", () =>
     Effect.gen(function* () {
       const { client, account, emulator, requests } = yield* setup
