@@ -636,7 +636,7 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
       onFailure: (error): Pulled => {
         pulling = false
         // Once the turn is complete, a connection that breaks or idles is of no concern.
-        if (!reader.completed) return Effect.fail(error)
+        if (!reader.completed) return failWith(reader, error)
         ended = true
         return emit(reader.end()) ?? Cause.done()
       },
@@ -819,6 +819,8 @@ const makeReader = (accountId: string): Reader => {
     for (const message of messages) {
       const event = decoder.decode(message)
       if (event === undefined) continue
+      // After response.completed the turn stands: a torn or odd trailing event cannot undo it.
+      if (reader.completed && (event._tag === "MalformedEvent" || event._tag === "Failed")) continue
       switch (event._tag) {
         case "MalformedEvent":
           return new UpstreamUnavailable({ detail: `a malformed event (${event.message})` })

@@ -249,12 +249,6 @@ const make = Effect.fnUntraced(function* (options: Options) {
       return { _tag: "Fresh", models: reply.models, etag: response.headers.etag } as const
     }).pipe(Effect.catch((error) => Effect.succeed({ _tag: "Failed", detail: firstLine(error) } as const)))
 
-  /** The stored catalog, else the bundled one (written down as such). */
-  const fallback = (models: ReadonlyArray<ModelInfo>) =>
-    models.length > 0
-      ? Effect.succeed(models)
-      : Effect.as(persist(BUNDLED_MODELS, "bundled", undefined), BUNDLED_MODELS)
-
   /** The catalog last read or fetched by this instance: resolving a model costs no query. */
   let memory: ReadonlyArray<ModelInfo> | undefined
   const remember = (catalog: ReadonlyArray<ModelInfo>) => {
@@ -262,13 +256,22 @@ const make = Effect.fnUntraced(function* (options: Options) {
     return catalog
   }
 
+  /**
+   * The stored catalog, else the bundled one (written down as such). When the table could not be
+   * read, the bundle serves without being written (that would delete rows never seen) or
+   * remembered (the next call reads the table again).
+   */
+  const fallback = (current: { readonly models: ReadonlyArray<ModelInfo>; readonly readable: boolean }) =>
+    !current.readable
+      ? Effect.succeed(BUNDLED_MODELS)
+      : current.models.length > 0
+        ? Effect.map(Effect.succeed(current.models), remember)
+        : Effect.as(persist(BUNDLED_MODELS, "bundled", undefined), remember(BUNDLED_MODELS))
+
   const cached = Effect.suspend(() =>
     memory !== undefined
       ? Effect.succeed(memory)
-      : Effect.flatMap(stored, (current) =>
-          // An unreadable table is not remembered: the next call tries again, the bundle serves meanwhile.
-          current.readable ? Effect.map(fallback(current.models), remember) : Effect.succeed(BUNDLED_MODELS)
-        ).pipe(Effect.withSpan("ModelCatalog.cached"))
+      : Effect.flatMap(stored, fallback).pipe(Effect.withSpan("ModelCatalog.cached"))
   )
 
   const models = Effect.fn("ModelCatalog.models")(function* (account: string) {
@@ -277,30 +280,28 @@ const make = Effect.fnUntraced(function* (options: Options) {
     switch (fetched._tag) {
       case "Fresh": {
         yield* persist(fetched.models, "upstream", fetched.etag)
-        return fetched.models
+        return remember(fetched.models)
       }
       case "NotModified":
-        return yield* fallback(current.models)
+        return yield* fallback(current)
       case "NoCatalog": {
         // Some deployments have no /models (protocol §9): not a failure, the bundled list stands.
         yield* Effect.logDebug("the backend has no model catalog; using the stored or bundled one")
-        return yield* fallback(current.models)
+        return yield* fallback(current)
       }
       case "Failed": {
         yield* Effect.logWarning("the model catalog could not be fetched; using the stored or bundled one", {
           account,
           detail: fetched.detail
         })
-        return yield* fallback(current.models)
+        return yield* fallback(current)
       }
     }
   })
 
-  const refreshed = (account: string) => Effect.map(models(account), remember)
-
   // Untraced: it runs before every request, and without an account it costs no I/O.
   const resolve = Effect.fnUntraced(function* (model: string, account?: string) {
-    const catalog = account === undefined ? yield* cached : yield* refreshed(account)
+    const catalog = account === undefined ? yield* cached : yield* models(account)
     const slug = Object.hasOwn(aliases, model) ? aliases[model]! : model
     const found = catalog.find((info) => info.slug === slug)
     if (found !== undefined) return found
@@ -310,5 +311,5 @@ const make = Effect.fnUntraced(function* (options: Options) {
     })
   })
 
-  return ModelCatalog.of({ models: refreshed, cached, resolve })
+  return ModelCatalog.of({ models, cached, resolve })
 })

@@ -92,17 +92,18 @@ export const post = (
     })
   )
 
-/** The text of a (refused) answer's body, at most `limit` characters; what arrived if it breaks. */
+/** The text of a (refused) answer's body, at most `limit` bytes; what arrived if it breaks. */
 export const readText = async (body: Answer["body"], limit: number): Promise<string> => {
-  const decoder = new TextDecoder()
-  let text = ""
+  const chunks: Array<Uint8Array> = []
+  let size = 0
   try {
     for await (const chunk of body) {
-      text += decoder.decode(chunk, { stream: true })
-      if (text.length >= limit) break
+      chunks.push(chunk)
+      size += chunk.byteLength
+      if (size >= limit) break
     }
   } catch {
     // The status decides the error; a broken body only loses its detail.
   }
-  return text.slice(0, limit)
+  return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, limit))
 }
