@@ -216,16 +216,16 @@ layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })("CodexClient a
   it.effect("a caller slower than the idle limit is not mistaken for an idle backend", () =>
     Effect.gen(function* () {
       const { account, emulator } = yield* setup
-      const client = yield* clientWith({ baseUrl: emulator.urls.codexBaseUrl, idleTimeout: Duration.millis(200) })
+      const client = yield* clientWith({ baseUrl: emulator.urls.codexBaseUrl, idleTimeout: Duration.millis(400) })
       // The backend pauses (under the limit) after the first delta, so the reply is still coming
       // while the caller dwells on that delta for longer than the limit.
-      yield* emulator.injectFault({ kind: "idle", account, afterEvents: 5, delayMs: 120 })
+      yield* emulator.injectFault({ kind: "idle", account, afterEvents: 5, delayMs: 100 })
       let deltas = ""
       yield* Stream.runForEach(client.stream(request("one two three four five six"), account), (event) =>
         event._tag === "TextDelta"
           ? // The caller dwells on the first delta longer than the idle limit.
             Effect.andThen(
-              deltas === "" ? Effect.sleep(Duration.millis(350)) : Effect.void,
+              deltas === "" ? Effect.sleep(Duration.millis(700)) : Effect.void,
               Effect.sync(() => void (deltas += event.delta))
             )
           : Effect.void
