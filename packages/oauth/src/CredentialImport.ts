@@ -59,12 +59,9 @@ const tokenFile = Config.String("NEXUS_TOKEN_FILE").pipe(Config.withDefault(join
 const syntaxProblem = (cause: unknown) =>
   (cause instanceof Error ? cause.message.replace(/,?\s*(?:\.\.\.)?".*$/s, "").trim() : "") || "parse error"
 
-const readJson = Effect.fnUntraced(function* <S extends Schema.Top & { readonly DecodingServices: never }>(
-  path: string,
-  schema: S
-) {
+const readText = Effect.fnUntraced(function* (path: string) {
   const fs = yield* FileSystem.FileSystem
-  const text = yield* fs.readFileString(path).pipe(
+  return yield* fs.readFileString(path).pipe(
     Effect.mapError(
       (error) =>
         new CredentialsFileError({
@@ -74,6 +71,13 @@ const readJson = Effect.fnUntraced(function* <S extends Schema.Top & { readonly 
         })
     )
   )
+})
+
+const parseJson = Effect.fnUntraced(function* <S extends Schema.Top & { readonly DecodingServices: never }>(
+  path: string,
+  text: string,
+  schema: S
+) {
   const json = yield* Effect.try({
     try: () => JSON.parse(text) as unknown,
     catch: (cause) => new CredentialsFileError({ path, problem: `it is not valid JSON (${syntaxProblem(cause)})` })
@@ -82,6 +86,9 @@ const readJson = Effect.fnUntraced(function* <S extends Schema.Top & { readonly 
     Effect.mapError((error) => new CredentialsFileError({ path, problem: error.message.replace(/\s*\n\s*/g, " ") }))
   )
 })
+
+const readJson = <S extends Schema.Top & { readonly DecodingServices: never }>(path: string, schema: S) =>
+  Effect.flatMap(readText(path), (text) => parseJson(path, text, schema))
 
 const problem = (path: string) => (error: InvalidTokenResponse) =>
   new CredentialsFileError({ path, problem: `its ${error.field} ${error.problem}` })
@@ -151,7 +158,19 @@ export const importCodexAuth = Effect.fn("CredentialImport.importCodexAuth")(fun
  */
 export const importTokensFile = Effect.fn("CredentialImport.importTokensFile")(function* (path?: string) {
   const file = path ?? (yield* tokenFile.pipe(Effect.orDie))
-  const seed = yield* readJson(file, SeedTokenFile)
+  return yield* parseTokensFile(file, yield* readText(file))
+})
+
+/**
+ * The sign-in in a seed token file's text, already read (by a caller that checked the file it
+ * read, e.g. its owner and mode on the same handle); `path` only names the file in errors.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const parseTokensFile = Effect.fn("CredentialImport.parseTokensFile")(function* (path: string, text: string) {
+  const file = path
+  const seed = yield* parseJson(file, text, SeedTokenFile)
   const accessToken = Redacted.make(seed.access_token, { label: "access_token" })
   const idToken = seed.id_token ? Redacted.make(seed.id_token, { label: "id_token" }) : undefined
   const access = yield* claimsOf("access_token", accessToken).pipe(Effect.orElseSucceed((): Claims => ({})))

@@ -9,7 +9,8 @@
 import { CredentialImport, type TokenSet } from "@nexus/oauth"
 import { Config, DateTime, Effect, Redacted, Schema } from "effect"
 import { randomBytes } from "node:crypto"
-import { chmod, mkdir, open, rename, rm, stat } from "node:fs/promises"
+import { constants } from "node:fs"
+import { chmod, mkdir, open, rename, rm } from "node:fs/promises"
 import { homedir } from "node:os"
 import { dirname, join } from "node:path"
 import { TokenNotFound, TokenStoreUnavailable } from "./Errors.ts"
@@ -25,41 +26,59 @@ export const path = Config.String("NEXUS_TOKEN_FILE").pipe(Config.withDefault(jo
 const fail = (file: string, detail: string) =>
   new TokenStoreUnavailable({ store: "file", detail: `${file}: ${detail}` })
 
-/** Refuses a file that group or others may read (or write), naming the fix. */
-const checkPermissions = (file: string) =>
+/**
+ * Opens the file once, without following a symbolic link, and checks what that handle is — a
+ * regular file, owned by this user, that group and others cannot read or write — before reading
+ * it through the same handle; so the file checked is the file read. Refusals name the fix.
+ */
+const readChecked = (file: string) =>
   Effect.tryPromise({
-    try: () => stat(file),
-    catch: (error) =>
-      (error as NodeJS.ErrnoException).code === "ENOENT"
-        ? new TokenNotFound({ account: "*" })
-        : fail(file, (error as Error).message)
+    try: async () => {
+      const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW)
+      try {
+        const info = await handle.stat()
+        if (!info.isFile()) return { problem: "it is not a regular file" } as const
+        const uid = process.getuid?.()
+        if (uid !== undefined && info.uid !== uid) {
+          return { problem: `it belongs to user ${info.uid}, not to you (${uid}): tokens must be yours alone` } as const
+        }
+        if ((info.mode & 0o077) !== 0) {
+          return {
+            problem: `permissions ${(info.mode & 0o777).toString(8).padStart(4, "0")} are too open: tokens must be readable by you alone. Run: chmod 600 ${file}`
+          } as const
+        }
+        return { text: await handle.readFile("utf8") } as const
+      } finally {
+        await handle.close()
+      }
+    },
+    catch: (error) => {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === "ENOENT") return new TokenNotFound({ account: "*" })
+      if (code === "ELOOP") {
+        return fail(
+          file,
+          "it is a symbolic link, which a token file must not be: point NEXUS_TOKEN_FILE at the file itself"
+        )
+      }
+      return fail(file, (error as Error).message)
+    }
   }).pipe(
-    Effect.flatMap((info) =>
-      (info.mode & 0o077) === 0
-        ? Effect.void
-        : Effect.fail(
-            fail(
-              file,
-              `permissions ${(info.mode & 0o777).toString(8).padStart(4, "0")} are too open: tokens must be readable by you alone. Run: chmod 600 ${file}`
-            )
-          )
-    )
+    Effect.flatMap((read) => ("problem" in read ? Effect.fail(fail(file, read.problem)) : Effect.succeed(read.text)))
   )
 
 /**
- * Reads the token file. A missing file is TokenNotFound; a readable-by-others or broken file is
- * TokenStoreUnavailable naming the file and what to do.
+ * Reads the token file. A missing file is TokenNotFound; a file that is not yours alone, a
+ * symbolic link, or a broken file is TokenStoreUnavailable naming the file and what to do.
  *
  * @since 0.1.0
  * @category reading
  */
 export const read = Effect.fn("FileStore.read")(function* (file?: string) {
   const target = file ?? (yield* Effect.orDie(path))
-  yield* checkPermissions(target)
-  return yield* CredentialImport.importTokensFile(target).pipe(
-    Effect.mapError((error) =>
-      error.problem === "the file does not exist" ? new TokenNotFound({ account: "*" }) : fail(target, error.problem)
-    )
+  const text = yield* readChecked(target)
+  return yield* CredentialImport.parseTokensFile(target, text).pipe(
+    Effect.mapError((error) => fail(target, error.problem))
   )
 })
 

@@ -7,7 +7,7 @@ import { TestDatabase } from "@nexus/testing"
 import { ConfigProvider, Context, Effect, Layer, Option } from "effect"
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
-import { chmod, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises"
+import { chmod, mkdtemp, readdir, readFile, rm, stat, symlink } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Crypto } from "../src/Crypto.ts"
@@ -69,6 +69,26 @@ layer(TestLive, { excludeTestServices: true, timeout: 60_000 })("file and env st
       assert.include(error.message, `chmod 600 ${file}`)
       assert.include(error.message, "0644")
     }).pipe(Effect.scoped)
+  )
+
+  it.effect(
+    "a token file that is a symbolic link, or not a file at all, is refused: the file checked is the file read",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const file = join(dir, "tokens.json")
+        yield* FileStore.write(yield* mint(), { file })
+        const link = join(dir, "link.json")
+        yield* Effect.promise(() => symlink(file, link))
+        const linked = yield* Effect.flip(FileStore.read(link))
+        assert.strictEqual(linked._tag, "TokenStoreUnavailable")
+        assert.include(linked.message, "symbolic link")
+        const directory = yield* Effect.flip(FileStore.read(dir))
+        assert.strictEqual(directory._tag, "TokenStoreUnavailable")
+        assert.include(directory.message, "not a regular file")
+        // The file itself still reads.
+        assert.isString((yield* FileStore.read(file)).accountId)
+      }).pipe(Effect.scoped)
   )
 
   it.effect("a writer killed mid-write leaves the old file or the new one, never a torn one", () =>
