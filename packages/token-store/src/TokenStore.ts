@@ -43,7 +43,8 @@ export interface StoredTokens {
 export { TokenNotFound, TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
 
 /**
- * What a locked update decides: keep the row, replace its tokens, or mark it for a new sign-in.
+ * What a locked update decides: keep the row, replace its tokens, mark it for a new sign-in, or
+ * delete it (a sign-out, after revoking the tokens the row holds now).
  *
  * @since 0.1.0
  * @category models
@@ -52,6 +53,7 @@ export type LockedDecision =
   | { readonly _tag: "Keep" }
   | { readonly _tag: "Replace"; readonly tokens: TokenSet.TokenSet; readonly refreshedBy: string }
   | { readonly _tag: "Reauth"; readonly reason: string }
+  | { readonly _tag: "Delete" }
 
 /**
  * The token store.
@@ -301,6 +303,12 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
               case "Replace": {
                 const [updated] = yield* update(account, current.version, decision.tokens, decision.refreshedBy)
                 return yield* decodeRow(updated!)
+              }
+              case "Delete": {
+                yield* sql`DELETE FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND account_id = ${account}`.pipe(
+                  Effect.mapError(sqlError)
+                )
+                return current
               }
               case "Reauth": {
                 const [updated] = yield* sql<Row>`

@@ -4,7 +4,7 @@ import { Emulator } from "@nexus/codex-emulator"
 import { Context, Effect, Exit, Layer } from "effect"
 import { Credentials } from "../src/Credentials.ts"
 import { Crypto } from "../src/Crypto.ts"
-import { TokenStore } from "../src/TokenStore.ts"
+import { type LockedDecision, TokenStore } from "../src/TokenStore.ts"
 import { dump, eventually, mint, peerInstance, TestLive, value } from "./helpers.ts"
 
 let accounts = 0
@@ -40,6 +40,31 @@ layer(TestLive, { excludeTestServices: true })("Credentials in one process", (it
       yield* sql`ALTER TABLE nexus.oauth_tokens_away RENAME TO oauth_tokens`
       assert.isTrue(Exit.isSuccess(again))
       assert.strictEqual(yield* refreshes, 0)
+    })
+  )
+
+  it.effect("a locked Delete removes the sign-in in the lock's transaction, and the cache lets go of it", () =>
+    Effect.gen(function* () {
+      const { credentials, store, stored } = yield* setup()
+      const accountId = stored.tokens.accountId
+      yield* credentials.accessToken(accountId)
+      let seen: string | undefined
+      const deleted = yield* store.withLock(accountId, (current) =>
+        Effect.sync((): LockedDecision => {
+          seen = value(current.tokens.refreshToken)
+          return { _tag: "Delete" }
+        })
+      )
+      assert.strictEqual(seen, value(stored.tokens.refreshToken))
+      assert.strictEqual(deleted.tokens.accountId, accountId)
+      assert.strictEqual((yield* Effect.flip(store.get(accountId)))._tag, "TokenNotFound")
+      // The delete's notification reaches the cache: no stale token is served.
+      yield* eventually(
+        Effect.match(credentials.accessToken(accountId), {
+          onFailure: (error) => error._tag === "TokenNotFound",
+          onSuccess: () => false
+        })
+      )
     })
   )
 

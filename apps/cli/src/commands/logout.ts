@@ -34,10 +34,19 @@ export const logout = Command.make(
     const targets = all ? yield* store.list : [yield* resolveAccount("logout", account)]
     const results = []
     for (const stored of targets) {
+      // Under the account's row lock, as the workers refresh: what is revoked is the token the row
+      // holds now (a worker cannot rotate it in between), and the row goes in the same transaction.
       // Best effort: a revoke that fails (issuer down, token already dead) does not keep the
       // sign-in here; the refresh token then simply expires on its own.
-      const outcome = yield* oauth.revoke(stored.tokens)
-      yield* store.delete(stored.tokens.accountId).pipe(Effect.catchTag("TokenNotFound", () => Effect.void))
+      let outcome: OAuthClient.RevokeOutcome = { revoked: false, detail: "already signed out elsewhere" }
+      yield* store
+        .withLock(stored.tokens.accountId, (current) =>
+          Effect.map(oauth.revoke(current.tokens), (revoked): TokenStore.LockedDecision => {
+            outcome = revoked
+            return { _tag: "Delete" }
+          })
+        )
+        .pipe(Effect.catchTag("TokenNotFound", () => Effect.void))
       results.push({
         accountId: stored.tokens.accountId,
         label: stored.label ?? null,
