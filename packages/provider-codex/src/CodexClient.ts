@@ -317,11 +317,12 @@ const statusError = (
 /** The body of an answer that ended the wait for events: destroyed by its idle timer. */
 class IdleTimeout extends globalThis.Error {}
 
-/** What one attempt tells the caller besides its events. */
+/** What a turn's attempts tell the turn besides their events. */
 interface Sink {
+  /** The ChatGPT account id behind the requested account (id or label). */
   accountId: string
-  /** Called when an event with content (not just `Created` or `RateLimits`) is handed on. */
-  readonly onContent?: () => void
+  /** An event with content (not just `Created` or `RateLimits`) has reached the caller. */
+  delivered: boolean
 }
 
 const hasContent = (events: ReadonlyArray<ChatEvent.ChatEvent>) => {
@@ -442,19 +443,9 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
   /** The windows and credits each account's last answer reported, for the results that follow. */
   const lastWindows = new Map<string, ReadonlyArray<UsageWindow>>()
   const lastCredits = new Map<string, Credits>()
-  /** What was last written per account, so an unchanged report costs no database write. */
-  const written = new Map<string, { readonly key: string; readonly at: number }>()
   const observe = (accountId: string, windows: ReadonlyArray<UsageWindow>): Effect.Effect<void> => {
     if (windows.length === 0) return Effect.void
     lastWindows.set(accountId, windows)
-    const key = windows
-      .map((w) => `${w.limitId}/${w.windowMinutes}/${w.usedPercent}/${w.resetsAt?.epochMilliseconds ?? ""}`)
-      .join(",")
-    const now = Date.now()
-    const previous = written.get(accountId)
-    // Rewritten at least once a minute, so `observed_at` stays fresh for the router.
-    if (previous !== undefined && previous.key === key && now - previous.at < 60_000) return Effect.void
-    written.set(accountId, { key, at: now })
     return usage.record(accountId, windows)
   }
 
@@ -589,6 +580,22 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
   )
 
   /**
+   * One turn's retry decision: after a failed attempt, waits the schedule's delay and succeeds, or
+   * fails with the attempt's error when the schedule gives up. The schedule is built at the first
+   * failure, so a turn that succeeds at once pays nothing for it.
+   */
+  const makeRetry = () => {
+    let step: ((error: CodexError) => Pull.Pull<unknown, never, unknown>) | undefined
+    return (error: CodexError): Effect.Effect<void, CodexError> =>
+      Effect.flatMap(
+        step === undefined
+          ? Effect.map(Schedule.toStepWithSleep(retryPolicy), (made) => (step = made))
+          : Effect.succeed(step),
+        (next) => Effect.matchEffect(next(error), { onFailure: () => Effect.fail(error), onSuccess: () => Effect.void })
+      )
+  }
+
+  /**
    * The pull of one answer's events, as the caller consumes them. The hot path: one pull per
    * network chunk, parsed and decoded by plain loops. `Created` and `RateLimits` are held back
    * until the first event with content, so an attempt that fails before any content can be retried
@@ -625,7 +632,7 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
         }
         out = held.length === 0 ? out : [...held, ...out]
         held = undefined
-        sink.onContent?.()
+        sink.delivered = true
       }
       if (!Arr.isArrayNonEmpty(out)) return undefined
       const windows = reader.takeWindows()
@@ -662,24 +669,18 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
     Stream.fromChannel(
       Channel.fromTransform((_, scope) => {
         const owned: Owned = []
-        let delivered = false
-        const sink: Sink = { accountId: account, onContent: () => void (delivered = true) }
+        const sink: Sink = { accountId: account, delivered: false }
+        const retryAfter = makeRetry()
         let current: Pulled | undefined
-        let step: ((error: CodexError) => Pull.Pull<unknown, never, unknown>) | undefined
         const start: Pulled = Effect.flatMap(send(prepared, account, sink, owned), (answer) => {
           current = answerPull(answer, sink, owned)
           return current
         })
         const retry = (error: CodexError): Pulled => {
-          if (delivered) return Effect.fail(error)
+          if (sink.delivered) return Effect.fail(error)
           destroyAll(owned)
           current = undefined
-          return Effect.flatMap(
-            step === undefined
-              ? Effect.map(Schedule.toStepWithSleep(retryPolicy), (made) => (step = made))
-              : Effect.succeed(step),
-            (next) => Effect.matchEffect(next(error), { onFailure: () => Effect.fail(error), onSuccess: () => pull })
-          )
+          return Effect.andThen(retryAfter(error), pull)
         }
         const pull: Pulled = Effect.catchIf(
           Effect.suspend(() => current ?? start),
@@ -755,17 +756,13 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
 
   const chat = Effect.fnUntraced(function* (request: ChatRequest, account: string) {
     const prepared = yield* prepare(request)
-    const sink: Sink = { accountId: account }
-    const once = Effect.suspend(() => {
+    const sink: Sink = { accountId: account, delivered: false }
+    const retryAfter = makeRetry()
+    const attempt: Effect.Effect<Turn, CodexError> = Effect.suspend(() => {
       const turn = new Turn()
       return Effect.as(read(prepared, account, sink, turn), turn)
-    })
-    // As in `stream`: the schedule is only built once an attempt has failed.
-    const turn = yield* Effect.catch(once, (first) => {
-      let replay = true
-      const again = Effect.suspend(() => (replay ? ((replay = false), Effect.fail(first)) : once))
-      return Effect.retry(again, retryPolicy)
-    })
+    }).pipe(Effect.catch((error) => Effect.andThen(retryAfter(error), attempt)))
+    const turn = yield* attempt
     return {
       text: turn.text.length > 0 ? turn.text : turn.deltas,
       toolCalls: turn.toolCalls,

@@ -165,11 +165,14 @@ export class UsageWindows extends Context.Service<
       const sql = yield* PgClient.PgClient
       yield* Migrations.run.pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.orDie)
 
-      const record = Effect.fn("UsageWindows.record")(function* (
+      /** What this instance last wrote per account: every answer reports the windows, most of them unchanged. */
+      const written = new Map<string, { readonly key: string; readonly at: number }>()
+
+      const write = Effect.fn("UsageWindows.record")(function* (
         accountId: string,
-        windows: ReadonlyArray<UsageWindow>
+        windows: Arr.NonEmptyReadonlyArray<UsageWindow>,
+        key: string
       ) {
-        if (!Arr.isReadonlyArrayNonEmpty(windows)) return
         const rows = Arr.map(windows, (window) => ({
           account_id: accountId,
           limit_id: window.limitId,
@@ -181,11 +184,24 @@ export class UsageWindows extends Context.Service<
           INSERT INTO nexus.usage_windows ${sql.insert(rows)}
           ON CONFLICT (account_id, limit_id, window_minutes) DO UPDATE SET
             used_percent = EXCLUDED.used_percent, resets_at = EXCLUDED.resets_at, observed_at = now()`.pipe(
+          // Only a report that reached the table counts as written: a failed one is tried again next time.
+          Effect.andThen(Effect.sync(() => void written.set(accountId, { key, at: Date.now() }))),
           Effect.catch((error) =>
             Effect.logWarning("could not keep the usage windows", { account: accountId, error: error.message })
           )
         )
       })
+
+      /** Writes a report unless it is the one written for the account in the last minute (so `observed_at` stays fresh). */
+      const record = (accountId: string, windows: ReadonlyArray<UsageWindow>): Effect.Effect<void> => {
+        if (!Arr.isReadonlyArrayNonEmpty(windows)) return Effect.void
+        const key = windows
+          .map((w) => `${w.limitId}/${w.windowMinutes}/${w.usedPercent}/${w.resetsAt?.epochMilliseconds ?? ""}`)
+          .join(",")
+        const previous = written.get(accountId)
+        if (previous !== undefined && previous.key === key && Date.now() - previous.at < 60_000) return Effect.void
+        return write(accountId, windows, key)
+      }
 
       const get = Effect.fn("UsageWindows.get")(function* (accountId: string) {
         const rows = yield* sql<{

@@ -14,7 +14,7 @@ import type { Readable } from "node:stream"
 export interface Answer {
   readonly status: number
   readonly headers: Readonly<Record<string, string | undefined>>
-  readonly body: Readable & AsyncIterable<Uint8Array> & { readonly text: () => Promise<string> }
+  readonly body: Readable & AsyncIterable<Uint8Array>
 }
 
 /** A transport failure before any answer: the message, never the request (it holds the bearer). */
