@@ -116,7 +116,8 @@ export const Route = Schema.Literals([
   "accounts_check",
   "usage",
   "models",
-  "responses"
+  "responses",
+  "responses_websocket"
 ])
 /** @since 0.1.0 @category models */
 export type Route = typeof Route.Type
@@ -163,7 +164,9 @@ export const routeFaultKinds: { readonly [R in Route]: ReadonlyArray<FaultKind> 
   accounts_check: [...account, ...reply],
   usage: [...account, ...reply],
   models: [...account, ...reply],
-  responses: [...account, ...reply, ...stream]
+  responses: [...account, ...reply, ...stream],
+  // WebSocket upgrades are always refused (426), so there is no answer for a fault to replace.
+  responses_websocket: []
 }
 
 /**
@@ -216,15 +219,22 @@ export const FaultRule = Schema.Struct({
   Schema.makeFilter((rule) => {
     const route = faultRoute(rule)
     const accepted = routeFaultKinds[route]
-    return accepted.includes(rule.kind) || `route ${route} cannot apply ${rule.kind}; it accepts ${accepted.join(", ")}`
+    return (
+      accepted.includes(rule.kind) ||
+      `route ${route} cannot apply ${rule.kind}; it accepts ${accepted.length > 0 ? accepted.join(", ") : "no faults"}`
+    )
   })
 )
 /** @since 0.1.0 @category models */
 export type FaultRule = typeof FaultRule.Type
 
 /**
- * A scripted reply: when the last user message contains `match`, answer with `text` or with a
- * function call to `toolCall.name` with `toolCall.arguments`.
+ * A scripted reply: when the last user message contains `match`, answer with `text` or with a call to
+ * `toolCall.name`. A function tool gets a `function_call` with `toolCall.arguments` (JSON text); a
+ * freeform (`custom`) tool, such as the default model's `exec` or `apply_patch`, gets a
+ * `custom_tool_call` with `toolCall.input` (raw text). Which one is decided by the tool the request
+ * offers under that name; a tool the request does not offer gets a custom call when only `input` is
+ * given.
  *
  * @since 0.1.0
  * @category models
@@ -232,7 +242,13 @@ export type FaultRule = typeof FaultRule.Type
 export const ScriptedReply = Schema.Struct({
   match: Schema.String,
   text: Schema.optional(Schema.String),
-  toolCall: Schema.optional(Schema.Struct({ name: Schema.String, arguments: Schema.String }))
+  toolCall: Schema.optional(
+    Schema.Struct({
+      name: Schema.String,
+      arguments: Schema.optional(Schema.String),
+      input: Schema.optional(Schema.String)
+    })
+  )
 })
 /** @since 0.1.0 @category models */
 export type ScriptedReply = typeof ScriptedReply.Type
@@ -246,9 +262,20 @@ export type ScriptedReply = typeof ScriptedReply.Type
 export const Settings = Schema.Struct({
   /** `auto` redirects straight back with a code; `interactive` shows Approve / Deny. */
   approval: Schema.Literals(["auto", "interactive"]),
-  /** Demand `instructions` on /responses, as some deployments do. */
-  strict: Schema.Boolean,
+  /**
+   * Refuse a /responses body without `instructions` (400 "Instructions are required"). The real
+   * backend accepts the 0.169.0 CLI's requests, which have none (protocol §6.3), so this is off by
+   * default; Nexus's own mapping tests turn it on, since Nexus always sends instructions (§12).
+   */
+  requireInstructions: Schema.Boolean,
+  /**
+   * How long an access token lives. Clients refresh a token once less than 5 minutes are left
+   * (protocol §3), so a lifetime of 300 s or less hands out tokens that are due at once and clients
+   * refresh in a loop: such lifetimes are refused unless `allowShortTokenLifetime` is set.
+   */
   accessTokenTtlSeconds: Schema.Finite,
+  /** Accept an access-token lifetime of 300 s or less, for tests of the refresh window itself. */
+  allowShortTokenLifetime: Schema.Boolean,
   refreshTokenTtlSeconds: Schema.Finite,
   /** How long an authorization code lives, from the browser flow or from an approved device code. */
   authorizationCodeTtlSeconds: Schema.Finite,
@@ -266,6 +293,30 @@ export const Settings = Schema.Struct({
 export type Settings = typeof Settings.Type
 
 /**
+ * The clients' refresh window (protocol §3): a token with less than this left is refreshed first.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const REFRESH_WINDOW_SECONDS = 300
+
+/**
+ * Why a set of settings cannot be used, or undefined when it can: an access-token lifetime inside
+ * the clients' refresh window makes every token they receive already due, so they refresh in a loop
+ * (the real CLI made 3,058 refreshes in 120 s against such an emulator).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const settingsProblem = (settings: Settings): string | undefined => {
+  const ttl = settings.accessTokenTtlSeconds
+  if (!(ttl > 0)) return `accessTokenTtlSeconds must be positive, not ${ttl}`
+  if (ttl <= REFRESH_WINDOW_SECONDS && !settings.allowShortTokenLifetime)
+    return `an access-token lifetime of ${ttl} s is inside the clients' ${REFRESH_WINDOW_SECONDS} s refresh window: every token would be due at once and clients would refresh in a loop. Use more than ${REFRESH_WINDOW_SECONDS} s, or set allowShortTokenLifetime (--allow-short-token-lifetime) for a test of the refresh window itself`
+  return undefined
+}
+
+/**
  * A partial change of settings.
  *
  * @since 0.1.0
@@ -273,8 +324,9 @@ export type Settings = typeof Settings.Type
  */
 export const SettingsPatch = Schema.Struct({
   approval: Schema.optional(Settings.fields.approval),
-  strict: Schema.optional(Schema.Boolean),
+  requireInstructions: Schema.optional(Schema.Boolean),
   accessTokenTtlSeconds: Schema.optional(Schema.Finite),
+  allowShortTokenLifetime: Schema.optional(Schema.Boolean),
   refreshTokenTtlSeconds: Schema.optional(Schema.Finite),
   authorizationCodeTtlSeconds: Schema.optional(Schema.Finite),
   deviceCodeTtlSeconds: Schema.optional(Schema.Finite),

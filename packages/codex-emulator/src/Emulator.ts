@@ -22,9 +22,10 @@ import {
   type ScriptedReply,
   type Settings,
   type SettingsPatch,
+  settingsProblem,
   type Usage
 } from "./Domain.ts"
-import { type Core, type CoreOptions, makeCore } from "./internal/core.ts"
+import { type Core, type CoreOptions, initialSettings, makeCore } from "./internal/core.ts"
 import { adminRoutes, authRoutes, backendRoutes } from "./internal/http.ts"
 
 /**
@@ -131,6 +132,21 @@ export class InvalidFault extends Schema.TaggedError<InvalidFault>()("InvalidFau
 }
 
 /**
+ * Settings the emulator refuses, such as an access-token lifetime inside the clients' 5-minute
+ * refresh window, which would make every client refresh in a loop.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidSettings extends Schema.TaggedError<InvalidSettings>()("InvalidSettings", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return `The emulator refuses these settings: ${this.reason}.`
+  }
+}
+
+/**
  * The emulator was asked to listen on an address other than loopback. It refuses: its admin API
  * mints tokens and hands out recorded requests, secrets included.
  *
@@ -163,7 +179,8 @@ export class Emulator extends Context.Service<
     readonly addAccount: (input: AccountInput) => Effect.Effect<Account, AccountExists>
     readonly updateAccount: (id: string, patch: AccountPatch) => Effect.Effect<Account, AccountNotFound>
     readonly settings: Effect.Effect<Settings>
-    readonly updateSettings: (patch: SettingsPatch) => Effect.Effect<Settings>
+    /** Fails with InvalidSettings, changing nothing, when the result would be unusable. */
+    readonly updateSettings: (patch: SettingsPatch) => Effect.Effect<Settings, InvalidSettings>
     /** Every access token issued so far answers 401 token_expired; refresh tokens keep working. */
     readonly expireTokens: (account: string) => Effect.Effect<void, AccountNotFound>
     /** Every token issued so far is revoked: 401 on the backend, refresh_token_invalidated on refresh. */
@@ -196,11 +213,13 @@ export class Emulator extends Context.Service<
    */
   static readonly layer = (
     options: Options = {}
-  ): Layer.Layer<Emulator, HttpServerError.ServeError | NonLoopbackHost> =>
+  ): Layer.Layer<Emulator, HttpServerError.ServeError | NonLoopbackHost | InvalidSettings> =>
     Layer.unwrap(
       Effect.gen(function* () {
         const host = options.host ?? "127.0.0.1"
         if (!isLoopback(host)) return yield* new NonLoopbackHost({ host })
+        const problem = settingsProblem(initialSettings(options, ""))
+        if (problem !== undefined) return yield* new InvalidSettings({ reason: problem })
         const core = makeCore(options)
         const server = HttpRouter.serve(Layer.mergeAll(authRoutes(core), backendRoutes(core), adminRoutes(core)), {
           disableLogger: true,
@@ -251,7 +270,9 @@ const makeService = (core: Core, urls: Urls): Emulator["Service"] =>
     }),
     settings: Effect.sync(() => core.settings),
     updateSettings: Effect.fn("Emulator.updateSettings")(function* (patch: SettingsPatch) {
-      return yield* Effect.sync(() => core.updateSettings(patch))
+      const updated = core.updateSettings(patch)
+      if (!updated.ok) return yield* new InvalidSettings({ reason: updated.problem })
+      return updated.settings
     }),
     expireTokens: Effect.fn("Emulator.expireTokens")(function* (account: string) {
       if (!core.expireTokens(account)) return yield* new AccountNotFound({ account })

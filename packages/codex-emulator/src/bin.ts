@@ -21,13 +21,23 @@ const command = Command.make(
       Flag.withDescription("auto: /oauth/authorize redirects straight back; interactive: shows Approve and Deny"),
       Flag.withDefault("auto")
     ),
-    strict: Flag.Boolean("strict").pipe(
-      Flag.withDescription("Demand `instructions` on /responses"),
+    requireInstructions: Flag.Boolean("require-instructions").pipe(
+      Flag.withDescription(
+        "Refuse /responses bodies without `instructions` (the real backend accepts them; Nexus's mapping tests use this)"
+      ),
       Flag.withDefault(false)
     ),
     tokenLifetime: Flag.Int("token-lifetime").pipe(
-      Flag.withDescription("Access-token lifetime in seconds"),
+      Flag.withDescription(
+        "Access-token lifetime in seconds; more than 300 (the clients' refresh window) unless --allow-short-token-lifetime"
+      ),
       Flag.optional
+    ),
+    allowShortTokenLifetime: Flag.Boolean("allow-short-token-lifetime").pipe(
+      Flag.withDescription(
+        "Accept a --token-lifetime of 300 s or less: every token is then due at once and clients refresh in a loop (for tests of the refresh window)"
+      ),
+      Flag.withDefault(false)
     ),
     clientId: Flag.String("client-id").pipe(
       Flag.withDescription("OAuth client id to accept (default: the Codex CLI's)"),
@@ -41,7 +51,8 @@ const command = Command.make(
       clientIds: Option.isSome(flags.clientId) ? [flags.clientId.value] : undefined,
       settings: {
         approval: flags.approval,
-        strict: flags.strict,
+        requireInstructions: flags.requireInstructions,
+        allowShortTokenLifetime: flags.allowShortTokenLifetime,
         ...(Option.isSome(flags.tokenLifetime) ? { accessTokenTtlSeconds: flags.tokenLifetime.value } : {})
       }
     })

@@ -1,7 +1,7 @@
 // The admin API under adminUrl over real loopback HTTP, checked against the in-process operations of
 // the Emulator service that it mirrors.
 import { assert, describe, layer } from "@effect/vitest"
-import { Cause, DateTime, Duration, Effect, Exit, Option, Schema } from "effect"
+import { Cause, DateTime, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
 import { Account } from "../src/Domain.ts"
 import { AccountExists, AccountNotFound, Emulator, InvalidFault } from "../src/Emulator.ts"
 import {
@@ -271,16 +271,50 @@ layer(Emulator.layer(), { excludeTestServices: true })("admin API", (it) => {
       Effect.gen(function* () {
         const emulator = yield* freshEmulator
         const reply = yield* postJson(`${emulator.urls.adminUrl}/settings`, {
-          accessTokenTtlSeconds: 120,
+          accessTokenTtlSeconds: 420,
           revokeFamilyOnReuse: true
         })
         assertJson(reply, 200, yield* emulator.settings)
         const settings = yield* emulator.settings
-        assert.strictEqual(settings.accessTokenTtlSeconds, 120)
+        assert.strictEqual(settings.accessTokenTtlSeconds, 420)
         assert.isTrue(settings.revokeFamilyOnReuse)
         assert.strictEqual(settings.approval, "auto")
         const tokens = yield* signIn(emulator.urls.issuer)
-        assert.strictEqual(tokens.expires_in, 120)
+        assert.strictEqual(tokens.expires_in, 420)
+      })
+    )
+
+    it.effect("a token lifetime inside the 300 s refresh window is refused, unless allowShortTokenLifetime", () =>
+      Effect.gen(function* () {
+        const emulator = yield* freshEmulator
+        const before = yield* emulator.settings
+        for (const ttl of [120, 300]) {
+          const detail = invalidAdminRequest(
+            yield* postJson(`${emulator.urls.adminUrl}/settings`, { accessTokenTtlSeconds: ttl })
+          )
+          assert.include(detail, `an access-token lifetime of ${ttl} s is inside the clients' 300 s refresh window`)
+          assert.include(detail, "refresh in a loop")
+        }
+        const refused = yield* Effect.flip(emulator.updateSettings({ accessTokenTtlSeconds: 60 }))
+        assert.strictEqual(refused._tag, "InvalidSettings")
+        assert.include(refused.message, "allowShortTokenLifetime")
+        assert.deepStrictEqual(yield* emulator.settings, before, "a refused change changes nothing")
+        // The opt-in that tests of the refresh window itself use.
+        const allowed = yield* emulator.updateSettings({ accessTokenTtlSeconds: 60, allowShortTokenLifetime: true })
+        assert.strictEqual(allowed.accessTokenTtlSeconds, 60)
+        assert.strictEqual((yield* signIn(emulator.urls.issuer)).expires_in, 60)
+        // Taking the opt-in back while the lifetime is still short is refused too.
+        const back = yield* Effect.flip(emulator.updateSettings({ allowShortTokenLifetime: false }))
+        assert.strictEqual(back._tag, "InvalidSettings")
+      })
+    )
+
+    it.effect("Emulator.layer refuses a short token lifetime in its options before listening", () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip(
+          Layer.build(Emulator.layer({ settings: { accessTokenTtlSeconds: 200 } })).pipe(Effect.scoped)
+        )
+        assert.strictEqual(error._tag, "InvalidSettings")
       })
     )
 
@@ -565,7 +599,7 @@ layer(Emulator.layer(), { excludeTestServices: true })("admin API", (it) => {
         const detail = invalidAdminRequest(yield* get(`${emulator.urls.adminUrl}/requests/nowhere`))
         assert.strictEqual(
           detail,
-          'Invalid admin request: Expected "authorize" | "token" | "revoke" | "usercode" | "device_token" | "accounts_check" | "usage" | "models" | "responses"'
+          'Invalid admin request: Expected "authorize" | "token" | "revoke" | "usercode" | "device_token" | "accounts_check" | "usage" | "models" | "responses" | "responses_websocket"'
         )
       })
     )

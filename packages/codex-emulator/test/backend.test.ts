@@ -2,7 +2,7 @@
 // §6.3, §12), the SSE reply (§7), usage limits (§8), every fault kind, the model catalog (§9),
 // workspace routing, the WebSocket refusal, and the counters tests read.
 import { assert, layer } from "@effect/vitest"
-import { Effect, Option, Schema } from "effect"
+import { DateTime, Effect, Option, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import { Emulator } from "../src/Emulator.ts"
 import {
@@ -77,6 +77,44 @@ const assertReply = (reply: Reply) => {
 
 const usedPercent = (reply: Reply, window: "primary" | "secondary") =>
   reply.headers.get(`x-codex-${window}-used-percent`)
+/** A responses-lite body as the 0.169.0 CLI sends it for its default model (protocol §6.4). */
+const liteTurn = (text: string) =>
+  turn(text, {
+    model: "gpt-6.1-sol",
+    tool_choice: "auto",
+    parallel_tool_calls: false,
+    reasoning: { effort: "low", context: "all_turns" },
+    input: [
+      {
+        type: "additional_tools",
+        role: "developer",
+        tools: [
+          {
+            type: "namespace",
+            name: "functions",
+            description: "",
+            tools: [
+              {
+                type: "custom",
+                name: "exec",
+                description: "Run JavaScript code to orchestrate tool calls",
+                format: { type: "grammar", syntax: "lark", definition: "start: SOURCE\nSOURCE: /[\\s\\S]+/" }
+              },
+              {
+                type: "function",
+                name: "wait",
+                description: "Waits on a yielded exec cell",
+                strict: false,
+                parameters: { type: "object", properties: { cell_id: { type: "string" } }, required: ["cell_id"] }
+              }
+            ]
+          }
+        ]
+      },
+      userMessage(text)
+    ]
+  })
+
 const resetAt = (reply: Reply, window: "primary" | "secondary") =>
   Number(reply.headers.get(`x-codex-${window}-reset-at`))
 
@@ -261,11 +299,11 @@ emulatorLayer("POST /responses: validation (protocol §6.3, §12)", (it) => {
     })
   )
 
-  it.effect("strict mode demands instructions: absent is refused, any string (even empty) passes", () =>
+  it.effect("requireInstructions demands instructions: absent is refused, any string (even empty) passes", () =>
     Effect.gen(function* () {
       const session = yield* freshSession
       assertCompleted(yield* postResponses(session, omit(turn("hi"), "instructions")))
-      yield* session.emulator.updateSettings({ strict: true })
+      yield* session.emulator.updateSettings({ requireInstructions: true })
       assertDetail(yield* postResponses(session, omit(turn("hi"), "instructions")), 400, "Instructions are required")
       assertCompleted(yield* postResponses(session, turn("hi")))
       assertCompleted(yield* postResponses(session, turn("hi", { instructions: "" })))
@@ -493,6 +531,91 @@ emulatorLayer("POST /responses: the SSE reply (protocol §7)", (it) => {
       const answer = assertCompleted(yield* postResponses(session, followUp))
       assert.strictEqual(eventOf(answer, "response.output_item.done").item?.type, "message")
       assert.include(finalText(answer), "18 °C and sunny")
+    })
+  )
+
+  it.effect("a lite request's additional_tools are offered: a freeform tool gets a custom_tool_call (§6.4)", () =>
+    Effect.gen(function* () {
+      const session = yield* freshSession
+      const source = "text(await tools.exec_command({cmd: 'echo hi'}))"
+      const ask = `call exec with ${source}`
+      const events = assertCompleted(yield* postResponses(session, liteTurn(ask)))
+      assert.deepStrictEqual(collapsed(events), [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.custom_tool_call_input.delta",
+        "response.custom_tool_call_input.done",
+        "response.output_item.done",
+        "response.completed"
+      ])
+      assert.strictEqual(eventOf(events, "response.output_item.added").item?.input, "")
+      assert.strictEqual(deltasOf(events, "response.custom_tool_call_input.delta"), source)
+      assert.strictEqual(eventOf(events, "response.custom_tool_call_input.done").input, source)
+      const call = eventOf(events, "response.output_item.done").item!
+      assert.strictEqual(call.type, "custom_tool_call")
+      assert.strictEqual(call.name, "exec")
+      assert.strictEqual(call.input, source, "the raw JavaScript, not JSON")
+      assert.match(call.call_id ?? "", /^call_/)
+      assert.strictEqual(call.status, "completed")
+
+      // A function tool of the same namespace still gets a function_call with JSON arguments.
+      const wait = assertCompleted(yield* postResponses(session, liteTurn('call wait with {"cell_id":"7"}')))
+      const waitCall = eventOf(wait, "response.output_item.done").item!
+      assert.strictEqual(waitCall.type, "function_call")
+      assert.strictEqual(waitCall.arguments, '{"cell_id":"7"}')
+    })
+  )
+
+  it.effect("a custom_tool_call_output followed by a configuration_update is answered with text, not a new call", () =>
+    Effect.gen(function* () {
+      const session = yield* freshSession
+      const ask = "call exec with text(1)"
+      const call = eventOf(
+        assertCompleted(yield* postResponses(session, liteTurn(ask))),
+        "response.output_item.done"
+      ).item!
+      const base = liteTurn(ask)
+      const followUp = {
+        ...base,
+        input: [
+          ...(base.input as Array<unknown>),
+          { type: "custom_tool_call", id: call.id, call_id: call.call_id, name: "exec", input: call.input },
+          {
+            type: "custom_tool_call_output",
+            call_id: call.call_id,
+            output: [
+              { type: "input_text", text: "Script completed" },
+              { type: "input_text", text: "nexus-lite-output" }
+            ]
+          },
+          { type: "configuration_update", reasoning: { effort: "low" } }
+        ]
+      }
+      const answer = assertCompleted(yield* postResponses(session, followUp))
+      assert.strictEqual(eventOf(answer, "response.output_item.done").item?.type, "message")
+      assert.strictEqual(finalText(answer), "exec returned: Script completed\nnexus-lite-output")
+    })
+  )
+
+  it.effect("a scripted freeform call answers custom_tool_call with its input, for apply_patch in classic tools", () =>
+    Effect.gen(function* () {
+      const session = yield* freshSession
+      const patch = "*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n"
+      yield* session.emulator.setReplies([{ match: "write hello", toolCall: { name: "apply_patch", input: patch } }])
+      const applyPatch = { type: "custom", name: "apply_patch", description: "Edits files", format: { type: "text" } }
+      const events = assertCompleted(
+        yield* postResponses(session, turn("please write hello", { tools: [weatherTool, applyPatch] }))
+      )
+      const call = eventOf(events, "response.output_item.done").item!
+      assert.strictEqual(call.type, "custom_tool_call")
+      assert.strictEqual(call.name, "apply_patch")
+      assert.strictEqual(call.input, patch)
+      // Asked in words, the rest of the message is the freeform input.
+      const asked = assertCompleted(
+        yield* postResponses(session, turn("call apply_patch with *** Begin Patch", { tools: [applyPatch] }))
+      )
+      assert.strictEqual(eventOf(asked, "response.output_item.done").item?.input, "*** Begin Patch")
     })
   )
 
@@ -752,18 +875,45 @@ emulatorLayer("POST /responses: usage limits (protocol §8)", (it) => {
     })
   )
 
-  it.effect("GET /wham/usage reports the windows of the token's account", () =>
+  it.effect("GET /wham/usage answers in the shape clients read: plan_type, rate_limit windows, credits", () =>
     Effect.gen(function* () {
       const session = yield* freshSession
-      const last = yield* postResponses(session, turn("one"))
+      for (const text of ["one", "two", "three"]) assertCompleted(yield* postResponses(session, turn(text)))
+      const last = yield* postResponses(session, turn("four"))
       assertCompleted(last)
       const usage = yield* get(`${session.emulator.urls.chatgptBaseUrl}/wham/usage`, session.auth)
+      const now = Math.floor(DateTime.toEpochMillis(yield* session.emulator.now) / 1000)
+      const window = (percent: number, seconds: number, resetsAt: number) => ({
+        used_percent: percent,
+        limit_window_seconds: seconds,
+        reset_after_seconds: resetsAt - now,
+        reset_at: resetsAt
+      })
+      // 4 of the plus plan's 100 (5 h) and 1,000 (weekly) requests: integer percents, as the backend's.
       assertJson(usage, 200, {
         plan_type: "plus",
-        primary: { used: 1, budget: 100, window_minutes: 300, reset_at: resetAt(last, "primary") },
-        secondary: { used: 1, budget: 1000, window_minutes: 10_080, reset_at: resetAt(last, "secondary") }
+        rate_limit: {
+          allowed: true,
+          limit_reached: false,
+          primary_window: window(4, 18_000, resetAt(last, "primary")),
+          secondary_window: window(0, 604_800, resetAt(last, "secondary"))
+        },
+        credits: { has_credits: false, unlimited: false, balance: "0" }
       })
       assertUsageHeaders(usage)
+    })
+  )
+
+  it.effect("GET /wham/usage says limit_reached once a window is exhausted", () =>
+    Effect.gen(function* () {
+      const session = yield* freshSession
+      yield* session.emulator.updateAccount(session.accountId, { budget: { primary: 1, secondary: 10 } })
+      assertCompleted(yield* postResponses(session, turn("one")))
+      const usage = yield* get(`${session.emulator.urls.chatgptBaseUrl}/wham/usage`, session.auth)
+      const body = usage.body as { rate_limit: { allowed: boolean; limit_reached: boolean; primary_window: unknown } }
+      assert.isFalse(body.rate_limit.allowed)
+      assert.isTrue(body.rate_limit.limit_reached)
+      assert.include(body.rate_limit.primary_window, { used_percent: 100 })
     })
   )
 })
@@ -1112,17 +1262,17 @@ emulatorLayer("GET /models (protocol §9)", (it) => {
 })
 
 emulatorLayer("workspace routing and the WebSocket refusal", (it) => {
-  it.effect("GET /wham/accounts/check answers NO_CONSTRAINT for the token's account: keep the configured backend", () =>
+  it.effect("GET /wham/accounts/check answers as the real backend: https://chatgpt.com and NO_CONSTRAINT", () =>
     Effect.gen(function* () {
       const session = yield* freshSession
       const reply = yield* get(`${session.emulator.urls.chatgptBaseUrl}/wham/accounts/check`, session.auth)
-      // Protocol §6.1: the origin must be a bare https origin or NO_CONSTRAINT; the emulator is plain
-      // http, so only NO_CONSTRAINT keeps a client that follows §6.1 on the emulator.
+      // Protocol §6.1: the origin must be a bare https origin (the real CLI fails every turn on
+      // anything else); NO_CONSTRAINT is a value of account_routing_override only.
       assertJson(reply, 200, {
         accounts: [
           {
             id: session.accountId,
-            workspace_backend_origin: "NO_CONSTRAINT",
+            workspace_backend_origin: "https://chatgpt.com",
             account_routing_override: "NO_CONSTRAINT"
           }
         ]
@@ -1152,7 +1302,9 @@ emulatorLayer("workspace routing and the WebSocket refusal", (it) => {
       assertJson(yield* check(), 200, { accounts: [] })
       const routed = yield* addAccountSession({ email: "us@example.com", routing: { override: "us" } })
       assertJson(yield* get(`${session.emulator.urls.chatgptBaseUrl}/wham/accounts/check`, routed.auth), 200, {
-        accounts: [{ id: routed.accountId, workspace_backend_origin: "NO_CONSTRAINT", account_routing_override: "us" }]
+        accounts: [
+          { id: routed.accountId, workspace_backend_origin: "https://chatgpt.com", account_routing_override: "us" }
+        ]
       })
     })
   )
@@ -1177,6 +1329,15 @@ emulatorLayer("workspace routing and the WebSocket refusal", (it) => {
       assertJson(yield* get(`${session.emulator.urls.codexBaseUrl}/responses`, session.auth), 405, {
         detail: "Method Not Allowed"
       })
+      // Upgrade attempts are counted apart from the POSTs, for the token's account.
+      const counters = yield* session.emulator.counters
+      assert.deepStrictEqual(counters.requests.responses_websocket, {
+        total: 2,
+        byAccount: { [session.accountId]: 2 }
+      })
+      assert.isUndefined(counters.requests.responses, "no /responses POST was made")
+      const recorded = yield* session.emulator.lastRequest("responses_websocket")
+      assert.strictEqual(Option.getOrThrow(recorded).method, "GET")
     })
   )
 

@@ -94,6 +94,7 @@ const OutputItem = Schema.Struct({
   call_id: Schema.optional(Schema.String),
   name: Schema.optional(Schema.String),
   arguments: Schema.optional(Schema.String),
+  input: Schema.optional(Schema.String),
   summary: Schema.optional(Schema.Array(ContentPart)),
   encrypted_content: Schema.optional(Schema.String)
 })
@@ -125,6 +126,7 @@ const ResponseEvent = Schema.Struct({
   delta: Schema.optional(Schema.String),
   text: Schema.optional(Schema.String),
   arguments: Schema.optional(Schema.String),
+  input: Schema.optional(Schema.String),
   item: Schema.optional(OutputItem),
   response: Schema.optional(ResponseObject)
 })

@@ -172,17 +172,38 @@ describe("nexus-emulator", () => {
     })
   )
 
-  it.live("--strict demands instructions on /responses, and --token-lifetime sets expires_in", () =>
+  it.live("--require-instructions demands instructions on /responses, and --token-lifetime sets expires_in", () =>
     Effect.gen(function* () {
-      const { urls } = yield* serve("--strict", "--token-lifetime", "120")
+      const { urls } = yield* serve("--require-instructions", "--token-lifetime", "900")
       const { auth, expires_in } = yield* adminTokens(urls.adminUrl)
-      assert.strictEqual(expires_in, 120)
+      assert.strictEqual(expires_in, 900)
       const { instructions: _, ...withoutInstructions } = turn("hi")
       const refused = yield* postTurn(urls.codexBaseUrl, auth, withoutInstructions)
       assert.strictEqual(refused.status, 400, refused.text)
       assert.deepStrictEqual(refused.body, { detail: "Instructions are required" })
       const accepted = yield* postTurn(urls.codexBaseUrl, auth, turn("hi"))
       assert.strictEqual(accepted.status, 200, accepted.text)
+    })
+  )
+
+  it.live("--token-lifetime inside the 300 s refresh window is refused with why, exit 1", () =>
+    Effect.gen(function* () {
+      const running = yield* start(["--port", "0", "--token-lifetime", "120"])
+      const exit = yield* exitOf(running, 20)
+      assert.deepStrictEqual(exit, { code: 1, signal: null })
+      const output = running.stdout() + running.stderr()
+      assert.include(output, "InvalidSettings: The emulator refuses these settings: an access-token lifetime of 120 s")
+      assert.include(output, "clients would refresh in a loop")
+      assert.include(output, "--allow-short-token-lifetime")
+      assert.notInclude(output, "adminUrl", "no URLs: it never listened")
+    })
+  )
+
+  it.live("--allow-short-token-lifetime opts in to a lifetime inside the refresh window", () =>
+    Effect.gen(function* () {
+      const { urls } = yield* serve("--token-lifetime", "120", "--allow-short-token-lifetime")
+      const { expires_in } = yield* adminTokens(urls.adminUrl)
+      assert.strictEqual(expires_in, 120)
     })
   )
 
@@ -236,7 +257,15 @@ describe("nexus-emulator", () => {
       const running = yield* start(["--help"])
       const exit = yield* exitOf(running, 20)
       assert.deepStrictEqual(exit, { code: 0, signal: null })
-      for (const text of ["nexus-emulator", "--port", "--approval", "--strict", "--token-lifetime", "--client-id"])
+      for (const text of [
+        "nexus-emulator",
+        "--port",
+        "--approval",
+        "--require-instructions",
+        "--token-lifetime",
+        "--allow-short-token-lifetime",
+        "--client-id"
+      ])
         assert.include(running.stdout(), text)
     })
   )

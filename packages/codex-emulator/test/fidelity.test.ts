@@ -143,19 +143,21 @@ layer(Emulator.layer({ accounts: [{ id: CAPTURED_ACCOUNT, email: "capture@exampl
     })
   )
 
-  it.effect("in strict mode the capture (which has no instructions) is refused until instructions are added", () =>
-    Effect.gen(function* () {
-      const session = yield* freshSession
-      assert.notProperty(request.body, "instructions")
-      yield* session.emulator.updateSettings({ strict: true })
-      assertRefused(yield* replay(session, request.body), "Instructions are required")
-      const withInstructions = yield* replay(session, { ...request.body, instructions: "You are Codex." })
-      assert.strictEqual(withInstructions.status, 200, withInstructions.text)
-      assert.strictEqual(typesOf(withInstructions.events).at(-1), "response.completed")
-      // And back in the default mode the unmodified capture passes again.
-      yield* session.emulator.updateSettings({ strict: false })
-      assert.strictEqual((yield* replay(session, request.body)).status, 200)
-    })
+  it.effect(
+    "with requireInstructions the capture (which has no instructions) is refused until instructions are added",
+    () =>
+      Effect.gen(function* () {
+        const session = yield* freshSession
+        assert.notProperty(request.body, "instructions")
+        yield* session.emulator.updateSettings({ requireInstructions: true })
+        assertRefused(yield* replay(session, request.body), "Instructions are required")
+        const withInstructions = yield* replay(session, { ...request.body, instructions: "You are Codex." })
+        assert.strictEqual(withInstructions.status, 200, withInstructions.text)
+        assert.strictEqual(typesOf(withInstructions.events).at(-1), "response.completed")
+        // And back in the default mode the unmodified capture passes again.
+        yield* session.emulator.updateSettings({ requireInstructions: false })
+        assert.strictEqual((yield* replay(session, request.body)).status, 200)
+      })
   )
 
   it.effect("the tool follow-up of the same turn (function_call + function_call_output) is answered with text", () =>

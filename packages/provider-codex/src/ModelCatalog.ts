@@ -25,6 +25,18 @@ export const ReasoningLevel = Schema.Struct({
 })
 
 /**
+ * A service tier a model offers (`service_tiers`), such as `{id: "priority", name: "Fast"}`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ServiceTier = Schema.Struct({
+  id: Schema.String,
+  name: Schema.optional(Schema.String),
+  description: Schema.optional(Schema.String)
+})
+
+/**
  * A model as the backend describes it (the fields Nexus reads; others are ignored).
  *
  * @since 0.1.0
@@ -40,10 +52,12 @@ export const ModelInfo = Schema.Struct({
   supported_reasoning_levels: Schema.optional(Schema.Array(ReasoningLevel)),
   use_responses_lite: Schema.optional(Schema.Boolean),
   prefer_websockets: Schema.optional(Schema.Boolean),
-  tool_mode: Schema.optional(Schema.String),
+  /** e.g. `code_mode_only` for responses-lite models, null for classic ones. */
+  tool_mode: Schema.optional(Schema.NullOr(Schema.String)),
   minimal_client_version: Schema.optional(Schema.String),
   available_in_plans: Schema.optional(Schema.Array(Schema.String)),
-  service_tiers: Schema.optional(Schema.Array(Schema.String)),
+  /** Objects on the backend; bare ids in rows that older Nexus versions stored. */
+  service_tiers: Schema.optional(Schema.Array(Schema.Union([ServiceTier, Schema.String]))),
   visibility: Schema.optional(Schema.String),
   priority: Schema.optional(Schema.Finite)
 })

@@ -26,7 +26,7 @@ export const withBackend = <A, E, R>(service: (urls: Emulator.Urls) => Layer.Lay
     })
   ).pipe(
     Layer.provideMerge(TestDatabase.layer()),
-    Layer.provideMerge(Emulator.Emulator.layer({ settings: { strict: true } }))
+    Layer.provideMerge(Emulator.Emulator.layer({ settings: { requireInstructions: true } }))
   )
 
 /** The client (fast backoff) over the emulator, with usage windows and the catalog in the scratch database. */

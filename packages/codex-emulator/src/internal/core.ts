@@ -18,6 +18,7 @@ import {
   type ScriptedReply,
   type Settings,
   type SettingsPatch,
+  settingsProblem,
   type Usage
 } from "../Domain.ts"
 import * as Jwt from "./jwt.ts"
@@ -50,8 +51,9 @@ const DEFAULT_BUDGETS: Record<Plan, Budget> = {
 
 const DEFAULT_SETTINGS: Omit<Settings, "loginAccount"> = {
   approval: "auto",
-  strict: false,
+  requireInstructions: false,
   accessTokenTtlSeconds: 3_600,
+  allowShortTokenLifetime: false,
   refreshTokenTtlSeconds: 30 * 86_400,
   authorizationCodeTtlSeconds: 60,
   deviceCodeTtlSeconds: 900,
@@ -242,6 +244,13 @@ const newAccountState = (account: Account): AccountState => ({
 /** The emulator's state and every operation on it. */
 export type Core = ReturnType<typeof makeCore>
 
+/** The settings a new core starts with: the defaults, then `options.settings`. */
+export const initialSettings = (options: CoreOptions, loginAccount: string): Settings => ({
+  ...DEFAULT_SETTINGS,
+  loginAccount,
+  ...defined(options.settings ?? {})
+})
+
 export const makeCore = (options: CoreOptions = {}) => {
   const clientIds = new Set(options.clientIds ?? [CODEX_CLIENT_ID])
   const budgets: Record<Plan, Budget> = { ...DEFAULT_BUDGETS, ...options.budgets }
@@ -278,7 +287,7 @@ export const makeCore = (options: CoreOptions = {}) => {
     signer = Jwt.makeSigner()
     random = mulberry32(options.seed ?? 0x5eed)
     clockOffsetMs = 0
-    settings = { ...DEFAULT_SETTINGS, loginAccount: initialAccounts[0]!.id, ...defined(options.settings ?? {}) }
+    settings = initialSettings(options, initialAccounts[0]!.id)
     accounts.clear()
     for (const account of initialAccounts) accounts.set(account.id, newAccountState(account))
     codes.clear()
@@ -350,9 +359,15 @@ export const makeCore = (options: CoreOptions = {}) => {
     return true
   }
 
-  const updateSettings = (patch: SettingsPatch): Settings => {
-    settings = { ...settings, ...defined(patch) }
-    return settings
+  /** Applies a change of settings, unless the result is unusable (see `settingsProblem`). */
+  const updateSettings = (
+    patch: SettingsPatch
+  ): { readonly ok: true; readonly settings: Settings } | { readonly ok: false; readonly problem: string } => {
+    const next = { ...settings, ...defined(patch) }
+    const problem = settingsProblem(next)
+    if (problem !== undefined) return { ok: false, problem }
+    settings = next
+    return { ok: true, settings }
   }
 
   const advanceClock = (ms: number) => {
@@ -958,6 +973,37 @@ export const makeCore = (options: CoreOptions = {}) => {
     }
   }
 
+  /**
+   * `GET /wham/usage` as clients read it (the Codex backend's RateLimitStatusPayload): the plan, both
+   * windows with an integer `used_percent`, their length and reset in seconds, and the credits.
+   */
+  const usageStatus = (state: AccountState) => {
+    const budget = budgetOf(state)
+    const at = now()
+    rollWindows(state, at)
+    const seconds = Math.floor(at / 1000)
+    const window = (used: number, of: number, minutes: number, started: WindowState) => {
+      const resetsAt = resetAt(started, minutes, at)
+      return {
+        used_percent: of <= 0 ? 100 : Math.min(100, Math.round((used / of) * 100)),
+        limit_window_seconds: minutes * 60,
+        reset_after_seconds: Math.max(0, resetsAt - seconds),
+        reset_at: resetsAt
+      }
+    }
+    const limitReached = state.primary.used >= budget.primary || state.secondary.used >= budget.secondary
+    return {
+      plan_type: state.account.plan,
+      rate_limit: {
+        allowed: !limitReached,
+        limit_reached: limitReached,
+        primary_window: window(state.primary.used, budget.primary, PRIMARY_MINUTES, state.primary),
+        secondary_window: window(state.secondary.used, budget.secondary, SECONDARY_MINUTES, state.secondary)
+      },
+      credits: { has_credits: false, unlimited: false, balance: "0" }
+    }
+  }
+
   // ---- models ------------------------------------------------------------------------------------------
 
   const modelsBody = JSON.stringify({ models: MODELS })
@@ -1012,6 +1058,7 @@ export const makeCore = (options: CoreOptions = {}) => {
     usageLimitReply,
     charge,
     usage,
+    usageStatus,
     modelsBody,
     modelsEtag,
     modelSlugs

@@ -21,6 +21,13 @@ import * as Responses from "./responses.ts"
 
 const encoder = new TextEncoder()
 
+/**
+ * The workspace origin the real backend answers for an ordinary account (protocol §6.1). It must be a
+ * bare https origin: the real CLI fails every turn on anything else. A client whose model URL has
+ * another origin than its ChatGPT base URL validates it and keeps its configured backend.
+ */
+const DEFAULT_WORKSPACE_ORIGIN = "https://chatgpt.com"
+
 interface ParsedRequest {
   readonly query: Record<string, string>
   readonly headers: Record<string, string>
@@ -435,7 +442,7 @@ export const backendRoutes = (core: Core) =>
               const { id, routing } = state.account
               const entry = {
                 id,
-                workspace_backend_origin: routing?.origin ?? "NO_CONSTRAINT",
+                workspace_backend_origin: routing?.origin ?? DEFAULT_WORKSPACE_ORIGIN,
                 account_routing_override: routing?.override ?? "NO_CONSTRAINT"
               }
               return respond(json(200, { accounts: routing?.omit ? [] : [entry] }))
@@ -452,7 +459,7 @@ export const backendRoutes = (core: Core) =>
             core,
             "usage",
             state,
-            Effect.sync(() => respond(json(200, core.usage(state))))
+            Effect.sync(() => respond(json(200, core.usageStatus(state))))
           )
         )
       )
@@ -476,9 +483,13 @@ export const backendRoutes = (core: Core) =>
       )
 
       yield* routed.add("GET", "/codex/responses", (request) =>
-        Effect.sync(() => {
+        Effect.gen(function* () {
+          // Counted apart from the POSTs: a client that tries WebSockets first (the real CLI does, up
+          // to 5 times) must not inflate the /responses figures.
+          const parsed = yield* recorded(core, "responses_websocket", request)
+          const auth = core.authenticate(parsed.headers.authorization)
+          core.count("responses_websocket", auth.ok ? auth.state.account.id : undefined)
           const upgrade = request.headers.upgrade
-          core.count("responses", undefined)
           // The emulator speaks HTTP POST + SSE only; a WebSocket upgrade is refused without 101,
           // so a client that tries WebSockets first falls back, as against a plain proxy.
           return detail(
@@ -495,7 +506,10 @@ export const backendRoutes = (core: Core) =>
         "/codex/responses",
         authenticated("responses", (state, parsed) => {
           if (parsed.bodyError) return Effect.succeed(detail(400, parsed.bodyError))
-          const invalid = Responses.validate(parsed.body, { strict: core.settings.strict, models: core.modelSlugs })
+          const invalid = Responses.validate(parsed.body, {
+            requireInstructions: core.settings.requireInstructions,
+            models: core.modelSlugs
+          })
           if (invalid) return Effect.succeed(detail(invalid.status, invalid.detail))
           const body = parsed.body as Json
           return faulted(
@@ -628,9 +642,12 @@ export const adminRoutes = (core: Core) =>
       )
       yield* admin.add("POST", "/settings", (request) =>
         handle(
-          Effect.map(Effect.flatMap(body(request), decodeSettings), (patch) =>
-            respond(json(200, core.updateSettings(patch)))
-          )
+          Effect.map(Effect.flatMap(body(request), decodeSettings), (patch) => {
+            const updated = core.updateSettings(patch)
+            return updated.ok
+              ? respond(json(200, updated.settings))
+              : detail(400, `Invalid admin request: ${updated.problem}.`)
+          })
         )
       )
       yield* admin.add("POST", "/clock/advance", (request) =>

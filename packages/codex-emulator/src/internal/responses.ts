@@ -30,13 +30,13 @@ export interface Invalid {
 
 export const validate = (
   body: unknown,
-  options: { readonly strict: boolean; readonly models: ReadonlySet<string> }
+  options: { readonly requireInstructions: boolean; readonly models: ReadonlySet<string> }
 ): Invalid | undefined => {
   if (!isObject(body)) return { status: 400, detail: "Request body must be a JSON object" }
   if (body.store !== false) return { status: 400, detail: "Store must be set to false" }
   if (body.stream !== true) return { status: 400, detail: "Stream must be set to true" }
   if (!Array.isArray(body.input)) return { status: 400, detail: "Input must be a list" }
-  if (options.strict && typeof body.instructions !== "string")
+  if (options.requireInstructions && typeof body.instructions !== "string")
     return { status: 400, detail: "Instructions are required" }
   if (typeof body.model !== "string" || body.model.length === 0) return { status: 400, detail: "Model is required" }
   if (!options.models.has(body.model)) {
@@ -150,17 +150,74 @@ const sample = (schema: unknown, seed: string, root: Json, depth = 0): unknown =
 type Planned =
   | { readonly _tag: "Text"; readonly text: string }
   | { readonly _tag: "ToolCall"; readonly name: string; readonly arguments: string }
+  | { readonly _tag: "CustomToolCall"; readonly name: string; readonly input: string }
+
+/** A tool a request offers; `freeform` for `custom` tools, which take raw text instead of JSON. */
+interface OfferedTool {
+  readonly name: string
+  readonly freeform: boolean
+}
+
+/** Adds the tools of a `tools` array, with the tools inside `namespace` entries flattened. */
+const collectTools = (tools: unknown, out: Array<OfferedTool>) => {
+  if (!Array.isArray(tools)) return
+  for (const tool of tools) {
+    if (!isObject(tool)) continue
+    if (tool.type === "namespace") collectTools(tool.tools, out)
+    else if (typeof tool.name === "string") out.push({ name: tool.name, freeform: tool.type === "custom" })
+  }
+}
+
+/**
+ * The tools a request offers: the top-level `tools` of a classic request, and the `tools` of the
+ * `additional_tools` input items that a responses-lite request sends instead (protocol §6.4).
+ */
+const offeredTools = (body: Json, input: ReadonlyArray<Json>): ReadonlyArray<OfferedTool> => {
+  const out: Array<OfferedTool> = []
+  collectTools(body.tools, out)
+  for (const item of input) if (item.type === "additional_tools") collectTools(item.tools, out)
+  return out
+}
+
+/** Items that set up a turn rather than continue it: a lite follow-up ends with a configuration_update. */
+const SETUP_ITEMS: ReadonlySet<unknown> = new Set(["configuration_update", "additional_tools"])
+
+const TOOL_OUTPUTS: ReadonlySet<unknown> = new Set(["function_call_output", "custom_tool_call_output"])
+const TOOL_CALLS: ReadonlySet<unknown> = new Set(["function_call", "custom_tool_call"])
+
+/** A call of `tool`: a custom_tool_call with raw `input`, or a function_call with JSON `args`. */
+const callOf = (tool: OfferedTool, args: string | undefined): Planned =>
+  tool.freeform
+    ? { _tag: "CustomToolCall", name: tool.name, input: args ?? "" }
+    : { _tag: "ToolCall", name: tool.name, arguments: args !== undefined && /^\{[\s\S]*\}$/.test(args) ? args : "{}" }
+
+/** `call <tool> [with <arguments>]` (or use/run): the arguments run to the end of the message. */
+const ASKED = /\b(?:call|use|run)\s+(?:the\s+)?(?:tool\s+)?([A-Za-z_][\w.-]*)(?:\s+with\s+([\s\S]*))?/gi
+
+/** The first tool call the user's text asks for that names an offered tool. */
+const askedCall = (userText: string, tools: ReadonlyArray<OfferedTool>): Planned | undefined => {
+  for (const asked of userText.matchAll(ASKED)) {
+    const tool = tools.find((t) => t.name === asked[1])
+    if (!tool) continue
+    const rest = asked[2]?.trim()
+    // A function tool takes the JSON object that follows; a freeform tool takes the text as it is.
+    return callOf(tool, tool.freeform ? rest : /^\{[\s\S]*\}/.exec(rest ?? "")?.[0])
+  }
+  return undefined
+}
+
+const outputText = (output: unknown): string =>
+  typeof output === "string" ? output : Array.isArray(output) ? textOf(output) : JSON.stringify(output)
 
 const plan = (body: Json, replies: ReadonlyArray<ScriptedReply>): Planned => {
   const input = body.input as ReadonlyArray<Json>
-  const last = input[input.length - 1]
-  if (last?.type === "function_call_output") {
-    const call = input.find((item) => item.type === "function_call" && item.call_id === last.call_id)
+  let lastIndex = input.length - 1
+  while (lastIndex >= 0 && SETUP_ITEMS.has(input[lastIndex]!.type)) lastIndex--
+  const last = input[lastIndex]
+  if (last !== undefined && TOOL_OUTPUTS.has(last.type)) {
+    const call = input.find((item) => TOOL_CALLS.has(item.type) && item.call_id === last.call_id)
     const name = typeof call?.name === "string" ? call.name : "the tool"
-    return {
-      _tag: "Text",
-      text: `${name} returned: ${typeof last.output === "string" ? last.output : JSON.stringify(last.output)}`
-    }
+    return { _tag: "Text", text: `${name} returned: ${outputText(last.output)}` }
   }
   let userText = ""
   for (let i = input.length - 1; i >= 0; i--) {
@@ -170,24 +227,26 @@ const plan = (body: Json, replies: ReadonlyArray<ScriptedReply>): Planned => {
       break
     }
   }
+  const tools = offeredTools(body, input)
   for (const reply of replies) {
     if (!userText.includes(reply.match)) continue
-    if (reply.toolCall) return { _tag: "ToolCall", name: reply.toolCall.name, arguments: reply.toolCall.arguments }
-    return { _tag: "Text", text: reply.text ?? "" }
+    const scripted = reply.toolCall
+    if (scripted === undefined) return { _tag: "Text", text: reply.text ?? "" }
+    const freeform =
+      tools.find((t) => t.name === scripted.name)?.freeform ??
+      (scripted.input !== undefined && scripted.arguments === undefined)
+    return freeform
+      ? { _tag: "CustomToolCall", name: scripted.name, input: scripted.input ?? "" }
+      : { _tag: "ToolCall", name: scripted.name, arguments: scripted.arguments ?? "{}" }
   }
-  const tools = Array.isArray(body.tools) ? body.tools.filter(isObject) : []
   if (tools.length > 0 && body.tool_choice !== "none") {
-    const asked = /\b(?:call|use|run)\s+(?:the\s+)?(?:tool\s+)?([A-Za-z_][\w.-]*)(?:\s+with\s+(\{.*\}))?/is.exec(
-      userText
-    )
-    const tool = asked ? tools.find((t) => t.name === asked[1]) : undefined
+    const asked = askedCall(userText, tools)
+    if (asked) return asked
     const forced =
       isObject(body.tool_choice) && typeof body.tool_choice.name === "string" ? body.tool_choice.name : undefined
     const chosen =
-      tool ?? (forced || body.tool_choice === "required" ? tools.find((t) => !forced || t.name === forced) : undefined)
-    if (chosen && typeof chosen.name === "string") {
-      return { _tag: "ToolCall", name: chosen.name, arguments: tool && asked?.[2] ? asked[2] : "{}" }
-    }
+      forced || body.tool_choice === "required" ? tools.find((t) => !forced || t.name === forced) : undefined
+    if (chosen) return callOf(chosen, undefined)
   }
   const format = isObject(body.text) && isObject(body.text.format) ? body.text.format : undefined
   if (format?.type === "json_schema") {
@@ -299,6 +358,25 @@ export const reply = (body: Json, replies: ReadonlyArray<ScriptedReply>, respons
     push("response.output_item.done", { output_index: index, item })
     output.push(item)
     outputChars = planned.arguments.length + planned.name.length
+  } else if (planned._tag === "CustomToolCall") {
+    const id = `ctc_${suffix}`
+    const added = {
+      type: "custom_tool_call",
+      id,
+      call_id: `call_${suffix}`,
+      name: planned.name,
+      input: "",
+      status: "in_progress"
+    }
+    push("response.output_item.added", { output_index: index, item: added })
+    for (const delta of deltas(planned.input)) {
+      push("response.custom_tool_call_input.delta", { item_id: id, output_index: index, delta })
+    }
+    push("response.custom_tool_call_input.done", { item_id: id, output_index: index, input: planned.input })
+    const item = { ...added, input: planned.input, status: "completed" }
+    push("response.output_item.done", { output_index: index, item })
+    output.push(item)
+    outputChars = planned.input.length + planned.name.length
   } else {
     const id = `msg_${suffix}`
     push("response.output_item.added", {
@@ -325,10 +403,7 @@ export const reply = (body: Json, replies: ReadonlyArray<ScriptedReply>, respons
 
   let inputChars = typeof body.instructions === "string" ? body.instructions.length : 0
   for (const item of body.input as ReadonlyArray<Json>) {
-    inputChars +=
-      item.type === "function_call_output" && typeof item.output === "string"
-        ? item.output.length
-        : textOf(item.content).length
+    inputChars += TOOL_OUTPUTS.has(item.type) ? outputText(item.output).length : textOf(item.content).length
   }
   const outputTokens = estimateTokens(outputChars) + reasoningTokens
   const usage = {
