@@ -31,14 +31,18 @@ export type Budget = typeof Budget.Type
 
 /**
  * How `/wham/accounts/check` answers for an account (protocol §6.1). By default the account's entry
- * has `workspace_backend_origin` and `account_routing_override` both `NO_CONSTRAINT`, so a client
+ * has `workspace_backend_origin` `https://chatgpt.com` and `account_routing_override` `NO_CONSTRAINT`,
+ * as the real backend answers; a client whose model URL has another origin than its ChatGPT base URL
  * keeps its configured backend: the emulator.
  *
  * @since 0.1.0
  * @category models
  */
 export const Routing = Schema.Struct({
-  /** `workspace_backend_origin`: a bare `https://host[:port]` origin or `NO_CONSTRAINT`, sent unchecked. */
+  /**
+   * `workspace_backend_origin`, sent unchecked: the real backend names a bare `https://host[:port]`
+   * origin, and the real CLI fails every turn on anything else (other values test that failure).
+   */
   origin: Schema.optional(Schema.String),
   /** `account_routing_override`; `us` and `us_cr` make a client send `x-openai-account-routing-override`. */
   override: Schema.optional(Schema.Literals(["NO_CONSTRAINT", "us", "us_cr"])),
@@ -377,7 +381,8 @@ export interface UsageWindow {
 }
 
 /**
- * An account's usage, as `GET /wham/usage` answers it.
+ * An account's usage as the emulator counts it (units of its budget), as `GET /__admin/accounts/:id/usage`
+ * answers it; `GET /wham/usage` reports the same windows in the backend's shape (percent, seconds).
  *
  * @since 0.1.0
  * @category models

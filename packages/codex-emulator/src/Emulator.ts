@@ -187,7 +187,7 @@ export class Emulator extends Context.Service<
     readonly revokeTokens: (account: string) => Effect.Effect<void, AccountNotFound>
     /** Signs in an account without a browser, as a completed authorization-code flow would. */
     readonly issueTokens: (account?: string) => Effect.Effect<TokenResponse, AccountNotFound>
-    /** An account's usage windows, as `GET /wham/usage` reports them. */
+    /** An account's usage windows in budget units, as `GET /__admin/accounts/:id/usage` reports them. */
     readonly usage: (account: string) => Effect.Effect<Usage, AccountNotFound>
     /** Moves the emulator's clock (token expiry, usage windows) forward; a negative duration is a defect. */
     readonly advanceClock: (by: Duration.Input) => Effect.Effect<void>

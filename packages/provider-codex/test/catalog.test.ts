@@ -108,13 +108,14 @@ layer(Live, { excludeTestServices: true, timeout: 60_000 })("ModelCatalog agains
       const models = yield* catalog.models(account)
       assert.deepStrictEqual(
         models.map((m) => m.slug),
+        // In the priority order of the catalog bundled with the 0.169.0 CLI.
         [
           "gpt-6.1-sol",
           "gpt-6-astra",
-          "gpt-6.1-terra",
           "gpt-6-sol",
           "gpt-6-luna",
           "gpt-5.6-sol",
+          "gpt-6.1-terra",
           "gpt-5.6-terra",
           "gpt-5.6-luna",
           "gpt-5.5"
@@ -136,7 +137,7 @@ layer(Live, { excludeTestServices: true, timeout: 60_000 })("ModelCatalog agains
       yield* emulator.injectFault({ kind: "server_error", route: "models", status: 404, times: 1 })
       const model = yield* catalog.resolve("gpt-5.5", account)
       assert.strictEqual(model.max_context_window, 272_000)
-      assert.strictEqual(model.description, "Legacy coding model")
+      assert.strictEqual(model.description, "Legacy coding model.")
     })
   )
 

@@ -268,6 +268,3 @@ const modelInfo = (seed: ModelSeed) => {
 
 /** The catalog, in the backend's order (by priority). */
 export const MODELS = seeds.map(modelInfo)
-
-/** The slug a client gets when it names no model: the first listed model by priority. */
-export const DEFAULT_MODEL = MODELS[0]!.slug

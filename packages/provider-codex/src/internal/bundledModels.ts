@@ -3,7 +3,6 @@
 import type { ModelInfo } from "../ModelCatalog.ts"
 
 const ALL_PLANS = ["free", "go", "plus", "pro", "team", "business", "enterprise", "edu"]
-const PAID_PLANS = ["plus", "pro", "team", "business", "enterprise", "edu"]
 
 const levels = (...efforts: ReadonlyArray<string>) => efforts.map((effort) => ({ effort, description: effort }))
 
@@ -33,35 +32,25 @@ const model = (
   priority
 })
 
-/** The bundled catalog, default model first. */
+const UP_TO_MAX = ["low", "medium", "high", "xhigh", "max"]
+const UP_TO_ULTRA = [...UP_TO_MAX, "ultra"]
+
+/** The bundled catalog's listed models, default model first (priorities as the CLI's catalog has them). */
 export const BUNDLED_MODELS: ReadonlyArray<ModelInfo> = [
-  model(0, "gpt-6.1-sol", {
-    defaultEffort: "low",
-    efforts: ["low", "medium", "high", "xhigh", "max"],
-    plans: ALL_PLANS
-  }),
-  model(1, "gpt-6-astra", { defaultEffort: "medium", efforts: ["low", "medium", "high", "xhigh"], plans: PAID_PLANS }),
-  model(2, "gpt-6.1-terra", {
-    contextWindow: 500_000,
-    defaultEffort: "medium",
-    efforts: ["low", "medium", "high", "xhigh", "max", "ultra"],
-    plans: PAID_PLANS
-  }),
-  model(3, "gpt-6-sol", { defaultEffort: "low", efforts: ["low", "medium", "high", "xhigh"], plans: ALL_PLANS }),
-  model(4, "gpt-6-luna", { defaultEffort: "low", efforts: ["low", "medium", "high"], plans: ALL_PLANS }),
-  model(5, "gpt-5.6-sol", { defaultEffort: "medium", efforts: ["low", "medium", "high", "xhigh"], plans: ALL_PLANS }),
-  model(6, "gpt-5.6-terra", {
-    defaultEffort: "medium",
-    efforts: ["low", "medium", "high", "xhigh"],
-    plans: PAID_PLANS
-  }),
-  model(7, "gpt-5.6-luna", { defaultEffort: "low", efforts: ["low", "medium", "high"], plans: ALL_PLANS }),
-  model(8, "gpt-5.5", {
+  model(1, "gpt-6.1-sol", { defaultEffort: "low", efforts: UP_TO_ULTRA, plans: ALL_PLANS }),
+  model(2, "gpt-6-astra", { defaultEffort: "low", efforts: UP_TO_ULTRA, plans: ALL_PLANS }),
+  model(3, "gpt-6-sol", { defaultEffort: "medium", efforts: UP_TO_ULTRA, plans: ALL_PLANS }),
+  model(4, "gpt-6-luna", { defaultEffort: "medium", efforts: UP_TO_MAX, plans: ALL_PLANS }),
+  model(5, "gpt-5.6-sol", { defaultEffort: "low", efforts: UP_TO_ULTRA, plans: ALL_PLANS }),
+  model(7, "gpt-6.1-terra", { contextWindow: 500_000, defaultEffort: "low", efforts: UP_TO_ULTRA, plans: ALL_PLANS }),
+  model(8, "gpt-5.6-terra", { defaultEffort: "medium", efforts: UP_TO_ULTRA, plans: ALL_PLANS }),
+  model(9, "gpt-5.6-luna", { defaultEffort: "medium", efforts: UP_TO_MAX, plans: ALL_PLANS }),
+  model(13, "gpt-5.5", {
     maxContextWindow: 272_000,
     defaultEffort: "medium",
     efforts: ["low", "medium", "high", "xhigh"],
     plans: ALL_PLANS,
     lite: false,
-    description: "Legacy coding model"
+    description: "Legacy coding model."
   })
 ]
