@@ -99,11 +99,13 @@ const program = Effect.gen(function* () {
     Credentials.Credentials.of({
       accessToken: () => Effect.succeed(tokens.accessToken),
       tokens: () => Effect.succeed(tokens),
-      recoverUnauthorized: () => Effect.succeed(tokens.accessToken)
+      recoverUnauthorized: () => Effect.succeed(tokens.accessToken),
+      refreshNow: () => Effect.die("not used by the bench"),
+      signOut: () => Effect.die("not used by the bench")
     })
   )
   const windows = Layer.succeed(UsageWindows.UsageWindows)(
-    UsageWindows.UsageWindows.of({ record: () => Effect.void, get: () => Effect.succeed([]) })
+    UsageWindows.UsageWindows.of({ record: () => Effect.void, get: () => Effect.succeed([]), list: Effect.succeed([]) })
   )
   const catalog = Layer.succeed(ModelCatalog.ModelCatalog)(
     ModelCatalog.ModelCatalog.of({

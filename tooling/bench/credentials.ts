@@ -7,7 +7,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Emulator } from "@nexus/codex-emulator"
 import { OAuthClient, TokenSet } from "@nexus/oauth"
 import { TestDatabase } from "@nexus/testing"
-import { Credentials, Crypto, TokenStore } from "@nexus/token-store"
+import { Credentials, Crypto, Migrations, TokenStore } from "@nexus/token-store"
 import { Console, Effect, Layer, Redacted } from "effect"
 import { parseArgs } from "node:util"
 
@@ -17,13 +17,16 @@ const seconds = Number(values.seconds)
 const Live = Layer.unwrap(
   Effect.gen(function* () {
     const emulator = yield* Emulator.Emulator
-    return Credentials.Credentials.layer.pipe(
-      Layer.provideMerge(TokenStore.TokenStore.layerPg),
-      Layer.provide(Crypto.Crypto.layerRandom),
-      Layer.provide(OAuthClient.OAuthClient.layerWith({ issuer: emulator.urls.issuer }))
-    )
+    return Credentials.Credentials.layerStack({
+      crypto: Crypto.Crypto.layerRandom,
+      oauth: OAuthClient.OAuthClient.layerWith({ issuer: emulator.urls.issuer }),
+      sources: "postgres"
+    })
   })
-).pipe(Layer.provideMerge(TestDatabase.layer()), Layer.provideMerge(Emulator.Emulator.layer()))
+).pipe(
+  Layer.provideMerge(TestDatabase.layer({ migrations: [Migrations.migrations] })),
+  Layer.provideMerge(Emulator.Emulator.layer())
+)
 
 /** Transactions Postgres has counted for the scratch database (each statement outside a transaction is one). */
 const transactions = Effect.gen(function* () {

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Config, Console, Effect, Logger, Option, Predicate, References, Runtime, Schema } from "effect"
+import { Cause, Config, Console, Effect, Logger, Option, References, Runtime, Schema } from "effect"
 import type { LogLevel } from "effect"
 import { CliError, Command } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
@@ -61,17 +61,6 @@ const logLevel = Config.option(Config.String("NEXUS_LOG_LEVEL")).pipe(
 
 const firstLine = (text: string) => text.split("\n")[0]!.trim()
 
-/** What to do next, for the library errors whose message leaves that to the caller. */
-const withHint = (error: unknown, message: string): string => {
-  const tag = Predicate.hasProperty(error, "_tag") ? error._tag : undefined
-  if (tag === "CredentialsFileError") return `${message} Check the file, or sign in with \`nexus login\` instead.`
-  const store = Predicate.hasProperty(error, "store") ? error.store : undefined
-  if (tag === "TokenStoreUnavailable" && store === "postgres" && !/nexus|NEXUS_/.test(message)) {
-    return `${message}. Check that PostgreSQL is reachable (DATABASE_URL) and that \`nexus db migrate\` succeeds, then try again.`
-  }
-  return message
-}
-
 /** Prints one message for a failure (CLI usage errors were already shown with the help). */
 const report = (cause: Cause.Cause<unknown>): Effect.Effect<void, Exit> =>
   Effect.gen(function* () {
@@ -87,7 +76,7 @@ const report = (cause: Cause.Cause<unknown>): Effect.Effect<void, Exit> =>
     }
     if (Cause.hasFails(cause)) {
       const message = error instanceof Error ? error.message : String(error)
-      yield* Console.error(`Error: ${withHint(error, message)}`)
+      yield* Console.error(`Error: ${message}`)
       return yield* new Exit({ code: Runtime.getErrorExitCode(error) })
     }
     const message = error instanceof Error ? firstLine(error.message) : "unknown defect"

@@ -1,20 +1,34 @@
 /**
  * The layers the commands provide, each only to the commands that need it, so that `nexus --help`
- * connects to nothing and reads no key.
+ * connects to nothing and reads no key; and the migrations registry `nexus db migrate` applies.
  *
  * @since 0.1.0
  */
 import { NodeFileSystem } from "@effect/platform-node"
-import { OAuthClient } from "@nexus/oauth"
-import { CodexClient } from "@nexus/provider-codex"
-import { Credentials, Crypto, TokenStore } from "@nexus/token-store"
+import { Database } from "@nexus/database"
+import { CodexClient, Migrations as ProviderMigrations, UsageWindows } from "@nexus/provider-codex"
+import { Credentials, Crypto, Migrations as TokenStoreMigrations, TokenStore } from "@nexus/token-store"
 import { Layer } from "effect"
-import { Database } from "./Database.ts"
 
 /**
- * The token store over the configured database (migrated on start) — Postgres, then the token
- * file, then the environment — with the key from `NEXUS_TOKEN_KEY` or the data dir; also exposes
- * the database.
+ * Every package's migrations, in dependency order: what `nexus db migrate` applies.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrations = [TokenStoreMigrations.migrations, ProviderMigrations.migrations]
+
+/**
+ * The configured database (`DATABASE_URL` or `NEXUS_DB_*`), checked on start.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const DatabaseLive = Database.Database.layer
+
+/**
+ * The token store over the configured database — Postgres, then the token file, then the
+ * environment — with the key from `NEXUS_TOKEN_KEY` or the data dir; also exposes the database.
  *
  * @since 0.1.0
  * @category layers
@@ -22,32 +36,25 @@ import { Database } from "./Database.ts"
 export const StoreLive = TokenStore.TokenStore.layer.pipe(
   Layer.provide(Crypto.Crypto.layerConfig),
   Layer.provide(NodeFileSystem.layer),
-  Layer.provideMerge(Database.layer)
+  Layer.provideMerge(DatabaseLive)
 )
 
 /**
- * The OAuth client configured from `CODEX_ISSUER`, `CODEX_CLIENT_ID`, `CODEX_REDIRECT_URI`…
+ * The store and the usage windows (status).
  *
  * @since 0.1.0
  * @category layers
  */
-export const OAuthLive = OAuthClient.OAuthClient.layer
+export const StoreAndUsageLive = Layer.provideMerge(UsageWindows.UsageWindows.layer, StoreLive)
 
 /**
- * The store and the OAuth client together (login, logout).
+ * Credentials (fleet-wide refresh), the store and the OAuth client, configured from the
+ * environment (`CODEX_ISSUER`, `CODEX_CLIENT_ID`, `NEXUS_TOKEN_KEY`…) over the database.
  *
  * @since 0.1.0
  * @category layers
  */
-export const StoreAndOAuthLive = Layer.merge(StoreLive, OAuthLive)
-
-/**
- * Credentials (fleet-wide refresh) over the store and the OAuth client.
- *
- * @since 0.1.0
- * @category layers
- */
-export const CredentialsLive = Credentials.Credentials.layer.pipe(Layer.provideMerge(StoreAndOAuthLive))
+export const CredentialsLive = Credentials.Credentials.layerConfig.pipe(Layer.provideMerge(DatabaseLive))
 
 /**
  * The Codex backend client over Credentials, configured from the environment (`CODEX_BASE_URL`,

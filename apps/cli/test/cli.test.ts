@@ -3,7 +3,10 @@
 import { assert, layer } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
 import { Emulator } from "@nexus/codex-emulator"
-import { Crypto, Migrations, TokenStore } from "@nexus/token-store"
+import { Database, Migrations } from "@nexus/database"
+import { TestDatabase } from "@nexus/testing"
+import { Crypto, TokenStore } from "@nexus/token-store"
+import { migrations } from "../src/Services.ts"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -29,7 +32,9 @@ const assertNoTokenShapes = (outcome: Outcome) => {
 /** Drops every stored sign-in and fault, so that a test starts clean (and runs alone, too). */
 const reset = Effect.gen(function* () {
   const sql = yield* PgClient.PgClient
-  yield* Migrations.run
+  yield* Migrations.run(migrations).pipe(
+    Effect.provide(Database.Database.layerUrl((yield* TestDatabase.TestDatabase).url))
+  )
   yield* sql`DELETE FROM nexus.oauth_tokens`
   const emulator = yield* Emulator.Emulator
   yield* emulator.clearFaults
@@ -81,18 +86,47 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
     })
   )
 
-  it.effect("db migrate applies the migrations once, then reports the database up to date", () =>
-    Effect.gen(function* () {
-      const env = yield* childEnv
-      const first = yield* nexus(["db", "migrate"], env)
-      assert.strictEqual(first.code, 0, first.stderr)
-      assert.include(first.stdout, "Applied migration 0001_oauth_tokens")
+  it.effect(
+    "a command before db migrate says to run it and creates nothing; db migrate then creates every package's tables in one run, and a second run changes nothing",
+    () =>
+      Effect.gen(function* () {
+        const env = yield* childEnv
+        const sql = yield* PgClient.PgClient
+        const tables = sql<{ readonly name: string }>`
+        SELECT table_schema || '.' || table_name AS name FROM information_schema.tables
+        WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`.pipe(
+          Effect.map((rows) => rows.map((row) => row.name))
+        )
 
-      const second = yield* nexus(["db", "migrate"], env)
-      assert.strictEqual(second.code, 0, second.stderr)
-      assert.include(second.stdout, "up to date")
-      assert.notInclude(second.stdout, "Applied")
-    })
+        const early = yield* nexus(["status"], env)
+        assert.strictEqual(early.code, 1, early.stderr)
+        assert.include(early.stderr, "nexus db migrate")
+        assert.include(early.stderr, "0001_oauth_tokens")
+        assert.deepStrictEqual(yield* tables, [])
+
+        const first = yield* nexus(["db", "migrate"], env)
+        assert.strictEqual(first.code, 0, first.stderr)
+        assert.include(first.stdout, "Applied migration 0001_oauth_tokens (@nexus/token-store)")
+        assert.include(first.stdout, "Applied migration 0001_usage_and_models (@nexus/provider-codex)")
+        assert.include(first.stdout, "(2 applied)")
+        const created = yield* tables
+        assert.deepStrictEqual(created, [
+          "nexus.models",
+          "nexus.oauth_tokens",
+          "nexus.usage_windows",
+          "public.nexus_migrations",
+          "public.nexus_provider_codex_migrations"
+        ])
+        const recorded = sql<{ readonly n: string }>`
+        SELECT (SELECT count(*) FROM nexus_migrations) + (SELECT count(*) FROM nexus_provider_codex_migrations) AS n`
+
+        const second = yield* nexus(["db", "migrate"], env)
+        assert.strictEqual(second.code, 0, second.stderr)
+        assert.include(second.stdout, "up to date")
+        assert.notInclude(second.stdout, "Applied")
+        assert.deepStrictEqual(yield* tables, created)
+        assert.strictEqual(Number((yield* recorded)[0]!.n), 2)
+      })
   )
 
   it.effect("status without any account exits 1 and says to run nexus login", () =>
@@ -320,19 +354,27 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
     })
   )
 
-  it.effect("token refresh refreshes the only account and prints the new expiry", () =>
-    Effect.gen(function* () {
-      yield* reset
-      const emulator = yield* Emulator.Emulator
-      const { env: tokens } = yield* envFromIssued()
-      const env = { ...(yield* childEnv), ...tokens }
-      assert.strictEqual((yield* nexus(["login", "--from-env"], env)).code, 0)
-      const before = (yield* emulator.counters).refreshes.succeeded
-      const outcome = yield* nexus(["token", "refresh"], env)
-      assert.strictEqual(outcome.code, 0, outcome.stderr)
-      assert.match(outcome.stdout, /the access token now expires in \d+/)
-      assert.strictEqual((yield* emulator.counters).refreshes.succeeded, before + 1)
-    })
+  it.effect(
+    "token refresh refreshes the only account, tells the issuer it is scheduled, and prints the new expiry",
+    () =>
+      Effect.gen(function* () {
+        yield* reset
+        const emulator = yield* Emulator.Emulator
+        const { env: tokens } = yield* envFromIssued()
+        const env = { ...(yield* childEnv), ...tokens }
+        assert.strictEqual((yield* nexus(["login", "--from-env"], env)).code, 0)
+        const before = (yield* emulator.counters).refreshes
+        const outcome = yield* nexus(["token", "refresh"], env)
+        assert.strictEqual(outcome.code, 0, outcome.stderr)
+        assert.match(outcome.stdout, /the access token now expires in \d+/)
+        const after = (yield* emulator.counters).refreshes
+        assert.strictEqual(after.succeeded, before.succeeded + 1)
+        assert.strictEqual(after.byRefreshReason["scheduled"] ?? 0, (before.byRefreshReason["scheduled"] ?? 0) + 1)
+        assert.strictEqual(
+          after.byRefreshReason["unauthorized_recovery"] ?? 0,
+          before.byRefreshReason["unauthorized_recovery"] ?? 0
+        )
+      })
   )
 
   it.effect("a refused refresh (reused) marks the account reauth_required, and status shows why", () =>

@@ -159,6 +159,6 @@ export class CredentialsFileError extends Schema.TaggedError<CredentialsFileErro
   problem: Schema.String
 }) {
   override get message() {
-    return `Cannot import ${this.path}: ${this.problem}.`
+    return `Cannot import ${this.path}: ${this.problem}. Check the file, or sign in with \`nexus login\` instead.`
   }
 }

@@ -203,7 +203,10 @@ layer(Layer.mergeAll(oauthLayer({ redirectUri: "http://localhost:1455/auth/callb
 
         const shortPath = yield* write(dir, "short.json", "rt_short")
         const short = yield* importFailure(importCodexAuth(shortPath), shortPath, ["rt_short"])
-        assert.strictEqual(short.message, `Cannot import ${shortPath}: it is not valid JSON (Unexpected token 'r').`)
+        assert.strictEqual(
+          short.message,
+          `Cannot import ${shortPath}: it is not valid JSON (Unexpected token 'r'). Check the file, or sign in with \`nexus login\` instead.`
+        )
 
         const truncatedPath = yield* write(dir, "truncated.json", JSON.stringify(authJson(raw)).slice(0, 120))
         const truncated = yield* importFailure(importCodexAuth(truncatedPath), truncatedPath, secretsOf(raw))
@@ -216,7 +219,10 @@ layer(Layer.mergeAll(oauthLayer({ redirectUri: "http://localhost:1455/auth/callb
         const dir = yield* tempDir
         const path = join(dir, "nowhere", "auth.json")
         const error = yield* importFailure(importCodexAuth(path), path, [])
-        assert.strictEqual(error.message, `Cannot import ${path}: the file does not exist.`)
+        assert.strictEqual(
+          error.message,
+          `Cannot import ${path}: the file does not exist. Check the file, or sign in with \`nexus login\` instead.`
+        )
       })
     )
 

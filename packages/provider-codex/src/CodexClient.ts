@@ -9,6 +9,7 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import type { PgClient } from "@effect/sql-pg"
+import type { Errors as DatabaseErrors } from "@nexus/database"
 import { Credentials } from "@nexus/token-store"
 import type { Pull } from "effect"
 import {
@@ -44,7 +45,8 @@ import {
   fromEvent,
   fromHeaders,
   type UsageWindow,
-  UsageWindows
+  UsageWindows,
+  type UsageWindowsUnavailable
 } from "./UsageWindows.ts"
 
 /**
@@ -406,7 +408,7 @@ export class CodexClient extends Context.Service<
    */
   static readonly layer: Layer.Layer<
     CodexClient,
-    CatalogUnavailable | Config.ConfigError,
+    CatalogUnavailable | UsageWindowsUnavailable | DatabaseErrors.SchemaNotReady | Config.ConfigError,
     Credentials.Credentials | PgClient.PgClient
   > = Layer.unwrap(
     Effect.gen(function* () {

@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
+import { type Errors as DatabaseErrors, Migrations as DatabaseMigrations } from "@nexus/database"
 import { Credentials } from "@nexus/token-store"
 import { Context, Effect, Layer, Redacted, Schema } from "effect"
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "effect/http"
@@ -94,10 +95,11 @@ export class UnknownModel extends Schema.TaggedError<UnknownModel>()("UnknownMod
  * @category errors
  */
 export class CatalogUnavailable extends Schema.TaggedError<CatalogUnavailable>()("CatalogUnavailable", {
-  detail: Schema.String
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect())
 }) {
   override get message() {
-    return `The model catalog could not prepare nexus.models: ${this.detail}. Check that PostgreSQL is reachable.`
+    return `The model catalog could not read nexus.models: ${this.detail}. Check that PostgreSQL is reachable (DATABASE_URL).`
   }
 }
 
@@ -169,8 +171,8 @@ export class ModelCatalog extends Context.Service<
   }
 >()("@nexus/provider-codex/ModelCatalog") {
   /**
-   * The catalog over Credentials, an HttpClient and Postgres; runs the provider's migrations when
-   * it starts.
+   * The catalog over Credentials, an HttpClient and Postgres; checks when it starts that `nexus db
+   * migrate` has created its table.
    *
    * @since 0.1.0
    * @category layers
@@ -179,7 +181,7 @@ export class ModelCatalog extends Context.Service<
     options: Options = {}
   ): Layer.Layer<
     ModelCatalog,
-    CatalogUnavailable,
+    CatalogUnavailable | DatabaseErrors.SchemaNotReady,
     Credentials.Credentials | HttpClient.HttpClient | PgClient.PgClient
   > => Layer.effect(ModelCatalog)(make(options))
 }
@@ -192,9 +194,11 @@ const make = Effect.fnUntraced(function* (options: Options) {
   const credentials = yield* Credentials.Credentials
   const http = yield* HttpClient.HttpClient
   const sql = yield* PgClient.PgClient
-  yield* Migrations.run.pipe(
+  yield* DatabaseMigrations.check(Migrations.migrations).pipe(
     Effect.provideService(SqlClient.SqlClient, sql),
-    Effect.mapError((error) => new CatalogUnavailable({ detail: firstLine(error) }))
+    Effect.catchTag("SqlError", (error) =>
+      Effect.fail(new CatalogUnavailable({ detail: firstLine(error), cause: error }))
+    )
   )
 
   /** The stored rows, in the backend's order; a database failure reads as an empty table. */

@@ -7,8 +7,9 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { Array as Arr, Context, DateTime, Effect, Layer } from "effect"
-import { SqlClient } from "effect/sql"
+import { Database, type Errors as DatabaseErrors, Migrations as DatabaseMigrations } from "@nexus/database"
+import { Array as Arr, Context, DateTime, Effect, Layer, Schema } from "effect"
+import { SqlClient, SqlError, SqlSchema } from "effect/sql"
 import * as Migrations from "./Migrations.ts"
 
 /**
@@ -141,6 +142,74 @@ export const fromEvent = (event: {
   )
 
 /**
+ * A window as stored: whose it is and when it was last reported.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ObservedWindow extends UsageWindow {
+  readonly accountId: string
+  readonly observedAt: DateTime.Utc
+}
+
+/**
+ * The stored windows cannot be read: the database failed (`reason` is the SQL failure's kind, e.g.
+ * `ConnectionError`, and `cause` the failure), or a row is not what this version expects.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UsageWindowsUnavailable extends Schema.TaggedError<UsageWindowsUnavailable>()("UsageWindowsUnavailable", {
+  reason: Schema.String,
+  detail: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  override get message() {
+    return `The usage windows in PostgreSQL cannot be read: ${this.detail}. Check DATABASE_URL and that \`nexus db migrate\` succeeds, then try again.`
+  }
+}
+
+const unavailable = (error: SqlError.SqlError | Schema.SchemaError) =>
+  new UsageWindowsUnavailable({
+    reason: SqlError.isSqlError(error) ? error.reason._tag : "InvalidRow",
+    detail: SqlError.isSqlError(error) ? Database.describe(error) : error.message.split("\n")[0]!,
+    retryable: SqlError.isSqlError(error) && error.isRetryable,
+    cause: error
+  })
+
+const Row = Schema.Struct({
+  account_id: Schema.String,
+  limit_id: Schema.String,
+  window_minutes: Schema.Finite,
+  used_percent: Schema.Finite,
+  resets_at: Schema.NullOr(Schema.DateTimeUtcFromDate),
+  observed_at: Schema.DateTimeUtcFromDate
+})
+
+const fromRow = (row: typeof Row.Type): ObservedWindow => ({
+  accountId: row.account_id,
+  limitId: row.limit_id,
+  kind: kindOf(row.window_minutes),
+  windowMinutes: row.window_minutes,
+  usedPercent: row.used_percent,
+  resetsAt: row.resets_at ?? undefined,
+  observedAt: row.observed_at
+})
+
+/** The order every listing uses: by account, then limit family, then window length. */
+const byAccountAndWindow = (a: ObservedWindow, b: ObservedWindow) =>
+  a.accountId.localeCompare(b.accountId) || a.limitId.localeCompare(b.limitId) || a.windowMinutes - b.windowMinutes
+
+/** A report's identity, so that an unchanged one is not written again within a minute. */
+const reportKey = (windows: ReadonlyArray<UsageWindow>) =>
+  windows
+    .map((w) => `${w.limitId}/${w.windowMinutes}/${w.usedPercent}/${w.resetsAt?.epochMilliseconds ?? ""}`)
+    .join(",")
+
+const REWRITE_AFTER_MS = 60_000
+
+/**
  * The usage windows of every account, shared by the fleet.
  *
  * @since 0.1.0
@@ -151,19 +220,29 @@ export class UsageWindows extends Context.Service<
   {
     /** Keeps what an answer said about an account's windows; never fails the answer it came with. */
     readonly record: (accountId: string, windows: ReadonlyArray<UsageWindow>) => Effect.Effect<void>
-    readonly get: (accountId: string) => Effect.Effect<ReadonlyArray<UsageWindow>>
+    /** One account's windows. */
+    readonly get: (accountId: string) => Effect.Effect<ReadonlyArray<ObservedWindow>, UsageWindowsUnavailable>
+    /** Every account's windows, with when each was last reported. */
+    readonly list: Effect.Effect<ReadonlyArray<ObservedWindow>, UsageWindowsUnavailable>
   }
 >()("@nexus/provider-codex/UsageWindows") {
   /**
-   * Windows in Postgres; runs the provider's migrations when it starts.
+   * Windows in Postgres; checks when it starts that `nexus db migrate` has created the table.
    *
    * @since 0.1.0
    * @category layers
    */
-  static readonly layer: Layer.Layer<UsageWindows, never, PgClient.PgClient> = Layer.effect(UsageWindows)(
+  static readonly layer: Layer.Layer<
+    UsageWindows,
+    UsageWindowsUnavailable | DatabaseErrors.SchemaNotReady,
+    PgClient.PgClient
+  > = Layer.effect(UsageWindows)(
     Effect.gen(function* () {
       const sql = yield* PgClient.PgClient
-      yield* Migrations.run.pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.orDie)
+      yield* DatabaseMigrations.check(Migrations.migrations).pipe(
+        Effect.provideService(SqlClient.SqlClient, sql),
+        Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))
+      )
 
       /** What this instance last wrote per account: every answer reports the windows, most of them unchanged. */
       const written = new Map<string, { readonly key: string; readonly at: number }>()
@@ -195,35 +274,58 @@ export class UsageWindows extends Context.Service<
       /** Writes a report unless it is the one written for the account in the last minute (so `observed_at` stays fresh). */
       const record = (accountId: string, windows: ReadonlyArray<UsageWindow>): Effect.Effect<void> => {
         if (!Arr.isReadonlyArrayNonEmpty(windows)) return Effect.void
-        const key = windows
-          .map((w) => `${w.limitId}/${w.windowMinutes}/${w.usedPercent}/${w.resetsAt?.epochMilliseconds ?? ""}`)
-          .join(",")
+        const key = reportKey(windows)
         const previous = written.get(accountId)
-        if (previous !== undefined && previous.key === key && Date.now() - previous.at < 60_000) return Effect.void
+        if (previous !== undefined && previous.key === key && Date.now() - previous.at < REWRITE_AFTER_MS) {
+          return Effect.void
+        }
         return write(accountId, windows, key)
       }
 
-      const get = Effect.fn("UsageWindows.get")(function* (accountId: string) {
-        const rows = yield* sql<{
-          limit_id: string
-          window_minutes: number
-          used_percent: number
-          resets_at: Date | null
-        }>`
-          SELECT limit_id, window_minutes, used_percent, resets_at FROM nexus.usage_windows
-          WHERE account_id = ${accountId} ORDER BY limit_id, window_minutes`.pipe(Effect.orDie)
-        return rows.map((row): UsageWindow => ({
-          limitId: row.limit_id,
-          kind: kindOf(row.window_minutes),
-          windowMinutes: row.window_minutes,
-          usedPercent: row.used_percent,
-          resetsAt: row.resets_at ? DateTime.makeUnsafe(row.resets_at) : undefined
-        }))
+      const select = SqlSchema.findAll({
+        Request: Schema.NullOr(Schema.String),
+        Result: Row,
+        execute: (accountId) => sql`
+          SELECT account_id, limit_id, window_minutes, used_percent, resets_at, observed_at FROM nexus.usage_windows
+          ${accountId === null ? sql`` : sql`WHERE account_id = ${accountId}`}
+          ORDER BY account_id, limit_id, window_minutes`
       })
+      const read = (accountId: string | null) =>
+        select(accountId).pipe(Effect.map(Arr.map(fromRow)), Effect.mapError(unavailable))
 
-      return UsageWindows.of({ record, get })
+      const get = Effect.fn("UsageWindows.get")((accountId: string) => read(accountId))
+      const list = read(null).pipe(Effect.withSpan("UsageWindows.list"))
+
+      return UsageWindows.of({ record, get, list })
     })
   )
+
+  /**
+   * Windows in memory, for the unit and property tests of other packages (no Postgres): the same
+   * contract, one process.
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layerTest: Layer.Layer<UsageWindows> = Layer.sync(UsageWindows)(() => {
+    const windows = new Map<string, ObservedWindow>()
+    const record = (accountId: string, reported: ReadonlyArray<UsageWindow>) =>
+      Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          const observedAt = DateTime.makeUnsafe(clock.currentTimeMillisUnsafe())
+          for (const window of reported) {
+            windows.set(`${accountId}/${window.limitId}/${window.windowMinutes}`, { ...window, accountId, observedAt })
+          }
+        })
+      )
+    const list = Effect.sync(() => [...windows.values()].sort(byAccountAndWindow))
+    const get = (accountId: string) =>
+      Effect.map(
+        list,
+        Arr.filter((window) => window.accountId === accountId)
+      )
+    return UsageWindows.of({ record, get, list })
+  })
 }
 
 /**

@@ -4,10 +4,11 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { Emulator } from "@nexus/codex-emulator"
 import { OAuthClient, TokenSet } from "@nexus/oauth"
 import { TestDatabase } from "@nexus/testing"
-import { Credentials, Crypto, TokenStore } from "@nexus/token-store"
+import { Credentials, Crypto, Migrations as TokenStoreMigrations, TokenStore } from "@nexus/token-store"
 import { Duration, Effect, Layer, Option } from "effect"
 import type { ChatRequest } from "../src/ChatRequest.ts"
 import { CodexClient } from "../src/CodexClient.ts"
+import * as Migrations from "../src/Migrations.ts"
 import { ModelCatalog } from "../src/ModelCatalog.ts"
 import { UsageWindows } from "../src/UsageWindows.ts"
 
@@ -18,14 +19,17 @@ export const withBackend = <A, E, R>(service: (urls: Emulator.Urls) => Layer.Lay
       const emulator = yield* Emulator.Emulator
       return service(emulator.urls).pipe(
         Layer.provide(NodeHttpClient.layerUndici),
-        Layer.provideMerge(Credentials.Credentials.layer),
-        Layer.provideMerge(TokenStore.TokenStore.layerPg),
-        Layer.provide(Crypto.Crypto.layerRandom),
-        Layer.provide(OAuthClient.OAuthClient.layerWith({ issuer: emulator.urls.issuer }))
+        Layer.provideMerge(
+          Credentials.Credentials.layerStack({
+            crypto: Crypto.Crypto.layerRandom,
+            oauth: OAuthClient.OAuthClient.layerWith({ issuer: emulator.urls.issuer }),
+            sources: "postgres"
+          })
+        )
       )
     })
   ).pipe(
-    Layer.provideMerge(TestDatabase.layer()),
+    Layer.provideMerge(TestDatabase.layer({ migrations: [TokenStoreMigrations.migrations, Migrations.migrations] })),
     Layer.provideMerge(Emulator.Emulator.layer({ settings: { requireInstructions: true } }))
   )
 

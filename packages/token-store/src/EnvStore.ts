@@ -8,7 +8,8 @@ import { TokenSet } from "@nexus/oauth"
 import { Config, DateTime, Effect, Option, Redacted } from "effect"
 import { TokenStoreUnavailable } from "./Errors.ts"
 
-const fail = (detail: string) => new TokenStoreUnavailable({ store: "env", detail })
+const fail = (detail: string) =>
+  new TokenStoreUnavailable({ store: "env", reason: "Invalid", detail, retryable: false })
 
 /**
  * The sign-in the environment holds, if `CODEX_ACCESS_TOKEN` is set. The account id comes from

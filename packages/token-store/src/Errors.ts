@@ -22,18 +22,48 @@ export class TokenNotFound extends Schema.TaggedError<TokenNotFound>()("TokenNot
 }
 
 /**
- * The store cannot be used: its database is unreachable or refused the statement, or a stored
- * token cannot be decrypted.
+ * The store cannot be used: its database is unreachable or refused the statement, a stored token
+ * cannot be decrypted, or the file or environment source is unusable. `reason` is the kind of
+ * failure (for Postgres, the SQL failure's: `ConnectionError`, `SerializationError`,
+ * `LockTimeoutError`…; else `DecryptionFailed`, `Unreadable`, `Invalid`), `retryable` whether trying
+ * again may help, and `cause` the failure itself, so that a worker can tell a serialization
+ * conflict from a lost connection.
  *
  * @since 0.1.0
  * @category errors
  */
 export class TokenStoreUnavailable extends Schema.TaggedError<TokenStoreUnavailable>()("TokenStoreUnavailable", {
   store: Schema.Literals(["postgres", "file", "env"]),
-  detail: Schema.String
+  reason: Schema.String,
+  detail: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.optional(Schema.Defect())
 }) {
   override get message() {
-    return `The ${this.store} token store is unavailable: ${this.detail}`
+    return `The ${this.store} token store is unavailable: ${this.detail}${hint(this)}`
+  }
+}
+
+/** What to do next, when the detail does not say it already. */
+const hint = (error: TokenStoreUnavailable): string => {
+  if (error.store !== "postgres" || error.reason === "DecryptionFailed") return ""
+  return error.reason === "ConnectionError" || error.reason === "AuthenticationError"
+    ? ". Check that PostgreSQL is reachable (DATABASE_URL), then try again."
+    : ". Check DATABASE_URL and the server's log, and that `nexus db migrate` succeeds, then try again."
+}
+
+/**
+ * The label asked for already names another account.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LabelTaken extends Schema.TaggedError<LabelTaken>()("LabelTaken", {
+  label: Schema.String,
+  account: Schema.String
+}) {
+  override get message() {
+    return `The label ${this.label} already names account ${this.account}: choose another --label, or run \`nexus logout --account ${this.label}\` first.`
   }
 }
 

@@ -23,8 +23,14 @@ import { TokenNotFound, TokenStoreUnavailable } from "./Errors.ts"
  */
 export const path = Config.String("NEXUS_TOKEN_FILE").pipe(Config.withDefault(join(homedir(), ".codex", "tokens.json")))
 
-const fail = (file: string, detail: string) =>
-  new TokenStoreUnavailable({ store: "file", detail: `${file}: ${detail}` })
+const fail = (file: string, detail: string, cause?: unknown) =>
+  new TokenStoreUnavailable({
+    store: "file",
+    reason: "Unreadable",
+    detail: `${file}: ${detail}`,
+    retryable: false,
+    ...(cause === undefined ? {} : { cause })
+  })
 
 /**
  * Opens the file once, without following a symbolic link, and checks what that handle is — a
@@ -61,7 +67,7 @@ const readChecked = (file: string) =>
           "it is a symbolic link, which a token file must not be: point NEXUS_TOKEN_FILE at the file itself"
         )
       }
-      return fail(file, (error as Error).message)
+      return fail(file, (error as Error).message, error)
     }
   }).pipe(
     Effect.flatMap((read) => ("problem" in read ? Effect.fail(fail(file, read.problem)) : Effect.succeed(read.text)))
@@ -139,7 +145,7 @@ export const write = Effect.fn("FileStore.write")(function* (
         throw error
       }
     },
-    catch: (error) => fail(target, `cannot write (${(error as Error).message})`)
+    catch: (error) => fail(target, `cannot write (${(error as Error).message})`, error)
   })
 })
 

@@ -7,6 +7,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { Effect } from "effect"
+import { SqlError } from "effect/sql"
 import { Crypto } from "./Crypto.ts"
 import { TokenStoreUnavailable } from "./Errors.ts"
 import { type Column, contextOf } from "./TokenStore.ts"
@@ -52,6 +53,15 @@ export const rotate = Effect.gen(function* () {
     })
   )
 }).pipe(
-  Effect.mapError((error) => new TokenStoreUnavailable({ store: "postgres", detail: error.message.split("\n")[0]! })),
+  Effect.mapError(
+    (error) =>
+      new TokenStoreUnavailable({
+        store: "postgres",
+        reason: SqlError.isSqlError(error) ? error.reason._tag : error._tag,
+        detail: error.message.split("\n")[0]!,
+        retryable: SqlError.isSqlError(error) && error.isRetryable,
+        cause: error
+      })
+  ),
   Effect.withSpan("KeyRotation.rotate")
 )

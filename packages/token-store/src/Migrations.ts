@@ -1,34 +1,21 @@
 /**
- * The Nexus schema migrations for tokens, run by the effect/sql Migrator (`nexus db migrate`, and
- * automatically by anything that needs the schema). Idempotent: applied migrations are recorded in
- * `nexus_migrations`, and concurrent runs wait for each other.
+ * The token store's schema migrations (`nexus.oauth_tokens`), for the migrations registry of
+ * `@nexus/database` (`nexus db migrate`). Applied migrations are recorded in `nexus_migrations`.
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import type { Migrations } from "@nexus/database"
 import { Migrator } from "effect/sql"
 import oauthTokens from "./migrations/0001_oauth_tokens.ts"
 
 /**
- * The migrations, in order.
+ * The token store's migrations, in order, and where they are recorded.
  *
  * @since 0.1.0
  * @category migrations
  */
-export const loader = Migrator.fromRecord({ "0001_oauth_tokens": oauthTokens })
-
-/**
- * The table that records applied migrations.
- *
- * @since 0.1.0
- * @category migrations
- */
-export const table = "nexus_migrations"
-
-/**
- * Runs the pending migrations; answers the ones it applied.
- *
- * @since 0.1.0
- * @category migrations
- */
-export const run = Migrator.make({})({ loader, table }).pipe(Effect.withSpan("Migrations.run"))
+export const migrations: Migrations.PackageMigrations = {
+  package: "@nexus/token-store",
+  table: "nexus_migrations",
+  loader: Migrator.fromRecord({ "0001_oauth_tokens": oauthTokens })
+}

@@ -6,10 +6,11 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { TokenSet } from "@nexus/oauth"
-import { Context, DateTime, Effect, type FileSystem, Layer, Option, Redacted } from "effect"
+import { Context, DateTime, Effect, type FileSystem, Layer, Option, Redacted, Semaphore } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
+import { Migrations as Schema, type Errors as DatabaseErrors } from "@nexus/database"
 import { Crypto, type DecryptionFailed } from "./Crypto.ts"
-import { TokenNotFound, TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
+import { LabelTaken, TokenNotFound, TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
 import * as EnvStore from "./EnvStore.ts"
 import * as FileStore from "./FileStore.ts"
 import * as Migrations from "./Migrations.ts"
@@ -40,7 +41,7 @@ export interface StoredTokens {
   readonly source: string
 }
 
-export { TokenNotFound, TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
+export { LabelTaken, TokenNotFound, TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
 
 /**
  * What a locked update decides: keep the row, replace its tokens, mark it for a new sign-in, or
@@ -67,11 +68,14 @@ export class TokenStore extends Context.Service<
     /** By ChatGPT account id or by label. */
     readonly get: (account: string) => Effect.Effect<StoredTokens, TokenNotFound | TokenStoreUnavailable>
     readonly list: Effect.Effect<ReadonlyArray<StoredTokens>, TokenStoreUnavailable>
-    /** Inserts or replaces a sign-in (a new sign-in makes the row active again). */
+    /**
+     * Inserts or replaces a sign-in (a new sign-in makes the row active again). A label that names
+     * another account fails with `LabelTaken`.
+     */
     readonly put: (
       tokens: TokenSet.TokenSet,
       options?: { readonly label?: string | undefined; readonly source?: string | undefined }
-    ) => Effect.Effect<StoredTokens, TokenStoreUnavailable>
+    ) => Effect.Effect<StoredTokens, LabelTaken | TokenStoreUnavailable>
     readonly delete: (account: string) => Effect.Effect<void, TokenNotFound | TokenStoreUnavailable>
     /** Replaces the tokens only if the row is still at `version`. */
     readonly compareAndSet: (
@@ -91,14 +95,16 @@ export class TokenStore extends Context.Service<
   }
 >()("@nexus/token-store/TokenStore") {
   /**
-   * The Postgres store; runs the migrations when it starts.
+   * The Postgres store; checks when it starts that `nexus db migrate` has created its tables.
    *
    * @since 0.1.0
    * @category layers
    */
-  static readonly layerPg: Layer.Layer<TokenStore, TokenStoreUnavailable, PgClient.PgClient | Crypto> = Layer.effect(
-    TokenStore
-  )(Effect.suspend(() => makePg([])))
+  static readonly layerPg: Layer.Layer<
+    TokenStore,
+    TokenStoreUnavailable | DatabaseErrors.SchemaNotReady,
+    PgClient.PgClient | Crypto
+  > = Layer.effect(TokenStore)(Effect.suspend(() => makePg([])))
 
   /**
    * The store as Nexus runs it: Postgres first, then the token file, then the environment. A
@@ -111,7 +117,7 @@ export class TokenStore extends Context.Service<
    */
   static readonly layer: Layer.Layer<
     TokenStore,
-    TokenStoreUnavailable,
+    TokenStoreUnavailable | DatabaseErrors.SchemaNotReady,
     PgClient.PgClient | Crypto | FileSystem.FileSystem
   > = Layer.effect(TokenStore)(
     Effect.suspend(() =>
@@ -121,6 +127,99 @@ export class TokenStore extends Context.Service<
       ])
     )
   )
+
+  /**
+   * Sign-ins in memory, for the unit and property tests of other packages (no Postgres): the same
+   * contract — lookup by id or label, `LabelTaken`, versions, compare-and-set, a lock per account.
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layerTest: Layer.Layer<TokenStore> = Layer.sync(TokenStore)(makeMemory)
+}
+
+/** The in-memory store behind `layerTest`. */
+function makeMemory() {
+  const rows = new Map<string, StoredTokens>()
+  const locks = new Map<string, Semaphore.Semaphore>()
+  let version = 0
+  const lockOf = (accountId: string) => {
+    let lock = locks.get(accountId)
+    if (!lock) locks.set(accountId, (lock = Semaphore.makeUnsafe(1)))
+    return lock
+  }
+  const find = (account: string) => rows.get(account) ?? [...rows.values()].find((stored) => stored.label === account)
+  const save = (stored: Omit<StoredTokens, "version" | "updatedAt">) =>
+    Effect.clockWith((clock) =>
+      Effect.sync(() => {
+        const saved: StoredTokens = {
+          ...stored,
+          version: ++version,
+          updatedAt: DateTime.makeUnsafe(clock.currentTimeMillisUnsafe())
+        }
+        rows.set(stored.tokens.accountId, saved)
+        return saved
+      })
+    )
+  const get = (account: string) =>
+    Effect.suspend(() => {
+      const found = find(account)
+      return found ? Effect.succeed(found) : Effect.fail(new TokenNotFound({ account }))
+    })
+  const list = Effect.sync(() =>
+    [...rows.values()].sort(
+      (a, b) =>
+        (a.label === undefined ? 1 : 0) - (b.label === undefined ? 1 : 0) ||
+        (a.label ?? "").localeCompare(b.label ?? "") ||
+        a.tokens.accountId.localeCompare(b.tokens.accountId)
+    )
+  )
+  const put = (
+    tokens: TokenSet.TokenSet,
+    options?: { readonly label?: string | undefined; readonly source?: string | undefined }
+  ) =>
+    Effect.suspend(() => {
+      const label = options?.label
+      const holder = label === undefined ? undefined : [...rows.values()].find((stored) => stored.label === label)
+      if (holder && holder.tokens.accountId !== tokens.accountId) {
+        return Effect.fail(new LabelTaken({ label: label!, account: holder.tokens.accountId }))
+      }
+      return save({
+        tokens,
+        label: label ?? rows.get(tokens.accountId)?.label,
+        status: "active",
+        statusReason: undefined,
+        source: options?.source ?? "login"
+      })
+    })
+  const delete_ = (account: string) =>
+    Effect.flatMap(get(account), (stored) => Effect.sync(() => void rows.delete(stored.tokens.accountId)))
+  const compareAndSet = (account: string, expected: number, tokens: TokenSet.TokenSet) =>
+    Effect.flatMap(get(account), (current) =>
+      current.version === expected
+        ? save({ ...current, tokens })
+        : Effect.fail(new VersionConflict({ account, expected }))
+    )
+  const withLock = <E>(account: string, decide: (current: StoredTokens) => Effect.Effect<LockedDecision, E>) =>
+    lockOf(account).withPermits(1)(
+      Effect.gen(function* () {
+        const current = rows.get(account)
+        if (!current) return yield* new TokenNotFound({ account })
+        const decision = yield* decide(current)
+        switch (decision._tag) {
+          case "Keep":
+            return current
+          case "Replace":
+            return yield* save({ ...current, tokens: decision.tokens })
+          case "Delete":
+            rows.delete(account)
+            return current
+          case "Reauth":
+            return yield* save({ ...current, status: "reauth_required", statusReason: decision.reason })
+        }
+      })
+    )
+  return TokenStore.of({ get, list, put, delete: delete_, compareAndSet, withLock })
 }
 
 /** A lower-priority source of sign-ins that Postgres copies on first use. */
@@ -135,9 +234,9 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
     const seedContext = yield* Effect.context<R>()
     const sql = yield* PgClient.PgClient
     const crypto = yield* Crypto
-    yield* Migrations.run.pipe(
+    yield* Schema.check(Migrations.migrations).pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
-      Effect.mapError((error) => unavailable(error))
+      Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))
     )
 
     const decode = Effect.fnUntraced(function* (row: Row) {
@@ -186,7 +285,13 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
       return `PostgreSQL at ${host}:${port}, database ${database}`
     })()
     const sqlError = (error: SqlError.SqlError) =>
-      new TokenStoreUnavailable({ store: "postgres", detail: `${describe(error)} (${where})` })
+      new TokenStoreUnavailable({
+        store: "postgres",
+        reason: error.reason._tag,
+        detail: `${describe(error)} (${where})`,
+        retryable: error.isRetryable,
+        cause: error
+      })
 
     const select = (account: string) =>
       sql<Row>`SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND (account_id = ${account} OR label = ${account})
@@ -232,15 +337,28 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
       Effect.withSpan("TokenStore.list")
     )
 
+    /** The account that holds `label`, other than `accountId`. */
+    const labelHolder = (label: string, accountId: string) =>
+      sql<{ readonly account_id: string }>`
+          SELECT account_id FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND label = ${label} AND account_id <> ${accountId}`.pipe(
+        Effect.mapError(sqlError),
+        Effect.map((rows) => rows[0]?.account_id)
+      )
+
     const put = Effect.fn("TokenStore.put")(function* (
       tokens: TokenSet.TokenSet,
       options?: { readonly label?: string | undefined; readonly source?: string | undefined }
     ) {
+      const label = options?.label
+      if (label !== undefined) {
+        const holder = yield* labelHolder(label, tokens.accountId)
+        if (holder !== undefined) return yield* new LabelTaken({ label, account: holder })
+      }
       const values = columns(tokens)
       const [row] = yield* sql<Row>`
           INSERT INTO nexus.oauth_tokens ${sql.insert({
             account_id: tokens.accountId,
-            label: options?.label ?? null,
+            label: label ?? null,
             source: options?.source ?? "login",
             ...values
           })}
@@ -251,7 +369,16 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
             label = COALESCE(EXCLUDED.label, nexus.oauth_tokens.label), source = EXCLUDED.source,
             status = 'active', status_reason = NULL,
             version = nextval('nexus.oauth_token_version'), updated_at = now()
-          RETURNING *`.pipe(Effect.mapError(sqlError))
+          RETURNING *`.pipe(
+        // Another instance gave the label away in between: the unique index says so.
+        Effect.catchTag("SqlError", (error) =>
+          label === undefined || error.reason._tag !== "UniqueViolation"
+            ? Effect.fail(sqlError(error))
+            : Effect.flatMap(labelHolder(label, tokens.accountId), (holder) =>
+                Effect.fail(new LabelTaken({ label, account: holder ?? "(another account)" }))
+              )
+        )
+      )
       return yield* decodeRow(row!)
     })
 
@@ -354,9 +481,15 @@ interface Row {
   readonly source: string
 }
 
-/** A database or decryption failure as TokenStoreUnavailable: names host and database, never the password. */
-const unavailable = (error: SqlError.SqlError | DecryptionFailed | { readonly message: string }) =>
-  new TokenStoreUnavailable({ store: "postgres", detail: describe(error) })
+/** A database or decryption failure as TokenStoreUnavailable: never the password, the failure kept as the cause. */
+const unavailable = (error: SqlError.SqlError | DecryptionFailed) =>
+  new TokenStoreUnavailable({
+    store: "postgres",
+    reason: SqlError.isSqlError(error) ? error.reason._tag : error._tag,
+    detail: describe(error),
+    retryable: SqlError.isSqlError(error) && error.isRetryable,
+    cause: error
+  })
 
 /**
  * What went wrong, in one line: the server's own reason when there is one (never a statement's

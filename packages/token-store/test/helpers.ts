@@ -7,7 +7,7 @@ import { DateTime, Duration, Effect, Layer, Redacted, Schedule } from "effect"
 import { spawn } from "node:child_process"
 import { Credentials } from "../src/Credentials.ts"
 import { Crypto } from "../src/Crypto.ts"
-import { TokenStore } from "../src/TokenStore.ts"
+import * as Migrations from "../src/Migrations.ts"
 
 /** A fixed key, so that child processes of the fleet tests share it. */
 export const TEST_KEY = Buffer.alloc(32, 7).toString("base64")
@@ -21,15 +21,13 @@ export const OAuthLive = Layer.unwrap(
 )
 
 /** The store and Credentials of one instance, over a given database. */
-export const instance = Layer.fresh(Credentials.layer).pipe(
-  Layer.provideMerge(TokenStore.layerPg),
-  Layer.provide(Layer.fresh(Crypto.layerFromKey(TEST_KEY))),
-  Layer.provide(OAuthLive)
+export const instance = Layer.fresh(
+  Credentials.layerStack({ crypto: Crypto.layerFromKey(TEST_KEY), oauth: OAuthLive, sources: "postgres" })
 )
 
-/** Everything a test needs: emulator, scratch database, store and Credentials. */
+/** Everything a test needs: emulator, scratch database (migrated), store and Credentials. */
 export const TestLive = instance.pipe(
-  Layer.provideMerge(TestDatabase.layer()),
+  Layer.provideMerge(TestDatabase.layer({ migrations: [Migrations.migrations] })),
   Layer.provideMerge(Emulator.Emulator.layer())
 )
 
@@ -79,8 +77,4 @@ export const eventually = <E>(check: Effect.Effect<boolean, E>) =>
   )
 
 /** Another instance in this process: its own Credentials (cache, LISTEN), store and key. */
-export const peerInstance = Layer.fresh(Credentials.layer).pipe(
-  Layer.provide(Layer.fresh(TokenStore.layerPg)),
-  Layer.provide(Layer.fresh(Crypto.layerFromKey(TEST_KEY))),
-  Layer.provide(OAuthLive)
-)
+export const peerInstance = instance

@@ -215,50 +215,59 @@ layer(TestLive, { excludeTestServices: true, timeout: 60_000 })("file and env st
     })
   )
 
-  it.effect("4 processes starting together on a sign-in only in the file copy it into Postgres once", () =>
-    Effect.gen(function* () {
-      yield* reset
-      const dir = yield* tempDir
-      const file = join(dir, "tokens.json")
-      const tokens = yield* mint()
-      yield* FileStore.write(tokens, { file })
-      const database = yield* TestDatabase.TestDatabase
-      const emulator = yield* Emulator.Emulator
-      const sql = yield* PgClient.PgClient
-      const answers = yield* Effect.promise(() =>
-        Promise.all(
-          Array.from({ length: 4 }, () => {
-            const child = spawnWorker({
-              databaseUrl: database.url,
-              issuer: emulator.urls.issuer,
-              account: tokens.accountId,
-              calls: 20,
-              env: { NEXUS_TOKEN_FILE: file, STORE: "chain" }
-            })
-            const lines = createInterface({ input: child.stdout! })
-            return new Promise<string>((resolve) => {
-              lines.on("line", (line) => {
-                if (line === "ready") child.stdin!.write("go\n")
-                else {
-                  child.kill("SIGKILL")
-                  resolve(line)
-                }
+  it.effect(
+    "4 processes starting together on a sign-in only in the file copy it into Postgres once",
+    () =>
+      Effect.gen(function* () {
+        yield* reset
+        const dir = yield* tempDir
+        const file = join(dir, "tokens.json")
+        const tokens = yield* mint()
+        yield* FileStore.write(tokens, { file })
+        const database = yield* TestDatabase.TestDatabase
+        const emulator = yield* Emulator.Emulator
+        const sql = yield* PgClient.PgClient
+        const answers = yield* Effect.tryPromise(() =>
+          Promise.all(
+            Array.from({ length: 4 }, () => {
+              const child = spawnWorker({
+                databaseUrl: database.url,
+                issuer: emulator.urls.issuer,
+                account: tokens.accountId,
+                calls: 20,
+                env: { NEXUS_TOKEN_FILE: file, STORE: "chain" }
+              })
+              const lines = createInterface({ input: child.stdout! })
+              return new Promise<string>((resolve, reject) => {
+                lines.on("line", (line) => {
+                  if (line === "ready") child.stdin!.write("go\n")
+                  else {
+                    child.kill("SIGKILL")
+                    resolve(line)
+                  }
+                })
+                // A child that dies before answering fails the test at once, not by the timeout.
+                child.on("exit", (code, signal) => {
+                  if (signal !== "SIGKILL")
+                    reject(new Error(`a fleet worker exited (${code ?? signal}) without answering`))
+                })
               })
             })
-          })
+          )
         )
-      )
-      const tokensSeen = new Set(answers.flatMap((line) => (JSON.parse(line) as { tokens: Array<string> }).tokens))
-      assert.strictEqual(tokensSeen.size, 1)
-      // One row, inserted once and never updated: a second copy would have been an update.
-      const rows = yield* sql<{ source: string; versions: string }>`
+        const tokensSeen = new Set(answers.flatMap((line) => (JSON.parse(line) as { tokens: Array<string> }).tokens))
+        assert.strictEqual(tokensSeen.size, 1)
+        // One row, inserted once and never updated: a second copy would have been an update.
+        const rows = yield* sql<{ source: string; versions: string }>`
         SELECT source, count(*) AS versions FROM nexus.oauth_tokens WHERE updated_at = created_at GROUP BY source`
-      assert.deepStrictEqual(
-        rows.map((r) => [r.source, Number(r.versions)]),
-        [["file", 1]]
-      )
-      assert.strictEqual((yield* emulator.counters).refreshes.succeeded, 0)
-    }).pipe(Effect.scoped)
+        assert.deepStrictEqual(
+          rows.map((r) => [r.source, Number(r.versions)]),
+          [["file", 1]]
+        )
+        assert.strictEqual((yield* emulator.counters).refreshes.succeeded, 0)
+      }).pipe(Effect.scoped),
+    // Four Node processes starting at once, on 2 cores shared with the other test files in CI.
+    120_000
   )
 })
 

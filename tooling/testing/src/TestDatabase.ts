@@ -46,13 +46,25 @@ export class DatabaseUnavailable extends Schema.TaggedError<DatabaseUnavailable>
 }
 
 /**
- * Options for a scratch database: the migrations to run on it once it is created.
+ * A package's migrations and the table that records them (the shape of `@nexus/database`'s
+ * `PackageMigrations`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Migrations<R = never> {
+  readonly table: string
+  readonly loader: Migrator.Loader<R>
+}
+
+/**
+ * Options for a scratch database: the migrations to run on it once it is created, in order.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Options<R = never> {
-  readonly migrations?: Migrator.Loader<R> | undefined
+  readonly migrations?: ReadonlyArray<Migrations<R>> | undefined
 }
 
 const migrate = Migrator.make({})
@@ -116,8 +128,11 @@ export const layer = <R = never>(
       return PgClient.layer({ url: Redacted.make(url) })
     })
   )
-  const migrations =
-    options.migrations === undefined ? Layer.empty : Layer.effectDiscard(migrate({ loader: options.migrations }))
+  const migrations = Layer.effectDiscard(
+    Effect.forEach(options.migrations ?? [], (entry) => migrate({ loader: entry.loader, table: entry.table }), {
+      discard: true
+    })
+  )
   return migrations.pipe(Layer.provideMerge(client), Layer.provideMerge(Layer.effect(TestDatabase, scratch)))
 }
 

@@ -4,12 +4,17 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Layer, Redacted, Schema } from "effect"
 import { Migrator, SqlClient } from "effect/sql"
 
-const migrations = Migrator.fromRecord({
-  "0001_create_widgets": Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql`CREATE TABLE widgets (id serial PRIMARY KEY, name text NOT NULL)`
-  })
-})
+const migrations = [
+  {
+    table: "widget_migrations",
+    loader: Migrator.fromRecord({
+      "0001_create_widgets": Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE widgets (id serial PRIMARY KEY, name text NOT NULL)`
+      })
+    })
+  }
+]
 
 class TestFailed extends Schema.TaggedError<TestFailed>()("TestFailed", { database: Schema.String }) {}
 

@@ -1,39 +1,31 @@
 /**
- * `nexus db migrate`: creates or updates the Nexus tables (idempotent).
+ * `nexus db migrate`: creates or updates every package's tables in one run (idempotent).
  *
  * @since 0.1.0
  */
-import { Migrations } from "@nexus/token-store"
+import { Database, Migrations } from "@nexus/database"
 import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
-import { SqlError } from "effect/sql"
-import { Database, unavailable } from "../Database.ts"
-import { MigrationFailed } from "../Errors.ts"
+import { DatabaseLive, migrations } from "../Services.ts"
 
 const migrate = Command.make(
   "migrate",
   {},
   Effect.fn("nexus.db.migrate")(function* () {
-    const at = yield* Database
-    const applied = yield* Migrations.run.pipe(
-      Effect.catchTag("MigrationError", (error) =>
-        Effect.fail(
-          new MigrationFailed({
-            migration: error.message,
-            detail: error.cause instanceof Error ? error.cause.message.split("\n")[0]! : error.kind
-          })
-        )
-      ),
-      Effect.mapError((error) => (SqlError.isSqlError(error) ? unavailable(at)(error) : error))
-    )
+    const at = yield* Database.Database
+    const applied = yield* Migrations.run(migrations)
     const where = `database ${at.database} at ${at.host}:${at.port}`
     if (applied.length === 0) return yield* Console.log(`The ${where} is up to date: no migrations to apply.`)
-    for (const [id, name] of applied) yield* Console.log(`Applied migration ${String(id).padStart(4, "0")}_${name}`)
+    for (const migration of applied) {
+      yield* Console.log(
+        `Applied migration ${String(migration.id).padStart(4, "0")}_${migration.name} (${migration.package})`
+      )
+    }
     yield* Console.log(`The ${where} is up to date (${applied.length} applied).`)
   })
 ).pipe(
-  Command.withDescription("Create or update the Nexus tables (safe to run any number of times)"),
-  Command.provide(Database.layer)
+  Command.withDescription("Create or update the Nexus tables of every package (safe to run any number of times)"),
+  Command.provide(DatabaseLive)
 )
 
 /**

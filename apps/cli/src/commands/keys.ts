@@ -8,7 +8,7 @@ import { Crypto, KeyRotation, TokenStore } from "@nexus/token-store"
 import { Config, Console, Effect, Layer, Option } from "effect"
 import { CliError, Command } from "effect/cli"
 import * as Flags from "../internal/flags.ts"
-import { Database } from "../Database.ts"
+import { DatabaseLive } from "../Services.ts"
 
 const rotate = Command.make(
   "rotate",
@@ -23,7 +23,7 @@ const rotate = Command.make(
           "nexus keys rotate needs the new key in NEXUS_TOKEN_KEY (and the old one in NEXUS_TOKEN_KEY_PREVIOUS): every instance of the fleet must be given the same key"
       })
     }
-    // The store's layer has run the migrations; the rotation then takes every row in one transaction.
+    // The store's layer has checked the schema; the rotation then takes every row in one transaction.
     yield* TokenStore.TokenStore
     const outcome = yield* KeyRotation.rotate
     if (json) return yield* Console.log(JSON.stringify(outcome))
@@ -37,7 +37,7 @@ const rotate = Command.make(
     "Re-encrypt every stored token under the current NEXUS_TOKEN_KEY (old rows read with NEXUS_TOKEN_KEY_PREVIOUS)"
   ),
   Command.provide(
-    Layer.provideMerge(TokenStore.TokenStore.layerPg, Layer.merge(Crypto.Crypto.layerConfig, Database.layer))
+    Layer.provideMerge(TokenStore.TokenStore.layerPg, Layer.merge(Crypto.Crypto.layerConfig, DatabaseLive))
   )
 )
 

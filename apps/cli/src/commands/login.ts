@@ -4,14 +4,13 @@
  *
  * @since 0.1.0
  */
-import { CredentialImport, OAuthClient, type TokenSet } from "@nexus/oauth"
+import { CredentialImport, OAuthClient } from "@nexus/oauth"
 import { EnvStore, TokenStore } from "@nexus/token-store"
 import { Console, DateTime, Duration, Effect, Option } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import * as Flags from "../internal/flags.ts"
-import { LabelTaken } from "../Errors.ts"
 import { withSpinner } from "../internal/spinner.ts"
-import { StoreAndOAuthLive } from "../Services.ts"
+import { CredentialsLive } from "../Services.ts"
 
 interface Input {
   readonly device: boolean
@@ -36,7 +35,12 @@ const signIn = Effect.fnUntraced(function* (input: Input, path: Option.Option<st
   if (input.fromEnv) {
     const found = yield* EnvStore.read()
     if (Option.isNone(found))
-      return yield* new TokenStore.TokenStoreUnavailable({ store: "env", detail: "CODEX_ACCESS_TOKEN is not set" })
+      return yield* new TokenStore.TokenStoreUnavailable({
+        store: "env",
+        reason: "Invalid",
+        detail: "CODEX_ACCESS_TOKEN is not set",
+        retryable: false
+      })
     return { tokens: found.value, source: "env" }
   }
   const oauth = yield* OAuthClient.OAuthClient
@@ -69,20 +73,6 @@ const signIn = Effect.fnUntraced(function* (input: Input, path: Option.Option<st
     })
   )
   return { tokens, source: "login" }
-})
-
-/** Refuses a label that already names another account, before the unique index does it less kindly. */
-const checkLabel = Effect.fnUntraced(function* (tokens: TokenSet.TokenSet, label: Option.Option<string>) {
-  if (Option.isNone(label)) return
-  const store = yield* TokenStore.TokenStore
-  const existing = yield* store.get(label.value).pipe(Effect.option)
-  if (
-    Option.isSome(existing) &&
-    existing.value.label === label.value &&
-    existing.value.tokens.accountId !== tokens.accountId
-  ) {
-    return yield* new LabelTaken({ label: label.value, account: existing.value.tokens.accountId })
-  }
 })
 
 /**
@@ -127,9 +117,12 @@ export const login = Command.make(
   },
   Effect.fn("nexus.login")(function* (input) {
     const { tokens, source } = yield* signIn(input, input.path)
-    yield* checkLabel(tokens, input.label)
     const store = yield* TokenStore.TokenStore
+    const before = yield* store.get(tokens.accountId).pipe(Effect.option)
     const stored = yield* store.put(tokens, { label: Option.getOrUndefined(input.label), source })
+    const renamedFrom = Option.flatMap(before, (previous) =>
+      previous.label !== undefined && previous.label !== stored.label ? Option.some(previous.label) : Option.none()
+    )
     const { email, planType, accountId } = stored.tokens
     if (input.json) {
       return yield* Console.log(
@@ -141,7 +134,8 @@ export const login = Command.make(
             plan: planType ?? null,
             expiresAt: DateTime.formatIso(stored.tokens.expiresAt),
             source,
-            store: "postgres"
+            store: "postgres",
+            renamedFrom: Option.getOrNull(renamedFrom)
           },
           null,
           2
@@ -153,6 +147,11 @@ export const login = Command.make(
         stored.label ? `label ${stored.label}` : "no label (add one with --label NAME)"
       }`
     )
+    if (Option.isSome(renamedFrom)) {
+      yield* Console.log(
+        `This account was labelled ${renamedFrom.value}: it is now ${stored.label} (use --account ${stored.label} from now on).`
+      )
+    }
   })
 ).pipe(
   Command.withDescription("Sign a ChatGPT account in and store it (encrypted) in PostgreSQL"),
@@ -184,5 +183,5 @@ export const login = Command.make(
     }
     return Effect.void
   }),
-  Command.provide(StoreAndOAuthLive)
+  Command.provide(CredentialsLive)
 )

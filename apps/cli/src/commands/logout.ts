@@ -3,13 +3,12 @@
  *
  * @since 0.1.0
  */
-import { OAuthClient } from "@nexus/oauth"
-import { FileStore, TokenStore } from "@nexus/token-store"
+import { Credentials, FileStore, TokenStore } from "@nexus/token-store"
 import { Config, Console, Effect, Option } from "effect"
 import { CliError, Command, Flag } from "effect/cli"
 import * as Flags from "../internal/flags.ts"
 import { nameOf, resolveAccount } from "../internal/accounts.ts"
-import { StoreAndOAuthLive } from "../Services.ts"
+import { CredentialsLive } from "../Services.ts"
 
 /**
  * `nexus logout`.
@@ -30,23 +29,17 @@ export const logout = Command.make(
   },
   Effect.fn("nexus.logout")(function* ({ account, all, json }) {
     const store = yield* TokenStore.TokenStore
-    const oauth = yield* OAuthClient.OAuthClient
+    const credentials = yield* Credentials.Credentials
     const targets = all ? yield* store.list : [yield* resolveAccount("logout", account)]
     const results = []
     for (const stored of targets) {
-      // Under the account's row lock, as the workers refresh: what is revoked is the token the row
-      // holds now (a worker cannot rotate it in between), and the row goes in the same transaction.
-      // Best effort: a revoke that fails (issuer down, token already dead) does not keep the
-      // sign-in here; the refresh token then simply expires on its own.
-      let outcome: OAuthClient.RevokeOutcome = { revoked: false, detail: "already signed out elsewhere" }
-      yield* store
-        .withLock(stored.tokens.accountId, (current) =>
-          Effect.map(oauth.revoke(current.tokens), (revoked): TokenStore.LockedDecision => {
-            outcome = revoked
-            return { _tag: "Delete" }
-          })
+      const outcome = yield* credentials
+        .signOut(stored.tokens.accountId)
+        .pipe(
+          Effect.catchTag("TokenNotFound", () =>
+            Effect.succeed({ stored, revoked: false, detail: "already signed out elsewhere" })
+          )
         )
-        .pipe(Effect.catchTag("TokenNotFound", () => Effect.void))
       results.push({
         accountId: stored.tokens.accountId,
         label: stored.label ?? null,
@@ -85,5 +78,5 @@ export const logout = Command.make(
       ? Effect.fail(new CliError.ValidationError({ message: "--account and --all cannot be combined: choose one" }))
       : Effect.void
   ),
-  Command.provide(StoreAndOAuthLive)
+  Command.provide(CredentialsLive)
 )

@@ -5,12 +5,12 @@
  */
 import { UsageWindows } from "@nexus/provider-codex"
 import { TokenStore } from "@nexus/token-store"
-import { Clock, Console, DateTime, Effect, Layer } from "effect"
+import { Clock, Console, DateTime, Effect } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../internal/flags.ts"
 import { NoAccount } from "../Errors.ts"
 import { ago, expiresIn } from "../internal/format.ts"
-import { StoreLive } from "../Services.ts"
+import { StoreAndUsageLive } from "../Services.ts"
 
 /**
  * One account as `status --json` prints it: only these fields, built one by one, so that nothing
@@ -120,5 +120,5 @@ export const status = Command.make(
   })
 ).pipe(
   Command.withDescription("Show the signed-in ChatGPT accounts and their tokens' state"),
-  Command.provide(Layer.provideMerge(UsageWindows.UsageWindows.layer, StoreLive))
+  Command.provide(StoreAndUsageLive)
 )

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Credentials, TokenStore } from "@nexus/token-store"
+import { Credentials } from "@nexus/token-store"
 import { Clock, Console, DateTime, Effect } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../internal/flags.ts"
@@ -21,12 +21,8 @@ const refresh = Command.make(
   Effect.fn("nexus.token.refresh")(function* ({ account, json }) {
     const target = yield* resolveAccount("token refresh", account)
     const accountId = target.tokens.accountId
-    const credentials = yield* Credentials.Credentials
-    // The 401 path refreshes even a token with plenty of life left, and only once fleet-wide: if a
-    // worker replaced the token meanwhile, that one is kept.
-    yield* credentials.recoverUnauthorized(accountId)
-    const store = yield* TokenStore.TokenStore
-    const after = yield* store.get(accountId)
+    // Under the fleet-wide lock, whatever the expiry, told to the issuer as `scheduled`.
+    const after = yield* (yield* Credentials.Credentials).refreshNow(accountId)
     const now = yield* Clock.currentTimeMillis
     const expiry = expiresIn(DateTime.toEpochMillis(after.tokens.expiresAt), now)
     if (json) {

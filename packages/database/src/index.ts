@@ -1,0 +1,24 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * The Nexus database and the queue database: configuration and checked `PgClient` layers.
+ *
+ * @since 0.1.0
+ */
+export * as Database from "./Database.ts"
+
+/**
+ * The database's typed failures.
+ *
+ * @since 0.1.0
+ */
+export * as Errors from "./Errors.ts"
+
+/**
+ * The one migrations registry, and the schema check the layers run instead of migrating.
+ *
+ * @since 0.1.0
+ */
+export * as Migrations from "./Migrations.ts"
