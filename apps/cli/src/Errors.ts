@@ -33,3 +33,17 @@ export class AmbiguousAccount extends Schema.TaggedError<AmbiguousAccount>()("Am
     return `${this.accounts.length} ChatGPT accounts are signed in (${this.accounts.join(", ")}): choose one with \`nexus ${this.command} --account ID_OR_LABEL\`.`
   }
 }
+
+/**
+ * `nexus status` found accounts that cannot be used as they are (exit 1, after the listing).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AccountsNeedAttention extends Schema.TaggedError<AccountsNeedAttention>()("AccountsNeedAttention", {
+  problems: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `${this.problems.length} account${this.problems.length === 1 ? " needs" : "s need"} attention: ${this.problems.join("; ")}.`
+  }
+}

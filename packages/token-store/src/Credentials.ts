@@ -34,7 +34,7 @@ import { Crypto } from "./Crypto.ts"
 import {
   type LockedDecision,
   type StoredTokens,
-  type TokenNotFound,
+  TokenNotFound,
   TokenStore,
   type TokenStoreUnavailable
 } from "./TokenStore.ts"
@@ -68,14 +68,16 @@ export class ReauthenticationRequired extends Schema.TaggedError<Reauthenticatio
 export type CredentialsError = ReauthenticationRequired | TokenNotFound | TokenStoreUnavailable | Errors.OAuthHttpError
 
 /**
- * What a sign-out did: the sign-in it deleted, and whether the issuer revoked its refresh token
+ * What a sign-out did: whose sign-in it deleted, and whether the issuer revoked its refresh token
  * (if not, why).
  *
  * @since 0.1.0
  * @category models
  */
 export interface SignOut {
-  readonly stored: StoredTokens
+  readonly accountId: string
+  readonly label: string | undefined
+  readonly email: string | undefined
   readonly revoked: boolean
   readonly detail: string
 }
@@ -420,20 +422,45 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
     })
 
     const signOut = Effect.fn("Credentials.signOut")(function* (account: string) {
-      const target = yield* store.get(account)
+      const target = yield* store.get(account).pipe(
+        Effect.asSome,
+        Effect.catchTag("TokenStoreUnavailable", (error) =>
+          error.reason === "DecryptionFailed" ? Effect.succeedNone : Effect.fail(error)
+        )
+      )
+      // A row under a key this instance lacks: nothing to revoke with, but it can still go.
+      if (Option.isNone(target)) {
+        const { unreadable } = yield* store.inventory
+        const row = unreadable.find((entry) => entry.accountId === account || entry.label === account)
+        if (!row) return yield* new TokenNotFound({ account })
+        yield* store.delete(row.accountId)
+        return {
+          accountId: row.accountId,
+          label: row.label,
+          email: row.email,
+          revoked: false,
+          detail: `not revoked: its tokens are encrypted under key ${row.keyId}, which this instance does not have`
+        } satisfies SignOut
+      }
+      const found = target.value
       let outcome = { revoked: false, detail: "already signed out elsewhere" }
       const stored = yield* store
-        .withLock(target.tokens.accountId, (current) =>
+        .withLock(found.tokens.accountId, (current) =>
           Effect.map(oauth.revoke(current.tokens), (revoked): LockedDecision => {
             outcome = revoked
             return { _tag: "Delete" }
           })
         )
-        .pipe(Effect.catchTag("TokenNotFound", () => Effect.succeed(target)))
+        .pipe(Effect.catchTag("TokenNotFound", () => Effect.succeed(found)))
       cache.forEach((cached, name) => {
         if (cached.tokens.accountId === stored.tokens.accountId) cache.delete(name)
       })
-      return { stored, ...outcome } satisfies SignOut
+      return {
+        accountId: stored.tokens.accountId,
+        label: stored.label,
+        email: stored.tokens.email,
+        ...outcome
+      } satisfies SignOut
     })
 
     return Credentials.of({ accessToken, tokens, recoverUnauthorized, refreshNow, signOut })

@@ -79,6 +79,10 @@ export class Crypto extends Context.Service<
     ) => Effect.Effect<Redacted.Redacted<string>, DecryptionFailed>
     /** Whether a ciphertext was written under an older key (and so should be re-encrypted). */
     readonly isStale: (ciphertext: string) => boolean
+    /** Whether this instance holds the key of that id (current or previous). */
+    readonly knows: (keyId: string) => boolean
+    /** Where the current key came from, for messages (`NEXUS_TOKEN_KEY`, a generated key file…). */
+    readonly origin: string
   }
 >()("@nexus/token-store/Crypto") {
   /**
@@ -87,10 +91,16 @@ export class Crypto extends Context.Service<
    * @since 0.1.0
    * @category constructors
    */
-  static readonly make = (current: Key, previous: ReadonlyArray<Key> = []): Crypto["Service"] => {
+  static readonly make = (
+    current: Key,
+    previous: ReadonlyArray<Key> = [],
+    origin = "a key given to this instance"
+  ): Crypto["Service"] => {
     const keys = new Map([current, ...previous].map((key) => [key.id, key.bytes]))
     return Crypto.of({
       keyId: current.id,
+      origin,
+      knows: (id) => keys.has(id),
       encrypt: (plaintext, context) => {
         const iv = randomBytes(12)
         const cipher = createCipheriv("aes-256-gcm", current.bytes, iv)
@@ -150,10 +160,11 @@ export class Crypto extends Context.Service<
       if (Option.isSome(given)) {
         const key = parseKey(Redacted.value(given.value))
         if (!key) return yield* new KeyUnavailable({ detail: "NEXUS_TOKEN_KEY is not 32 bytes of base64 or hex" })
-        return Crypto.make(key, previous)
+        return Crypto.make(key, previous, "from NEXUS_TOKEN_KEY")
       }
-      const key = yield* generatedKey(join(dataDir, "token.key"))
-      return Crypto.make(key, previous)
+      const path = join(dataDir, "token.key")
+      const key = yield* generatedKey(path)
+      return Crypto.make(key, previous, `generated into ${path}, as NEXUS_TOKEN_KEY is not set`)
     })
   )
 

@@ -81,3 +81,21 @@ export class VersionConflict extends Schema.TaggedError<VersionConflict>()("Vers
     return `The sign-in of ${this.account} changed while it was being updated (expected version ${this.expected}); read it again.`
   }
 }
+
+/**
+ * The database holds sign-ins encrypted under keys this instance does not have: writing one under
+ * its own key would split the fleet (the others could not read it, and it could not read theirs).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ForeignKeys extends Schema.TaggedError<ForeignKeys>()("ForeignKeys", {
+  keyIds: Schema.Array(Schema.String),
+  keyId: Schema.String,
+  origin: Schema.String
+}) {
+  override get message() {
+    const theirs = this.keyIds.join(", ")
+    return `The stored sign-ins are encrypted under key ${theirs}, which this instance does not have (its key ${this.keyId} was ${this.origin}); storing a sign-in under ${this.keyId} would lock the rest of the fleet out of it. Set NEXUS_TOKEN_KEY on this machine to the key every other instance uses (key id ${this.keyIds[0]}), then try again.`
+  }
+}

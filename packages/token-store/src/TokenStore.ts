@@ -10,7 +10,7 @@ import { Context, DateTime, Effect, type FileSystem, Layer, Option, Redacted, Se
 import { SqlClient, SqlError } from "effect/sql"
 import { Migrations as Schema, type Errors as DatabaseErrors } from "@nexus/database"
 import { Crypto, type DecryptionFailed } from "./Crypto.ts"
-import { LabelTaken, TokenNotFound, TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
+import { ForeignKeys, LabelTaken, TokenNotFound, TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
 import * as EnvStore from "./EnvStore.ts"
 import * as FileStore from "./FileStore.ts"
 import * as Migrations from "./Migrations.ts"
@@ -41,7 +41,36 @@ export interface StoredTokens {
   readonly source: string
 }
 
-export { LabelTaken, TokenNotFound, TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
+export { ForeignKeys, LabelTaken, TokenNotFound, TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
+
+/**
+ * A stored sign-in this instance cannot decrypt (written under a key it lacks, or damaged): what
+ * the row says in the clear, and why.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Unreadable {
+  readonly accountId: string
+  readonly label: string | undefined
+  readonly email: string | undefined
+  readonly planType: string | undefined
+  readonly status: Status
+  /** The key its tokens were written under. */
+  readonly keyId: string
+  readonly problem: DecryptionFailed
+}
+
+/**
+ * Every stored sign-in: those this instance can read, and those it cannot.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Inventory {
+  readonly readable: ReadonlyArray<StoredTokens>
+  readonly unreadable: ReadonlyArray<Unreadable>
+}
 
 /**
  * What a locked update decides: keep the row, replace its tokens, mark it for a new sign-in, or
@@ -68,14 +97,17 @@ export class TokenStore extends Context.Service<
     /** By ChatGPT account id or by label. */
     readonly get: (account: string) => Effect.Effect<StoredTokens, TokenNotFound | TokenStoreUnavailable>
     readonly list: Effect.Effect<ReadonlyArray<StoredTokens>, TokenStoreUnavailable>
+    /** Every sign-in, the ones this instance cannot decrypt listed apart instead of failing the lot. */
+    readonly inventory: Effect.Effect<Inventory, TokenStoreUnavailable>
     /**
      * Inserts or replaces a sign-in (a new sign-in makes the row active again). A label that names
-     * another account fails with `LabelTaken`.
+     * another account fails with `LabelTaken`; rows under keys this instance lacks, with
+     * `ForeignKeys` (writing under its own key would split the fleet).
      */
     readonly put: (
       tokens: TokenSet.TokenSet,
       options?: { readonly label?: string | undefined; readonly source?: string | undefined }
-    ) => Effect.Effect<StoredTokens, LabelTaken | TokenStoreUnavailable>
+    ) => Effect.Effect<StoredTokens, LabelTaken | ForeignKeys | TokenStoreUnavailable>
     readonly delete: (account: string) => Effect.Effect<void, TokenNotFound | TokenStoreUnavailable>
     /** Replaces the tokens only if the row is still at `version`. */
     readonly compareAndSet: (
@@ -219,7 +251,8 @@ function makeMemory() {
         }
       })
     )
-  return TokenStore.of({ get, list, put, delete: delete_, compareAndSet, withLock })
+  const inventory = Effect.map(list, (readable): Inventory => ({ readable, unreadable: [] }))
+  return TokenStore.of({ get, list, inventory, put, delete: delete_, compareAndSet, withLock })
 }
 
 /** A lower-priority source of sign-ins that Postgres copies on first use. */
@@ -297,6 +330,13 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
       sql<Row>`SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND (account_id = ${account} OR label = ${account})
                  ORDER BY (account_id = ${account}) DESC LIMIT 1`.pipe(Effect.mapError(sqlError))
 
+    /** The keys the stored rows were written under that this instance lacks. */
+    const foreignKeys = sql<{ readonly key_id: string }>`
+        SELECT DISTINCT split_part(access_token, '.', 2) AS key_id FROM nexus.oauth_tokens WHERE provider = 'chatgpt'`.pipe(
+      Effect.mapError(sqlError),
+      Effect.map((rows) => rows.map((row) => row.key_id).filter((id) => !crypto.knows(id)))
+    )
+
     /** Copies a seed into Postgres unless the account is already there (ON CONFLICT DO NOTHING: once). */
     const adopt = (tokens: TokenSet.TokenSet, source: string) =>
       sql`INSERT INTO nexus.oauth_tokens ${sql.insert({ account_id: tokens.accountId, source, ...columns(tokens) })}
@@ -305,12 +345,23 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
         Effect.tap(() => Effect.logDebug("copied a sign-in into Postgres", { account: tokens.accountId, source }))
       )
 
-    /** The seeds' sign-ins matching `account` (any, for "*"), each copied into Postgres. */
+    /**
+     * The seeds' sign-ins matching `account` (any, for "*"), each copied into Postgres — unless the
+     * rows there are under keys this instance lacks: copying under its own key would split the fleet.
+     */
     const adoptSeeds = Effect.fnUntraced(function* (account: string) {
       let adopted = 0
       for (const seed of seeds) {
         const found = yield* Effect.provideContext(seed.find, seedContext)
         if (Option.isNone(found) || (account !== "*" && found.value.accountId !== account)) continue
+        const foreign = yield* foreignKeys
+        if (foreign.length > 0) {
+          yield* Effect.logWarning(
+            new ForeignKeys({ keyIds: foreign, keyId: crypto.keyId, origin: crypto.origin }).message,
+            { source: seed.source, account: found.value.accountId }
+          )
+          continue
+        }
         yield* adopt(found.value, seed.source)
         adopted++
       }
@@ -337,6 +388,31 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
       Effect.withSpan("TokenStore.list")
     )
 
+    const inventory = Effect.gen(function* () {
+      yield* adoptSeeds("*")
+      const rows = yield* sql<Row>`
+          SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' ORDER BY label NULLS LAST, account_id`.pipe(
+        Effect.mapError(sqlError)
+      )
+      const readable: Array<StoredTokens> = []
+      const unreadable: Array<Unreadable> = []
+      for (const row of rows) {
+        const decoded = yield* Effect.result(decode(row))
+        if (decoded._tag === "Success") readable.push(decoded.success)
+        else
+          unreadable.push({
+            accountId: row.account_id,
+            label: row.label ?? undefined,
+            email: row.email ?? undefined,
+            planType: row.plan_type ?? undefined,
+            status: row.status,
+            keyId: row.access_token.split(".")[1] ?? "?",
+            problem: decoded.failure
+          })
+      }
+      return { readable, unreadable } satisfies Inventory
+    }).pipe(Effect.withSpan("TokenStore.inventory"))
+
     /** The account that holds `label`, other than `accountId`. */
     const labelHolder = (label: string, accountId: string) =>
       sql<{ readonly account_id: string }>`
@@ -350,6 +426,10 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
       options?: { readonly label?: string | undefined; readonly source?: string | undefined }
     ) {
       const label = options?.label
+      const foreign = yield* foreignKeys
+      if (foreign.length > 0) {
+        return yield* new ForeignKeys({ keyIds: foreign, keyId: crypto.keyId, origin: crypto.origin })
+      }
       if (label !== undefined) {
         const holder = yield* labelHolder(label, tokens.accountId)
         if (holder !== undefined) return yield* new LabelTaken({ label, account: holder })
@@ -453,7 +533,7 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
           Effect.withSpan("TokenStore.withLock")
         )
 
-    return TokenStore.of({ get, list, put, delete: delete_, compareAndSet, withLock })
+    return TokenStore.of({ get, list, inventory, put, delete: delete_, compareAndSet, withLock })
   })
 
 /** The encrypted columns. */

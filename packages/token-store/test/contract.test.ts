@@ -140,7 +140,8 @@ describe("Credentials.layerTest", () => {
         const revokes = (yield* emulator.counters).revokes
         const outcome = yield* credentials.signOut("leaving")
         assert.isTrue(outcome.revoked)
-        assert.strictEqual(outcome.stored.tokens.accountId, tokens.accountId)
+        assert.strictEqual(outcome.accountId, tokens.accountId)
+        assert.strictEqual(outcome.label, "leaving")
         assert.strictEqual((yield* emulator.counters).revokes, revokes + 1)
         assert.strictEqual((yield* Effect.flip(store.get(tokens.accountId)))._tag, "TokenNotFound")
 

@@ -7,7 +7,8 @@ import { Credentials, FileStore, TokenStore } from "@nexus/token-store"
 import { Config, Console, Effect, Option } from "effect"
 import { CliError, Command, Flag } from "effect/cli"
 import * as Flags from "../internal/flags.ts"
-import { nameOf, resolveAccount } from "../internal/accounts.ts"
+import { nameOf } from "../internal/accounts.ts"
+import { AmbiguousAccount, NoAccount } from "../Errors.ts"
 import { CredentialsLive } from "../Services.ts"
 
 /**
@@ -30,28 +31,49 @@ export const logout = Command.make(
   Effect.fn("nexus.logout")(function* ({ account, all, json }) {
     const store = yield* TokenStore.TokenStore
     const credentials = yield* Credentials.Credentials
-    const targets = all ? yield* store.list : [yield* resolveAccount("logout", account)]
+    // Rows this instance cannot decrypt (another key) can be signed out too: only not revoked.
+    const { readable, unreadable } = yield* store.inventory
+    const everyone = [...readable.map((stored) => stored.tokens.accountId), ...unreadable.map((row) => row.accountId)]
+    const targets = all
+      ? everyone
+      : Option.isSome(account)
+        ? [account.value]
+        : everyone.length === 1
+          ? everyone
+          : everyone.length === 0
+            ? yield* new NoAccount()
+            : yield* new AmbiguousAccount({
+                command: "logout",
+                accounts: [...readable.map(nameOf), ...unreadable.map((row) => row.label ?? row.email ?? row.accountId)]
+              })
     const results = []
-    for (const stored of targets) {
-      const outcome = yield* credentials
-        .signOut(stored.tokens.accountId)
-        .pipe(
-          Effect.catchTag("TokenNotFound", () =>
-            Effect.succeed({ stored, revoked: false, detail: "already signed out elsewhere" })
-          )
+    for (const target of targets) {
+      const outcome = yield* credentials.signOut(target).pipe(
+        Effect.catchTag("TokenNotFound", (error) =>
+          all
+            ? Effect.succeed({
+                accountId: target,
+                label: undefined,
+                email: undefined,
+                revoked: false,
+                detail: "already signed out elsewhere"
+              })
+            : Effect.fail(error)
         )
+      )
       results.push({
-        accountId: stored.tokens.accountId,
-        label: stored.label ?? null,
-        email: stored.tokens.email ?? null,
+        accountId: outcome.accountId,
+        label: outcome.label ?? null,
+        email: outcome.email ?? null,
         revoked: outcome.revoked,
         detail: outcome.detail
       })
       if (!json) {
+        const name = outcome.label ?? outcome.email ?? outcome.accountId
         yield* Console.log(
           outcome.revoked
-            ? `Signed out ${nameOf(stored)} (account ${stored.tokens.accountId}): the refresh token was revoked and the sign-in deleted.`
-            : `Signed out ${nameOf(stored)} (account ${stored.tokens.accountId}): the sign-in was deleted, but revoking it failed (${outcome.detail}); it will expire on its own.`
+            ? `Signed out ${name} (account ${outcome.accountId}): the refresh token was revoked and the sign-in deleted.`
+            : `Signed out ${name} (account ${outcome.accountId}): the sign-in was deleted, but it was ${outcome.detail.startsWith("not revoked") ? outcome.detail : `not revoked (${outcome.detail})`}; it will expire on its own.`
         )
       }
     }

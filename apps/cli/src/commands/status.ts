@@ -8,7 +8,7 @@ import { TokenStore } from "@nexus/token-store"
 import { Clock, Console, DateTime, Effect } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../internal/flags.ts"
-import { NoAccount } from "../Errors.ts"
+import { AccountsNeedAttention, NoAccount } from "../Errors.ts"
 import { ago, expiresIn } from "../internal/format.ts"
 import { StoreAndUsageLive } from "../Services.ts"
 
@@ -24,12 +24,16 @@ export interface AccountStatus {
   readonly email: string | null
   readonly plan: string | null
   readonly accountId: string
-  readonly expiresAt: string
-  readonly expiresIn: string
-  readonly lastRefresh: string
-  readonly lastRefreshAgo: string
+  /** Null when this instance cannot decrypt the sign-in (see `readable`). */
+  readonly expiresAt: string | null
+  readonly expiresIn: string | null
+  readonly lastRefresh: string | null
+  readonly lastRefreshAgo: string | null
   readonly status: TokenStore.Status
   readonly reason: string | null
+  /** False when the tokens are encrypted under a key this instance does not have (`keyId`). */
+  readonly readable: boolean
+  readonly keyId: string | null
   readonly store: "postgres"
   /** How it got there: `login`, `codex` (imported), or copied from the token `file` or the `env`. */
   readonly source: string
@@ -61,6 +65,8 @@ const describe = (
     lastRefreshAgo: ago(refreshed, now),
     status: stored.status,
     reason: stored.statusReason ?? null,
+    readable: true,
+    keyId: null,
     store: "postgres",
     source: stored.source,
     usage: windows.map((window) => ({
@@ -73,7 +79,46 @@ const describe = (
   }
 }
 
+const describeUnreadable = (row: TokenStore.Unreadable): AccountStatus => ({
+  label: row.label ?? null,
+  email: row.email ?? null,
+  plan: row.planType ?? null,
+  accountId: row.accountId,
+  expiresAt: null,
+  expiresIn: null,
+  lastRefresh: null,
+  lastRefreshAgo: null,
+  status: row.status,
+  reason: row.problem.message,
+  readable: false,
+  keyId: row.keyId,
+  store: "postgres",
+  source: "unknown",
+  usage: []
+})
+
+/** What an account needs before it can be used, if anything. */
+const attention = (account: AccountStatus): string | undefined => {
+  const name = account.label ?? account.email ?? account.accountId
+  if (!account.readable) {
+    return `${name} is encrypted under key ${account.keyId}, which this instance does not have: set NEXUS_TOKEN_KEY to the key the fleet uses`
+  }
+  if (account.status !== "active") {
+    return `${name} must sign in again (${account.reason ?? account.status}): run \`nexus login${account.label ? ` --label ${account.label}` : ""}\``
+  }
+  return undefined
+}
+
 const render = (account: AccountStatus): string => {
+  if (!account.readable) {
+    const title = [account.label, account.email].filter((part) => part !== null).join(" — ") || account.accountId
+    return [
+      `${title}${account.plan ? ` (${account.plan})` : ""}`,
+      `  account       ${account.accountId}`,
+      `  status        unreadable here: encrypted under key ${account.keyId}, which this instance does not have`,
+      `                set NEXUS_TOKEN_KEY to the fleet's key (or \`nexus logout --account ${account.label ?? account.accountId}\` to delete it)`
+    ].join("\n")
+  }
   const title = [account.label, account.email].filter((part) => part !== null).join(" — ") || account.accountId
   const statusLine =
     account.status === "active"
@@ -84,7 +129,7 @@ const render = (account: AccountStatus): string => {
   return [
     `${title}${account.plan ? ` (${account.plan})` : ""}`,
     `  account       ${account.accountId}`,
-    `  token         ${account.expiresIn.startsWith("expired") ? account.expiresIn : `expires ${account.expiresIn}`} (${account.expiresAt})`,
+    `  token         ${account.expiresIn!.startsWith("expired") ? account.expiresIn : `expires ${account.expiresIn}`} (${account.expiresAt})`,
     `  last refresh  ${account.lastRefreshAgo} (${account.lastRefresh})`,
     `  status        ${statusLine}`,
     ...account.usage.map(
@@ -108,15 +153,20 @@ export const status = Command.make(
   },
   Effect.fn("nexus.status")(function* ({ json }) {
     const store = yield* TokenStore.TokenStore
-    const all = yield* store.list
+    const { readable, unreadable } = yield* store.inventory
     const now = yield* Clock.currentTimeMillis
     const usage = yield* UsageWindows.UsageWindows
-    const accounts = yield* Effect.forEach(all, (stored) =>
-      Effect.map(usage.get(stored.tokens.accountId), (windows) => describe(stored, windows, now))
-    )
+    const accounts = [
+      ...(yield* Effect.forEach(readable, (stored) =>
+        Effect.map(usage.get(stored.tokens.accountId), (windows) => describe(stored, windows, now))
+      )),
+      ...unreadable.map(describeUnreadable)
+    ]
     if (json) yield* Console.log(JSON.stringify(accounts, null, 2))
     if (accounts.length === 0) return yield* new NoAccount()
     if (!json) yield* Console.log(accounts.map(render).join("\n\n"))
+    const problems = accounts.flatMap((account) => attention(account) ?? [])
+    if (problems.length > 0) return yield* new AccountsNeedAttention({ problems })
   })
 ).pipe(
   Command.withDescription("Show the signed-in ChatGPT accounts and their tokens' state"),
