@@ -1,5 +1,5 @@
-// Prints one "N passed, N failed" line for every vitest suite of the workspace (from the JSON
-// report each package writes), so that CI's log ends with the whole count.
+// Prints one "tests: N passed, N failed" line for every vitest suite of the workspace (from the JSON
+// report each package writes, restored by turbo on a cache hit): the last line of `./dev test`.
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 

@@ -1,4 +1,6 @@
 import shared from "@nexus/testing/vitest"
 import { defineConfig, mergeConfig } from "vitest/config"
 
-export default mergeConfig(shared, defineConfig({}))
+// Each test runs several `nexus` child processes one after another; under a full CI run (every
+// package's tests at once on 2 cores) each start can take seconds.
+export default mergeConfig(shared, defineConfig({ test: { testTimeout: 120_000 } }))

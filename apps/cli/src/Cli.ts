@@ -7,7 +7,7 @@
  */
 import { Cause, Config, Console, Effect, Logger, Option, References, Runtime, Schema } from "effect"
 import type { LogLevel } from "effect"
-import { CliError, Command } from "effect/cli"
+import { CliError, CliOutput, Command } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
 import { chat } from "./commands/chat.ts"
 import { db } from "./commands/db.ts"
@@ -61,7 +61,20 @@ const logLevel = Config.option(Config.String("NEXUS_LOG_LEVEL")).pipe(
 
 const firstLine = (text: string) => text.split("\n")[0]!.trim()
 
-/** Prints one message for a failure (CLI usage errors were already shown with the help). */
+/**
+ * The built-in output, except for a mistyped command line: one short line on stderr (what is
+ * wrong, and where the help is), not the whole help on stdout.
+ */
+const presenter = CliOutput.layerPresenter({
+  present: (event) =>
+    event._tag === "InvalidInvocation"
+      ? Console.error(
+          `Error: ${event.errors.map((error) => firstLine(error.message)).join("; ")}. Run \`${event.commandPath.join(" ")} --help\` for usage.`
+        )
+      : CliOutput.defaultPresenter.present(event)
+})
+
+/** Prints one message for a failure (CLI usage errors were already shown by the presenter). */
 const report = (cause: Cause.Cause<unknown>): Effect.Effect<void, Exit> =>
   Effect.gen(function* () {
     if (Cause.hasInterruptsOnly(cause)) return yield* new Exit({ code: 130 })
@@ -97,6 +110,7 @@ export const main = Effect.gen(function* () {
   const level = yield* logLevel
   return yield* Command.run(nexus, { version: packageJson.version }).pipe(
     Effect.catchCause(report),
+    Effect.provide(presenter),
     Effect.provideService(References.MinimumLogLevel, level)
   )
 }).pipe(Effect.provideService(Logger.LogToStderr, true))

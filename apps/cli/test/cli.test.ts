@@ -9,10 +9,9 @@ import { Crypto, TokenStore } from "@nexus/token-store"
 import { migrations } from "../src/Services.ts"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { createHash } from "node:crypto"
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { childEnv, type Env, nexus, type Outcome, start, TEST_KEY, TestLive, withoutSeed } from "./helpers.ts"
+import { childEnv, type Env, nexus, type Outcome, start, tempDir, TEST_KEY, TestLive, withoutSeed } from "./helpers.ts"
 
 /** The status JSON of every account; `code` is 1 when some account needs attention. */
 const statusJson = (env: Env, code = 0) =>
@@ -41,6 +40,15 @@ const reset = Effect.gen(function* () {
   yield* emulator.clearFaults
 })
 
+/** A clean start with one account signed in from the environment; answers that environment. */
+const signedIn = Effect.gen(function* () {
+  yield* reset
+  const { env: tokens } = yield* envFromIssued()
+  const env = { ...(yield* childEnv), ...tokens }
+  assert.strictEqual((yield* nexus(["login", "--from-env"], env)).code, 0)
+  return env
+})
+
 /** Tokens the emulator issued, as `nexus login --from-env` reads them. */
 const envFromIssued = Effect.fnUntraced(function* (account?: string) {
   const emulator = yield* Emulator.Emulator
@@ -62,19 +70,29 @@ const envFromIssued = Effect.fnUntraced(function* (account?: string) {
 const ReaderLive = Layer.fresh(TokenStore.TokenStore.layerPg).pipe(Layer.provide(Crypto.Crypto.layerFromKey(TEST_KEY)))
 
 layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (it) => {
-  it.effect("--help exits 0 and lists the commands; an unknown command exits 2", () =>
+  it.effect("--help exits 0 and lists the commands; an unknown command or flag exits 2 with one line on stderr", () =>
     Effect.gen(function* () {
       const env = yield* childEnv
       const help = yield* nexus(["--help"], env)
       assert.strictEqual(help.code, 0, help.stderr)
       for (const command of ["login", "status", "token", "logout", "db"]) assert.include(help.stdout, command)
 
+      // A usage error is one short line on stderr, nothing on stdout.
       const unknown = yield* nexus(["frobnicate"], env)
       assert.strictEqual(unknown.code, 2)
-      assert.include(unknown.stderr, "frobnicate")
+      assert.strictEqual(unknown.stdout, "")
+      assert.strictEqual(
+        unknown.stderr,
+        'Error: Unknown subcommand "frobnicate" for "nexus". Run `nexus --help` for usage.\n'
+      )
 
       const badFlag = yield* nexus(["status", "--bogus"], env)
       assert.strictEqual(badFlag.code, 2)
+      assert.strictEqual(badFlag.stdout, "")
+      assert.strictEqual(
+        badFlag.stderr,
+        "Error: Unrecognized flag: --bogus in command nexus status. Run `nexus status --help` for usage.\n"
+      )
     })
   )
 
@@ -222,22 +240,25 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
     })
   )
 
-  it.effect("login --no-browser prints the URL; following it signs in through the callback", () =>
-    Effect.gen(function* () {
-      yield* reset
-      const env = yield* childEnv
-      const running = start(["login", "--no-browser"], env)
-      const [url] = yield* Effect.promise(() => running.waitFor(/http\S+\/oauth\/authorize\?\S+/))
-      // The emulator approves at once and redirects into the child's callback, which exchanges the
-      // code and redirects to its success page.
-      const page = yield* Effect.promise(() => fetch(url!, { redirect: "follow" }))
-      assert.strictEqual(page.status, 200)
-      const outcome = yield* Effect.promise(() => running.done)
-      assert.strictEqual(outcome.code, 0, outcome.stderr)
-      assert.match(outcome.stdout, /Signed in as \S+@\S+ \(plus\), account \S+, no label/)
-      assertNoTokenShapes(outcome)
-      assert.strictEqual((yield* statusJson(env)).length, 1)
-    })
+  it.effect(
+    "login on a machine without a display suggests --device, prints the URL; following it signs in through the callback",
+    () =>
+      Effect.gen(function* () {
+        yield* reset
+        const env = { ...(yield* childEnv), DISPLAY: undefined, WAYLAND_DISPLAY: undefined }
+        const running = start(["login"], env)
+        const [url] = yield* Effect.promise(() => running.waitFor(/http\S+\/oauth\/authorize\?\S+/))
+        // The emulator approves at once and redirects into the child's callback, which exchanges the
+        // code and redirects to its success page.
+        const page = yield* Effect.promise(() => fetch(url!, { redirect: "follow" }))
+        assert.strictEqual(page.status, 200)
+        const outcome = yield* Effect.promise(() => running.done)
+        assert.strictEqual(outcome.code, 0, outcome.stderr)
+        assert.match(outcome.stdout, /Signed in as \S+@\S+ \(plus\), account \S+, no label/)
+        assert.include(outcome.stderr, "this machine has no display. Sign in with `nexus login --device` instead")
+        assertNoTokenShapes(outcome)
+        assert.strictEqual((yield* statusJson(env)).length, 1)
+      })
   )
 
   it.effect("login --from-env stores the CODEX_* sign-in", () =>
@@ -314,10 +335,7 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
     "chat: a seed's model name, --system, --effort and --no-stream; an unknown model is refused before sending",
     () =>
       Effect.gen(function* () {
-        yield* reset
-        const { env: tokens } = yield* envFromIssued()
-        const env = { ...(yield* childEnv), ...tokens }
-        assert.strictEqual((yield* nexus(["login", "--from-env"], env)).code, 0)
+        const env = yield* signedIn
         const emulator = yield* Emulator.Emulator
         const aliased = yield* nexus(
           ["chat", "--json", "--model", "o1", "--system", "be terse", "--effort", "high", "aliased"],
@@ -345,24 +363,74 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
       })
   )
 
-  it.effect("login --from-env without CODEX_ACCOUNT_ID, and no claim to fall back on, names the variable", () =>
-    Effect.gen(function* () {
-      yield* reset
-      const env = {
-        ...(yield* childEnv),
-        CODEX_ACCESS_TOKEN: "opaque-access-token",
-        CODEX_REFRESH_TOKEN: "opaque-refresh-token",
-        CODEX_EXPIRES_AT: String(Math.floor(Date.now() / 1000) + 3600)
-      }
-      const outcome = yield* nexus(["login", "--from-env"], env)
-      assert.strictEqual(outcome.code, 1)
-      assert.include(outcome.stderr, "CODEX_ACCOUNT_ID")
-      assert.notInclude(outcome.stderr, "opaque-access-token")
+  it.effect(
+    "chat reads the prompt from stdin (-) or --file, refuses an empty one before sending, takes the catalog's efforts, and ends its output with a newline",
+    () =>
+      Effect.gen(function* () {
+        const env = yield* signedIn
+        const emulator = yield* Emulator.Emulator
+        const sent = Effect.map(emulator.counters, (counters) => counters.requests.responses?.total ?? 0)
 
-      const noRefresh = yield* nexus(["login", "--from-env"], { ...env, CODEX_REFRESH_TOKEN: undefined })
-      assert.strictEqual(noRefresh.code, 1)
-      assert.include(noRefresh.stderr, "CODEX_REFRESH_TOKEN")
-    })
+        const piped = yield* nexus(["chat", "-"], env, "from the pipe")
+        assert.strictEqual(piped.code, 0, piped.stderr)
+        assert.strictEqual(piped.stdout, "from the pipe\n")
+        assert.match(piped.stderr, /\(\d+ tokens in, \d+ out\)/)
+
+        const dir = tempDir("nexus-cli-chat-")
+        writeFileSync(join(dir, "prompt.md"), "from the file")
+        const filed = yield* nexus(["chat", "--no-stream", "--file", join(dir, "prompt.md")], env)
+        assert.strictEqual(filed.code, 0, filed.stderr)
+        assert.strictEqual(filed.stdout, "from the file\n")
+        assert.match(filed.stderr, /\(\d+ tokens in, \d+ out\)/)
+
+        const before = yield* sent
+        for (const [args, input] of [
+          [["chat", ""], undefined],
+          [["chat", "-"], "  \n"],
+          [["chat"], undefined]
+        ] as const) {
+          const refused = yield* nexus(args, env, input)
+          assert.strictEqual(refused.code, 2, refused.stderr)
+          assert.match(refused.stderr, /the prompt is empty|say what to ask/)
+          assert.strictEqual(refused.stdout, "")
+        }
+        assert.strictEqual(yield* sent, before)
+
+        const maxed = yield* nexus(["chat", "--model", "gpt-6.1-sol", "--effort", "max", "think hard"], env)
+        assert.strictEqual(maxed.code, 0, maxed.stderr)
+        const body = Option.getOrThrow(yield* emulator.lastRequest("responses")).body as { reasoning: unknown }
+        assert.deepStrictEqual(body.reasoning, { effort: "max" })
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect(
+    "login --from-env without CODEX_ACCOUNT_ID, and no claim to fall back on, names the variable; opaque tokens are refused",
+    () =>
+      Effect.gen(function* () {
+        yield* reset
+        const env = {
+          ...(yield* childEnv),
+          CODEX_ACCESS_TOKEN: "opaque-access-token",
+          CODEX_REFRESH_TOKEN: "opaque-refresh-token",
+          CODEX_EXPIRES_AT: String(Math.floor(Date.now() / 1000) + 3600)
+        }
+        const outcome = yield* nexus(["login", "--from-env"], env)
+        assert.strictEqual(outcome.code, 1)
+        assert.include(outcome.stderr, "CODEX_ACCOUNT_ID")
+        assert.notInclude(outcome.stderr, "opaque-access-token")
+
+        const noRefresh = yield* nexus(["login", "--from-env"], { ...env, CODEX_REFRESH_TOKEN: undefined })
+        assert.strictEqual(noRefresh.code, 1)
+        assert.include(noRefresh.stderr, "CODEX_REFRESH_TOKEN")
+
+        // Opaque text with every variable set is refused too, and nothing is stored.
+        const opaque = yield* nexus(["login", "--from-env"], { ...env, CODEX_ACCOUNT_ID: "acct-opaque" })
+        assert.strictEqual(opaque.code, 1)
+        assert.include(opaque.stderr, "CODEX_ACCESS_TOKEN is not a JWT, so it is not a ChatGPT access token")
+        assert.notInclude(opaque.stderr, "opaque-access-token")
+        const sql = yield* PgClient.PgClient
+        assert.lengthOf(yield* sql`SELECT 1 FROM nexus.oauth_tokens`, 0)
+      })
   )
 
   it.effect("login --import-codex PATH imports the Codex CLI's auth.json", () =>
@@ -371,7 +439,7 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
       const emulator = yield* Emulator.Emulator
       const [account] = yield* emulator.accounts
       const issued = yield* emulator.issueTokens()
-      const home = mkdtempSync(join(tmpdir(), "nexus-codex-home-"))
+      const home = tempDir("nexus-codex-home-")
       const path = join(home, "auth.json")
       writeFileSync(
         path,

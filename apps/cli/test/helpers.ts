@@ -4,7 +4,8 @@ import { Emulator } from "@nexus/codex-emulator"
 import { Ports, TestDatabase } from "@nexus/testing"
 import { Effect, Layer } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync } from "node:fs"
+import { afterAll } from "vitest"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -47,13 +48,26 @@ const SCRUBBED = [
 
 export type Env = Record<string, string | undefined>
 
+const made: Array<string> = []
+
+/** A temporary directory, removed when the test file ends (with everything the children wrote in it). */
+export const tempDir = (prefix: string): string => {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  made.push(dir)
+  return dir
+}
+
+afterAll(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
 /** The environment of a child: the scratch database, the emulator, a key and a temp data dir. */
 export const childEnv = Effect.gen(function* () {
   const database = yield* TestDatabase.TestDatabase
   const emulator = yield* Emulator.Emulator
   const base: Env = { ...process.env }
   for (const name of SCRUBBED) delete base[name]
-  const dataDir = mkdtempSync(join(tmpdir(), "nexus-cli-test-"))
+  const dataDir = tempDir("nexus-cli-test-")
   return {
     ...base,
     DATABASE_URL: database.url,
@@ -83,9 +97,13 @@ export interface Running {
   readonly done: Promise<Outcome>
 }
 
-/** Starts `nexus args…`; the child is killed if it is still running after `timeoutMs`. */
-export const start = (args: ReadonlyArray<string>, env: Env, timeoutMs = 25_000): Running => {
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] })
+/** Starts `nexus args…` (with `input` on stdin); the child is killed if it is still running after `timeoutMs`. */
+export const start = (args: ReadonlyArray<string>, env: Env, timeoutMs = 25_000, input?: string): Running => {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env,
+    stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"]
+  })
+  if (input !== undefined) child.stdin!.end(input)
   let stdout = ""
   let stderr = ""
   const listeners = new Set<() => void>()
@@ -122,8 +140,9 @@ export const start = (args: ReadonlyArray<string>, env: Env, timeoutMs = 25_000)
   return { child, waitFor, done }
 }
 
-/** Runs `nexus args…` to the end. */
-export const nexus = (args: ReadonlyArray<string>, env: Env) => Effect.promise(() => start(args, env).done)
+/** Runs `nexus args…` to the end, with `input` on stdin if given. */
+export const nexus = (args: ReadonlyArray<string>, env: Env, input?: string) =>
+  Effect.promise(() => start(args, env, 25_000, input).done)
 
 /** The environment without the CODEX_* sign-in (which the store would otherwise copy in again). */
 export const withoutSeed = (env: Env): Env => ({

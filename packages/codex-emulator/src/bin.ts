@@ -58,7 +58,15 @@ const command = Command.make(
     })
     return yield* Effect.gen(function* () {
       const emulator = yield* Emulator
+      // stdout: one JSON line for programs; stderr: what a person needs next.
       yield* Console.log(JSON.stringify(emulator.urls))
+      yield* Console.error(
+        [
+          `nexus-emulator is listening on ${emulator.urls.issuer}; stop it with Ctrl+C.`,
+          "Point the nexus CLI at it from another shell:",
+          `  export CODEX_ISSUER=${emulator.urls.issuer} CODEX_BASE_URL=${emulator.urls.codexBaseUrl}`
+        ].join("\n")
+      )
       return yield* Effect.never
     }).pipe(Effect.provide(layer))
   })

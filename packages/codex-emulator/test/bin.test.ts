@@ -121,7 +121,7 @@ const postTurn = (codexBaseUrl: string, auth: Record<string, string>, body: unkn
   })
 
 describe("nexus-emulator", () => {
-  it.live("--port 0 prints exactly one JSON line of URLs, and they answer", () =>
+  it.live("--port 0 prints exactly one JSON line of URLs on stdout, how to use it on stderr, and the URLs answer", () =>
     Effect.gen(function* () {
       const { running, urls } = yield* serve()
       const origin = new URL(urls.issuer).origin
@@ -147,6 +147,9 @@ describe("nexus-emulator", () => {
       assert.strictEqual(turned.events.at(-1)?.data?.type, "response.completed")
 
       assert.deepStrictEqual(running.stdout().split("\n"), [JSON.stringify(urls), ""], "one line, nothing else")
+      // A person reads stderr: how to stop it, and the two variables that point the CLI at it.
+      assert.include(running.stderr(), "stop it with Ctrl+C")
+      assert.include(running.stderr(), `export CODEX_ISSUER=${urls.issuer} CODEX_BASE_URL=${urls.codexBaseUrl}`)
     })
   )
 

@@ -162,3 +162,19 @@ export class CredentialsFileError extends Schema.TaggedError<CredentialsFileErro
     return `Cannot import ${this.path}: ${this.problem}. Check the file, or sign in with \`nexus login\` instead.`
   }
 }
+
+/**
+ * An endpoint setting (`CODEX_ISSUER`, `CODEX_BASE_URL`…) that would send tokens in the clear or
+ * is not a URL: only https, or http to this machine (loopback), is accepted.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InsecureEndpoint extends Schema.TaggedError<InsecureEndpoint>()("InsecureEndpoint", {
+  variable: Schema.String,
+  problem: Schema.String
+}) {
+  override get message() {
+    return `${this.variable} ${this.problem}: tokens go there, so it must be an https:// URL (http:// only for 127.0.0.1, ::1 or localhost, such as the emulator).`
+  }
+}

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import { InsecureEndpoint } from "./Errors.ts"
 import { Config, Context, Duration, Effect, Layer, Option, type Redacted } from "effect"
 
 /**
@@ -119,7 +120,9 @@ export class OAuthConfig extends Context.Service<OAuthConfig, Settings>()("@nexu
    * @since 0.1.0
    * @category layers
    */
-  static readonly layerConfig: Layer.Layer<OAuthConfig, Config.ConfigError> = Layer.effect(OAuthConfig)(
+  static readonly layerConfig: Layer.Layer<OAuthConfig, Config.ConfigError | InsecureEndpoint> = Layer.effect(
+    OAuthConfig
+  )(
     Effect.gen(function* () {
       const optional = (name: string) => Config.option(Config.String(name))
       const issuer = yield* optional("CODEX_ISSUER")
@@ -129,6 +132,13 @@ export class OAuthConfig extends Context.Service<OAuthConfig, Settings>()("@nexu
       const originator = yield* optional("CODEX_ORIGINATOR")
       const refreshUrl = yield* optional("CODEX_REFRESH_TOKEN_URL_OVERRIDE")
       const revokeUrl = yield* optional("CODEX_REVOKE_TOKEN_URL_OVERRIDE")
+      for (const [variable, value] of [
+        ["CODEX_ISSUER", issuer],
+        ["CODEX_REFRESH_TOKEN_URL_OVERRIDE", refreshUrl],
+        ["CODEX_REVOKE_TOKEN_URL_OVERRIDE", revokeUrl]
+      ] as const) {
+        if (Option.isSome(value)) yield* requireHttps(variable, value.value)
+      }
       const given = <K extends keyof Input>(key: K, value: Option.Option<NonNullable<Input[K]>>) =>
         Option.isSome(value) ? { [key]: value.value } : {}
       return make({
@@ -143,3 +153,33 @@ export class OAuthConfig extends Context.Service<OAuthConfig, Settings>()("@nexu
     })
   )
 }
+
+const isLoopback = (host: string) =>
+  host === "localhost" ||
+  host.endsWith(".localhost") ||
+  host === "[::1]" ||
+  /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+
+/**
+ * `url` when it is https, or http to a loopback host; else `InsecureEndpoint` naming `variable`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const requireHttps = (variable: string, url: string): Effect.Effect<string, InsecureEndpoint> =>
+  Effect.suspend(() => {
+    let parsed: URL
+    try {
+      parsed = new URL(url)
+    } catch {
+      return Effect.fail(new InsecureEndpoint({ variable, problem: "is not a URL" }))
+    }
+    if (parsed.protocol === "https:") return Effect.succeed(url)
+    if (parsed.protocol === "http:" && isLoopback(parsed.hostname)) return Effect.succeed(url)
+    return Effect.fail(
+      new InsecureEndpoint({
+        variable,
+        problem: `is ${parsed.protocol}//${parsed.host}, which is neither https nor this machine`
+      })
+    )
+  })

@@ -68,7 +68,8 @@ export interface ChatRequest {
   readonly messages: ReadonlyArray<Message>
   /** The base prompt; the configured default when absent (the backend requires the field). */
   readonly instructions?: string | undefined
-  readonly reasoningEffort?: "minimal" | "low" | "medium" | "high" | "xhigh" | undefined
+  /** One the model's catalog entry lists (`minimal` … `xhigh`, `max`, `ultra`…); another is dropped with a warning. */
+  readonly reasoningEffort?: string | undefined
   readonly reasoningSummary?: "auto" | "concise" | "detailed" | undefined
   readonly verbosity?: "low" | "medium" | "high" | undefined
   readonly tools?: ReadonlyArray<Tool> | undefined

@@ -10,6 +10,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import type { PgClient } from "@effect/sql-pg"
 import type { Errors as DatabaseErrors } from "@nexus/database"
+import { type Errors as OAuthErrors, OAuthConfig } from "@nexus/oauth"
 import { Credentials } from "@nexus/token-store"
 import type { Pull } from "effect"
 import {
@@ -78,8 +79,18 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
   detail: Schema.String
 }) {
   override get message() {
-    return `The Codex backend is rate limiting (${this.detail}); try again${this.retryAfter === undefined ? " shortly" : ` in ${this.retryAfter} ms`}.`
+    return `The Codex backend is rate limiting (${this.detail}); try again${this.retryAfter === undefined ? " shortly" : ` in ${humanDelay(this.retryAfter)}`}.`
   }
+}
+
+/** A wait in the units a person reads: "45 s", "3 min 20 s", "2 h 5 min". */
+const humanDelay = (ms: number): string => {
+  const seconds = Math.ceil(ms / 1000)
+  if (seconds < 60) return `${seconds} s`
+  const minutes = Math.floor(seconds / 60)
+  if (minutes < 60) return seconds % 60 === 0 ? `${minutes} min` : `${minutes} min ${seconds % 60} s`
+  const hours = Math.floor(minutes / 60)
+  return minutes % 60 === 0 ? `${hours} h` : `${hours} h ${minutes % 60} min`
 }
 
 /**
@@ -408,11 +419,17 @@ export class CodexClient extends Context.Service<
    */
   static readonly layer: Layer.Layer<
     CodexClient,
-    CatalogUnavailable | UsageWindowsUnavailable | DatabaseErrors.SchemaNotReady | Config.ConfigError,
+    | CatalogUnavailable
+    | UsageWindowsUnavailable
+    | DatabaseErrors.SchemaNotReady
+    | OAuthErrors.InsecureEndpoint
+    | Config.ConfigError,
     Credentials.Credentials | PgClient.PgClient
   > = Layer.unwrap(
     Effect.gen(function* () {
       const { aliases, ...settings } = yield* settingsConfig
+      // Tokens go to the base URL: https, or http to this machine only (the emulator).
+      yield* OAuthConfig.requireHttps("CODEX_BASE_URL", settings.baseUrl)
       return CodexClient.layerNoDeps(settings).pipe(
         Layer.provide(
           ModelCatalog.layer({ baseUrl: settings.baseUrl, originator: settings.originator, aliases }).pipe(

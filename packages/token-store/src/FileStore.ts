@@ -73,20 +73,38 @@ const readChecked = (file: string) =>
     Effect.flatMap((read) => ("problem" in read ? Effect.fail(fail(file, read.problem)) : Effect.succeed(read.text)))
   )
 
+/** The optional `label` of a token file's text (already parsed once as tokens, so it is JSON). */
+const labelOf = (text: string): string | undefined => {
+  const parsed: unknown = JSON.parse(text)
+  return typeof parsed === "object" && parsed !== null && "label" in parsed && typeof parsed.label === "string"
+    ? parsed.label
+    : undefined
+}
+
 /**
- * Reads the token file. A missing file is TokenNotFound; a file that is not yours alone, a
- * symbolic link, or a broken file is TokenStoreUnavailable naming the file and what to do.
+ * Reads the token file with its optional label. A missing file is TokenNotFound; a file that is
+ * not yours alone, a symbolic link, or a broken file is TokenStoreUnavailable naming the file and
+ * what to do.
  *
  * @since 0.1.0
  * @category reading
  */
-export const read = Effect.fn("FileStore.read")(function* (file?: string) {
+export const readLabelled = Effect.fn("FileStore.readLabelled")(function* (file?: string) {
   const target = file ?? (yield* Effect.orDie(path))
   const text = yield* readChecked(target)
-  return yield* CredentialImport.parseTokensFile(target, text).pipe(
+  const tokens = yield* CredentialImport.parseTokensFile(target, text).pipe(
     Effect.mapError((error) => fail(target, error.problem))
   )
+  return { tokens, label: labelOf(text) }
 })
+
+/**
+ * Reads the token file's sign-in (see `readLabelled`).
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const read = (file?: string) => Effect.map(readLabelled(file), ({ tokens }) => tokens)
 
 const FileContents = Schema.Struct({
   access_token: Schema.String,
@@ -150,13 +168,13 @@ export const write = Effect.fn("FileStore.write")(function* (
 })
 
 /**
- * The account a token file holds, with its optional label, as Option (none when there is no file).
+ * The sign-in a token file holds, with its optional label, as Option (none when there is no file).
  *
  * @since 0.1.0
  * @category reading
  */
 export const find = (file?: string) =>
-  read(file).pipe(
+  readLabelled(file).pipe(
     Effect.asSome,
     Effect.catchTag("TokenNotFound", () => Effect.succeedNone)
   )

@@ -155,7 +155,13 @@ export class TokenStore extends Context.Service<
     Effect.suspend(() =>
       makePg([
         { source: "file", find: FileStore.find() },
-        { source: "env", find: EnvStore.read() }
+        {
+          source: "env",
+          find: Effect.map(
+            EnvStore.read(),
+            Option.map((tokens) => ({ tokens, label: undefined }))
+          )
+        }
       ])
     )
   )
@@ -258,7 +264,11 @@ function makeMemory() {
 /** A lower-priority source of sign-ins that Postgres copies on first use. */
 interface Seed<R> {
   readonly source: "file" | "env"
-  readonly find: Effect.Effect<Option.Option<TokenSet.TokenSet>, TokenStoreUnavailable, R>
+  readonly find: Effect.Effect<
+    Option.Option<{ readonly tokens: TokenSet.TokenSet; readonly label: string | undefined }>,
+    TokenStoreUnavailable,
+    R
+  >
 }
 
 const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
@@ -337,13 +347,34 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
       Effect.map((rows) => rows.map((row) => row.key_id).filter((id) => !crypto.knows(id)))
     )
 
-    /** Copies a seed into Postgres unless the account is already there (ON CONFLICT DO NOTHING: once). */
-    const adopt = (tokens: TokenSet.TokenSet, source: string) =>
-      sql`INSERT INTO nexus.oauth_tokens ${sql.insert({ account_id: tokens.accountId, source, ...columns(tokens) })}
-          ON CONFLICT (provider, account_id) DO NOTHING`.pipe(
+    /** The account that holds `label`, other than `accountId`. */
+    const labelHolder = (label: string, accountId: string) =>
+      sql<{ readonly account_id: string }>`
+          SELECT account_id FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND label = ${label} AND account_id <> ${accountId}`.pipe(
         Effect.mapError(sqlError),
-        Effect.tap(() => Effect.logDebug("copied a sign-in into Postgres", { account: tokens.accountId, source }))
+        Effect.map((rows) => rows[0]?.account_id)
       )
+
+    /**
+     * Copies a seed into Postgres unless the account is already there (ON CONFLICT DO NOTHING:
+     * once), with its label unless another account has it.
+     */
+    const adopt = Effect.fnUntraced(function* (tokens: TokenSet.TokenSet, label: string | undefined, source: string) {
+      const holder = label === undefined ? undefined : yield* labelHolder(label, tokens.accountId)
+      if (holder !== undefined) {
+        yield* Effect.logWarning(
+          `the ${source} sign-in's label ${label} already names account ${holder}: copied without it`
+        )
+      }
+      yield* sql`INSERT INTO nexus.oauth_tokens ${sql.insert({
+        account_id: tokens.accountId,
+        label: holder === undefined ? (label ?? null) : null,
+        source,
+        ...columns(tokens)
+      })}
+          ON CONFLICT (provider, account_id) DO NOTHING`.pipe(Effect.mapError(sqlError))
+      yield* Effect.logDebug("copied a sign-in into Postgres", { account: tokens.accountId, source })
+    })
 
     /**
      * The seeds' sign-ins matching `account` (any, for "*"), each copied into Postgres — unless the
@@ -352,17 +383,33 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
     const adoptSeeds = Effect.fnUntraced(function* (account: string) {
       let adopted = 0
       for (const seed of seeds) {
-        const found = yield* Effect.provideContext(seed.find, seedContext)
-        if (Option.isNone(found) || (account !== "*" && found.value.accountId !== account)) continue
+        // A broken or loose token file (or environment) blocks nothing stored in Postgres: it is
+        // reported as a warning about that source, and skipped.
+        const found = yield* Effect.provideContext(seed.find, seedContext).pipe(
+          Effect.catchTag("TokenStoreUnavailable", (error) =>
+            Effect.as(
+              Effect.logWarning(
+                `ignoring the ${seed.source === "file" ? "token file" : "environment"} sign-in: ${error.message}`
+              ),
+              Option.none()
+            )
+          )
+        )
+        if (Option.isNone(found)) continue
+        const { tokens, label } = found.value
+        if (account !== "*" && tokens.accountId !== account && label !== account) continue
         const foreign = yield* foreignKeys
         if (foreign.length > 0) {
           yield* Effect.logWarning(
             new ForeignKeys({ keyIds: foreign, keyId: crypto.keyId, origin: crypto.origin }).message,
-            { source: seed.source, account: found.value.accountId }
+            {
+              source: seed.source,
+              account: tokens.accountId
+            }
           )
           continue
         }
-        yield* adopt(found.value, seed.source)
+        yield* adopt(tokens, label, seed.source)
         adopted++
       }
       return adopted
@@ -412,14 +459,6 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
       }
       return { readable, unreadable } satisfies Inventory
     }).pipe(Effect.withSpan("TokenStore.inventory"))
-
-    /** The account that holds `label`, other than `accountId`. */
-    const labelHolder = (label: string, accountId: string) =>
-      sql<{ readonly account_id: string }>`
-          SELECT account_id FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND label = ${label} AND account_id <> ${accountId}`.pipe(
-        Effect.mapError(sqlError),
-        Effect.map((rows) => rows[0]?.account_id)
-      )
 
     const put = Effect.fn("TokenStore.put")(function* (
       tokens: TokenSet.TokenSet,

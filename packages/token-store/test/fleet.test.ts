@@ -116,8 +116,9 @@ layer(TestLive, { excludeTestServices: true, timeout: 120_000 })("a fleet of pro
             // The token is expiring again: every instance hears of it and must refresh, once.
             yield* sql`UPDATE nexus.oauth_tokens SET expires_at = now() + interval '60 seconds',
                        version = nextval('nexus.oauth_token_version')`
-            // Every instance hears of it by NOTIFY (a loopback round trip; 100 ms leaves a wide margin).
-            yield* Effect.sleep("100 millis")
+            // Every instance hears of it by NOTIFY: a loopback round trip, but on 2 cores shared with
+            // every other test file of a CI run, 100 ms was seen to be too short; 400 ms leaves a margin.
+            yield* Effect.sleep("400 millis")
           }
           const answers = yield* go(workers)
           const tokens = new Set(answers.flatMap((answer) => answer.tokens))

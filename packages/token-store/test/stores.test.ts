@@ -7,7 +7,7 @@ import { TestDatabase } from "@nexus/testing"
 import { ConfigProvider, Context, Effect, Layer, Option } from "effect"
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
-import { chmod, mkdtemp, readdir, readFile, rm, stat, symlink } from "node:fs/promises"
+import { chmod, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Crypto } from "../src/Crypto.ts"
@@ -195,6 +195,46 @@ layer(TestLive, { excludeTestServices: true, timeout: 60_000 })("file and env st
           value(newer.tokens.refreshToken)
         )
       }).pipe(Effect.scoped)
+  )
+
+  it.effect("a loose or broken token file blocks nothing stored in Postgres: it is skipped with a warning", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const dir = yield* tempDir
+      const stored = yield* (yield* TokenStore).put(yield* mint(), { label: "kept" })
+      for (const [name, contents, mode] of [
+        ["loose.json", null, 0o644],
+        ["broken.json", "{ not json", 0o600]
+      ] as const) {
+        const file = join(dir, name)
+        const other = yield* (yield* Emulator.Emulator).addAccount({ email: `${name}@example.com` })
+        if (contents === null) yield* FileStore.write(yield* mint(other.id), { file })
+        else yield* Effect.promise(() => writeFile(file, contents, { mode }))
+        yield* Effect.promise(() => chmod(file, mode))
+        const store = yield* chained({ NEXUS_TOKEN_FILE: file })
+        assert.deepStrictEqual(
+          (yield* store.list).map((s) => s.label),
+          ["kept"]
+        )
+        assert.strictEqual((yield* store.get("kept")).tokens.accountId, stored.tokens.accountId)
+      }
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("the token file's label is honoured: the copied sign-in is found by it", () =>
+    Effect.gen(function* () {
+      yield* reset
+      const dir = yield* tempDir
+      const file = join(dir, "tokens.json")
+      const other = yield* (yield* Emulator.Emulator).addAccount({ email: "labelled@example.com" })
+      const inFile = yield* mint(other.id)
+      yield* FileStore.write(inFile, { file, label: "from-file" })
+      const store = yield* chained({ NEXUS_TOKEN_FILE: file })
+      const got = yield* store.get("from-file")
+      assert.strictEqual(got.tokens.accountId, inFile.accountId)
+      assert.strictEqual(got.label, "from-file")
+      assert.strictEqual(got.source, "file")
+    }).pipe(Effect.scoped)
   )
 
   it.effect("an account only in the environment is copied from there; list shows every source", () =>

@@ -5,7 +5,8 @@
  */
 import { CodexClient } from "@nexus/provider-codex"
 import { Console, Effect, Option, Stream } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
+import { Argument, CliError, Command, Flag } from "effect/cli"
+import { readFile } from "node:fs/promises"
 import * as Flags from "../internal/flags.ts"
 import { resolveAccount } from "../internal/accounts.ts"
 import { ChatLive } from "../Services.ts"
@@ -19,14 +20,18 @@ import { ChatLive } from "../Services.ts"
 export const chat = Command.make(
   "chat",
   {
-    message: Argument.String("message").pipe(Argument.withDescription("What to ask")),
+    message: Argument.String("message").pipe(
+      Argument.withDescription("What to ask; - reads it from stdin"),
+      Argument.optional
+    ),
+    file: Flag.String("file").pipe(Flag.withDescription("Read what to ask from this file"), Flag.optional),
     model: Flag.String("model").pipe(Flag.withDescription("The model (default gpt-5.5)"), Flag.withDefault("gpt-5.5")),
     system: Flag.String("system").pipe(
       Flag.withDescription("A system prompt (sent as a developer message)"),
       Flag.optional
     ),
-    effort: Flag.Literals("effort", ["minimal", "low", "medium", "high", "xhigh"]).pipe(
-      Flag.withDescription("Reasoning effort"),
+    effort: Flag.String("effort").pipe(
+      Flag.withDescription("Reasoning effort, one the model lists (`nexus models`): minimal … xhigh, max, ultra"),
       Flag.optional
     ),
     account: Flags.account,
@@ -36,32 +41,91 @@ export const chat = Command.make(
       Flag.withDefault(true)
     )
   },
-  Effect.fn("nexus.chat")(function* ({ message, model, system, effort, account, json, stream }) {
+  Effect.fn("nexus.chat")(function* ({ message, file, model, system, effort, account, json, stream }) {
+    const prompt = yield* promptOf(message, file)
     const target = yield* resolveAccount("chat", account)
     const client = yield* CodexClient.CodexClient
     const request = {
       model,
       messages: [
         ...(Option.isSome(system) ? [{ role: "system" as const, content: system.value }] : []),
-        { role: "user" as const, content: message }
+        { role: "user" as const, content: prompt }
       ],
       ...(Option.isSome(effort) ? { reasoningEffort: effort.value } : {})
     }
     if (json || !stream) {
       const result = yield* client.chat(request, target.tokens.accountId)
       if (json) return yield* Console.log(JSON.stringify(result, null, 2))
-      return yield* Console.log(result.text)
+      yield* Console.log(result.text)
+      if (result.usage) yield* Console.error(tokenLine(result.usage.inputTokens, result.usage.outputTokens))
+      return
     }
-    yield* client
-      .stream(request, target.tokens.accountId)
-      .pipe(
-        Stream.runForEach((event) =>
-          event._tag === "TextDelta"
-            ? Effect.sync(() => void process.stdout.write(event.delta))
-            : event._tag === "Completed"
-              ? Console.error(`\n(${event.usage.inputTokens} tokens in, ${event.usage.outputTokens} out)`)
-              : Effect.void
-        )
+    let last = ""
+    yield* client.stream(request, target.tokens.accountId).pipe(
+      Stream.runForEach((event) =>
+        event._tag === "TextDelta"
+          ? Effect.sync(() => {
+              last = event.delta
+              process.stdout.write(event.delta)
+            })
+          : event._tag === "Completed"
+            ? Effect.andThen(
+                // The reply ends with a newline, so that a shell prompt or a pipe reader gets a whole line.
+                Effect.sync(() => void (last.endsWith("\n") ? undefined : process.stdout.write("\n"))),
+                Console.error(tokenLine(event.usage.inputTokens, event.usage.outputTokens))
+              )
+            : Effect.void
       )
+    )
   })
-).pipe(Command.withDescription("Ask the Codex backend once, as a signed-in account"), Command.provide(ChatLive))
+).pipe(
+  Command.withDescription("Ask the Codex backend once, as a signed-in account"),
+  Command.withExamples([
+    { command: 'nexus chat "Summarise RFC 8628 in one line"', description: "Ask, streaming the reply" },
+    { command: "git diff | nexus chat -", description: "Ask with the prompt from stdin" },
+    { command: "nexus chat --file prompt.md --no-stream", description: "Ask with the prompt from a file" }
+  ]),
+  Command.validate(({ message, file }) =>
+    Option.isSome(message) && Option.isSome(file)
+      ? Effect.fail(
+          new CliError.ValidationError({ message: "give the prompt as an argument or with --file, not both" })
+        )
+      : Option.isNone(message) && Option.isNone(file)
+        ? Effect.fail(
+            new CliError.ValidationError({
+              message: 'say what to ask: nexus chat "…", nexus chat - (stdin) or nexus chat --file PATH'
+            })
+          )
+        : Effect.void
+  ),
+  Command.provide(ChatLive)
+)
+
+const tokenLine = (input: number, output: number) => `(${input} tokens in, ${output} out)`
+
+/** The prompt from the argument, stdin (`-`) or `--file`; an empty one is refused before any request. */
+const promptOf = Effect.fnUntraced(function* (message: Option.Option<string>, file: Option.Option<string>) {
+  const text = Option.isSome(file)
+    ? yield* Effect.tryPromise({
+        try: () => readFile(file.value, "utf8"),
+        catch: (error) =>
+          new CliError.ValidationError({
+            message: `cannot read --file ${file.value}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message}`
+          })
+      })
+    : message.pipe(Option.getOrElse(() => ""))
+  const prompt =
+    Option.isNone(file) && text === "-"
+      ? yield* Effect.promise(async () => {
+          const chunks: Array<Buffer> = []
+          for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+          return Buffer.concat(chunks).toString("utf8")
+        })
+      : text
+  if (prompt.trim().length === 0) {
+    return yield* new CliError.ValidationError({
+      message: `the prompt is empty (${Option.isSome(file) ? `--file ${file.value}` : text === "-" ? "stdin" : "the argument"}): say what to ask`
+    })
+  }
+  return prompt
+})

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { CredentialImport, OAuthClient } from "@nexus/oauth"
+import { CredentialImport, OAuthClient, TokenSet } from "@nexus/oauth"
 import { EnvStore, TokenStore } from "@nexus/token-store"
 import { Console, DateTime, Duration, Effect, Option } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
@@ -41,6 +41,19 @@ const signIn = Effect.fnUntraced(function* (input: Input, path: Option.Option<st
         detail: "CODEX_ACCESS_TOKEN is not set",
         retryable: false
       })
+    // A ChatGPT access token is a JWT carrying the account and the expiry: opaque text is refused
+    // here, before it is stored as an active sign-in that could never work.
+    yield* TokenSet.claimsOf("access_token", found.value.accessToken).pipe(
+      Effect.mapError(
+        (error) =>
+          new TokenStore.TokenStoreUnavailable({
+            store: "env",
+            reason: "Invalid",
+            detail: `CODEX_ACCESS_TOKEN ${error.problem}, so it is not a ChatGPT access token: copy tokens.access_token from the Codex CLI's auth.json (or use \`nexus login --import-codex\`)`,
+            retryable: false
+          })
+      )
+    )
     return { tokens: found.value, source: "env" }
   }
   const oauth = yield* OAuthClient.OAuthClient
@@ -58,9 +71,17 @@ const signIn = Effect.fnUntraced(function* (input: Input, path: Option.Option<st
     )
     return { tokens, source: "login" }
   }
+  // A headless Linux box has no browser to open, and a browser elsewhere cannot reach the loopback
+  // callback without a tunnel: the device code is the way there.
+  const headless = process.platform === "linux" && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY
+  if (headless) {
+    yield* Console.error(
+      "Note: this machine has no display. Sign in with `nexus login --device` instead, or open the URL below in a browser on this machine (or through an SSH tunnel to its callback port)."
+    )
+  }
   const tokens = yield* withSpinner("Waiting for the browser sign-in… (Ctrl+C to cancel)", (start) =>
     oauth.loginWithBrowser({
-      openBrowser: input.browser,
+      openBrowser: input.browser && !headless,
       onUrl: (url) =>
         Effect.andThen(
           say(
