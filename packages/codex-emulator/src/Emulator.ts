@@ -25,8 +25,9 @@ import {
   settingsProblem,
   type Usage
 } from "./Domain.ts"
-import { type Core, type CoreOptions, initialSettings, makeCore } from "./internal/core.ts"
-import { adminRoutes, authRoutes, backendRoutes } from "./internal/http.ts"
+import { type Core, makeCore } from "./internal/core.ts"
+import { routes } from "./internal/http.ts"
+import { type CoreOptions, initialSettings } from "./internal/state.ts"
 
 /**
  * The base URLs of a running emulator, named as Nexus's configuration names them.
@@ -221,7 +222,7 @@ export class Emulator extends Context.Service<
         const problem = settingsProblem(initialSettings(options, ""))
         if (problem !== undefined) return yield* new InvalidSettings({ reason: problem })
         const core = makeCore(options)
-        const server = HttpRouter.serve(Layer.mergeAll(authRoutes(core), backendRoutes(core), adminRoutes(core)), {
+        const server = HttpRouter.serve(routes(core), {
           disableLogger: true,
           disableListenLog: true
         })

@@ -3,6 +3,7 @@
 // reply when one required field is missing or of another type, then falls back to its bundled list
 // and never revalidates with If-None-Match. The values follow that bundled list; the prompts are the
 // emulator's own short texts.
+import { createHash } from "node:crypto"
 
 /** The plan ids the real catalog lists in `available_in_plans` (wider than the plans of protocol §5). */
 const EVERY_PLAN = [
@@ -268,3 +269,10 @@ const modelInfo = (seed: ModelSeed) => {
 
 /** The catalog, in the backend's order (by priority). */
 export const MODELS = seeds.map(modelInfo)
+
+/** The catalog as /codex/models serves it, and its ETag. */
+export const modelsBody = JSON.stringify({ models: MODELS })
+export const modelsEtag = `"${createHash("sha256").update(modelsBody).digest("base64url").slice(0, 27)}"`
+
+/** The model slugs /responses accepts. */
+export const modelSlugs = new Set(MODELS.map((model) => model.slug))

@@ -1,7 +1,7 @@
 // The few HTML pages a person sees in the emulator: the interactive approval step of
 // /oauth/authorize and the device-code page. Everything echoed is HTML-escaped.
 import type { Account } from "../Domain.ts"
-import type { PendingAuthorization } from "./core.ts"
+import type { PendingAuthorization } from "./issuer.ts"
 
 const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!)
