@@ -25,7 +25,8 @@ import {
   Queue,
   Redacted,
   Schedule,
-  Schema
+  Schema,
+  SchemaTransformation
 } from "effect"
 import { NodeFileSystem } from "@effect/platform-node"
 import type { Errors as DatabaseErrors } from "@nexus/database"
@@ -84,6 +85,21 @@ export interface SignOut {
 
 /** A token must have this much life left to be handed out (protocol §3, §12). */
 const MIN_REMAINING = Duration.minutes(5)
+
+/**
+ * What the trigger on `nexus.oauth_tokens` sends on channel `nexus_oauth_tokens` for every change:
+ * `<account id>:<version>`, the row's new version (after a delete, a fresh sequence value newer
+ * than every version the row had). The account id may itself hold a `:`; the version is the part
+ * after the last one.
+ */
+const Change = Schema.TemplateLiteralParser([
+  Schema.NonEmptyString,
+  ":",
+  Schema.String.check(Schema.isPattern(/^\d+$/)).pipe(
+    Schema.decodeTo(Schema.Finite, SchemaTransformation.numberFromString)
+  )
+])
+const decodeChange = Schema.decodeUnknownOption(Change)
 
 /**
  * Valid access tokens, fleet-wide.
@@ -209,16 +225,25 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
 
     // Every change to any row, from any instance, drops older cached copies (a deletion carries
     // a fresh sequence value, newer than every version before it). While the listening
-    // connection is down the cache is empty and bypassed; it is retried every second.
-    const onNotification = (payload: string) => {
-      const at = payload.lastIndexOf(":")
-      const accountId = payload.slice(0, at)
-      const version = Number(payload.slice(at + 1))
-      newest.set(accountId, Math.max(version, newest.get(accountId) ?? 0))
-      for (const [name, stored] of cache) {
-        if (stored.tokens.accountId === accountId && stored.version < version) cache.delete(name)
-      }
-    }
+    // connection is down the cache is empty and bypassed; it is retried every second. A
+    // notification that does not say which account changed empties the whole cache, to be safe.
+    const onNotification = (payload: string) =>
+      Option.match(decodeChange(payload), {
+        onNone: () =>
+          Effect.andThen(
+            Effect.sync(() => cache.clear()),
+            Effect.logWarning("a token change notification is not <account id>:<version>; dropped every cached token", {
+              payload: payload.slice(0, 200)
+            })
+          ),
+        onSome: ([accountId, , version]) =>
+          Effect.sync(() => {
+            newest.set(accountId, Math.max(version, newest.get(accountId) ?? 0))
+            for (const [name, stored] of cache) {
+              if (stored.tokens.accountId === accountId && stored.version < version) cache.delete(name)
+            }
+          })
+      })
     const listen = Effect.fnUntraced(function* (sql: PgClient.PgClient) {
       const firstListen = yield* Deferred.make<void>()
       yield* Effect.scoped(
@@ -227,7 +252,7 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
           listening = true
           yield* Deferred.succeed(firstListen, undefined)
           return yield* Queue.take(notifications).pipe(
-            Effect.map((notification) => onNotification(notification.payload)),
+            Effect.flatMap((notification) => onNotification(notification.payload)),
             Effect.forever
           )
         })

@@ -23,11 +23,11 @@ export class TokenNotFound extends Schema.TaggedError<TokenNotFound>()("TokenNot
 
 /**
  * The store cannot be used: its database is unreachable or refused the statement, a stored token
- * cannot be decrypted, or the file or environment source is unusable. `reason` is the kind of
- * failure (for Postgres, the SQL failure's: `ConnectionError`, `SerializationError`,
- * `LockTimeoutError`…; else `DecryptionFailed`, `Unreadable`, `Invalid`), `retryable` whether trying
- * again may help, and `cause` the failure itself, so that a worker can tell a serialization
- * conflict from a lost connection.
+ * cannot be decrypted, a stored row is not what this version reads, or the file or environment
+ * source is unusable. `reason` is the kind of failure (for Postgres, the SQL failure's:
+ * `ConnectionError`, `SerializationError`, `LockTimeoutError`…; else `DecryptionFailed`,
+ * `InvalidRow`, `Unreadable`, `Invalid`), `retryable` whether trying again may help, and `cause`
+ * the failure itself, so that a worker can tell a serialization conflict from a lost connection.
  *
  * @since 0.1.0
  * @category errors

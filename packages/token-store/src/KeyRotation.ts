@@ -6,19 +6,20 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { Effect } from "effect"
-import { SqlError } from "effect/sql"
+import { Effect, Schema } from "effect"
+import { SqlSchema } from "effect/sql"
 import { Crypto } from "./Crypto.ts"
-import { TokenStoreUnavailable } from "./Errors.ts"
+import { locate, unavailable } from "./internal/unavailable.ts"
 import { type Column, contextOf } from "./TokenStore.ts"
 
-interface Ciphertexts {
-  readonly provider: string
-  readonly account_id: string
-  readonly access_token: string
-  readonly refresh_token: string
-  readonly id_token: string | null
-}
+/** The columns a rotation reads: which row, and its ciphertexts. */
+const Ciphertexts = Schema.Struct({
+  provider: Schema.String,
+  account_id: Schema.String,
+  access_token: Schema.String,
+  refresh_token: Schema.String,
+  id_token: Schema.NullOr(Schema.String)
+})
 
 /**
  * Re-encrypts every row under the current key; answers how many rows there were and how many were
@@ -34,34 +35,29 @@ export const rotate = Effect.gen(function* () {
     const context = contextOf(account, column)
     return Effect.map(crypto.decrypt(text, context), (plain) => crypto.encrypt(plain, context))
   }
-  return yield* sql.withTransaction(
-    Effect.gen(function* () {
-      const rows = yield* sql<Ciphertexts>`
+  const lockAll = SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: Ciphertexts,
+    execute: () => sql`
         SELECT provider, account_id, access_token, refresh_token, id_token FROM nexus.oauth_tokens FOR UPDATE`
-      let stale = 0
-      for (const row of rows) {
-        if ([row.access_token, row.refresh_token, row.id_token].some((text) => text !== null && crypto.isStale(text)))
-          stale++
-        yield* sql`
+  })
+  return yield* sql
+    .withTransaction(
+      Effect.gen(function* () {
+        const rows = yield* lockAll(undefined)
+        let stale = 0
+        for (const row of rows) {
+          if ([row.access_token, row.refresh_token, row.id_token].some((text) => text !== null && crypto.isStale(text)))
+            stale++
+          yield* sql`
           UPDATE nexus.oauth_tokens SET
             access_token = ${yield* reencrypt(row.access_token, row.account_id, "access_token")},
             refresh_token = ${yield* reencrypt(row.refresh_token, row.account_id, "refresh_token")},
             id_token = ${row.id_token === null ? null : yield* reencrypt(row.id_token, row.account_id, "id_token")}
           WHERE provider = ${row.provider} AND account_id = ${row.account_id}`
-      }
-      return { rows: rows.length, stale, keyId: crypto.keyId }
-    })
-  )
-}).pipe(
-  Effect.mapError(
-    (error) =>
-      new TokenStoreUnavailable({
-        store: "postgres",
-        reason: SqlError.isSqlError(error) ? error.reason._tag : error._tag,
-        detail: error.message.split("\n")[0]!,
-        retryable: SqlError.isSqlError(error) && error.isRetryable,
-        cause: error
+        }
+        return { rows: rows.length, stale, keyId: crypto.keyId }
       })
-  ),
-  Effect.withSpan("KeyRotation.rotate")
-)
+    )
+    .pipe(Effect.mapError(unavailable(locate(sql))))
+}).pipe(Effect.withSpan("KeyRotation.rotate"))

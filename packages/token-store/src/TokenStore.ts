@@ -6,13 +6,25 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { TokenSet } from "@nexus/oauth"
-import { Context, DateTime, Effect, type FileSystem, Layer, Option, Redacted, Semaphore } from "effect"
-import { SqlClient, SqlError } from "effect/sql"
-import { Migrations as Schema, type Errors as DatabaseErrors } from "@nexus/database"
+import {
+  Array as Arr,
+  Context,
+  DateTime,
+  Effect,
+  type FileSystem,
+  Layer,
+  Option,
+  Schema,
+  SchemaTransformation,
+  Semaphore
+} from "effect"
+import { SqlClient, SqlError, SqlSchema } from "effect/sql"
+import { Migrations as DatabaseMigrations, type Errors as DatabaseErrors } from "@nexus/database"
 import { Crypto, type DecryptionFailed } from "./Crypto.ts"
-import { ForeignKeys, LabelTaken, TokenNotFound, TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
+import { ForeignKeys, LabelTaken, TokenNotFound, type TokenStoreUnavailable, VersionConflict } from "./Errors.ts"
 import * as EnvStore from "./EnvStore.ts"
 import * as FileStore from "./FileStore.ts"
+import { locate, unavailable } from "./internal/unavailable.ts"
 import * as Migrations from "./Migrations.ts"
 
 /**
@@ -21,7 +33,9 @@ import * as Migrations from "./Migrations.ts"
  * @since 0.1.0
  * @category models
  */
-export type Status = "active" | "reauth_required" | "disabled"
+export type Status = typeof Status.Type
+
+const Status = Schema.Literals(["active", "reauth_required", "disabled"])
 
 /**
  * A stored sign-in: the tokens plus what the store knows about them.
@@ -277,9 +291,11 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
     const seedContext = yield* Effect.context<R>()
     const sql = yield* PgClient.PgClient
     const crypto = yield* Crypto
-    yield* Schema.check(Migrations.migrations).pipe(
+    /** A SQL failure, or a row this version cannot read, as TokenStoreUnavailable naming the database. */
+    const failed = unavailable(locate(sql))
+    yield* DatabaseMigrations.check(Migrations.migrations).pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
-      Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))
+      Effect.catchTag("SqlError", (error) => Effect.fail(failed(error)))
     )
 
     const decode = Effect.fnUntraced(function* (row: Row) {
@@ -289,26 +305,26 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
         accessToken: yield* decrypt(row.access_token, "access_token"),
         refreshToken: yield* decrypt(row.refresh_token, "refresh_token"),
         ...(idToken ? { idToken } : {}),
-        expiresAt: DateTime.makeUnsafe(row.expires_at),
+        expiresAt: row.expires_at,
         accountId: row.account_id,
         ...(row.plan_type === null ? {} : { planType: row.plan_type }),
         ...(row.user_id === null ? {} : { userId: row.user_id }),
         ...(row.email === null ? {} : { email: row.email }),
         scopes: row.scopes,
-        lastRefresh: DateTime.makeUnsafe(row.last_refresh)
+        lastRefresh: row.last_refresh
       })
       return {
         tokens,
         label: row.label ?? undefined,
         status: row.status,
         statusReason: row.status_reason ?? undefined,
-        version: Number(row.version),
-        updatedAt: DateTime.makeUnsafe(row.updated_at),
+        version: row.version,
+        updatedAt: row.updated_at,
         source: row.source
       } satisfies StoredTokens
     })
 
-    const decodeRow = (row: Row) => decode(row).pipe(Effect.mapError((error) => unavailable(error)))
+    const decodeRow = (row: Row) => decode(row).pipe(Effect.mapError(failed))
     const columns = (tokens: TokenSet.TokenSet) => ({
       access_token: crypto.encrypt(tokens.accessToken, contextOf(tokens.accountId, "access_token")),
       refresh_token: crypto.encrypt(tokens.refreshToken, contextOf(tokens.accountId, "refresh_token")),
@@ -320,39 +336,47 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
       user_id: tokens.userId ?? null,
       scopes: tokens.scopes
     })
-    const where = (() => {
-      const url = sql.config.url ? new URL(Redacted.value(sql.config.url)) : undefined
-      const host = sql.config.host ?? url?.hostname ?? "localhost"
-      const port = sql.config.port ?? (url?.port ? Number(url.port) : 5432)
-      const database = sql.config.database ?? url?.pathname.slice(1) ?? "postgres"
-      return `PostgreSQL at ${host}:${port}, database ${database}`
-    })()
-    const sqlError = (error: SqlError.SqlError) =>
-      new TokenStoreUnavailable({
-        store: "postgres",
-        reason: error.reason._tag,
-        detail: `${describe(error)} (${where})`,
-        retryable: error.isRetryable,
-        cause: error
-      })
 
-    const select = (account: string) =>
-      sql<Row>`SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND (account_id = ${account} OR label = ${account})
-                 ORDER BY (account_id = ${account}) DESC LIMIT 1`.pipe(Effect.mapError(sqlError))
+    const select = SqlSchema.findOneOption({
+      Request: Schema.String,
+      Result: Row,
+      execute: (account) =>
+        sql`SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND (account_id = ${account} OR label = ${account})
+                 ORDER BY (account_id = ${account}) DESC LIMIT 1`
+    })
+    const find = (account: string) => select(account).pipe(Effect.mapError(failed))
 
+    const selectAll = SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: Row,
+      execute: () =>
+        sql`SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' ORDER BY label NULLS LAST, account_id`
+    })
+    const findAll = selectAll(undefined).pipe(Effect.mapError(failed))
+
+    const selectKeyIds = SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: Schema.Struct({ key_id: Schema.String }),
+      execute: () => sql`
+        SELECT DISTINCT split_part(access_token, '.', 2) AS key_id FROM nexus.oauth_tokens WHERE provider = 'chatgpt'`
+    })
     /** The keys the stored rows were written under that this instance lacks. */
-    const foreignKeys = sql<{ readonly key_id: string }>`
-        SELECT DISTINCT split_part(access_token, '.', 2) AS key_id FROM nexus.oauth_tokens WHERE provider = 'chatgpt'`.pipe(
-      Effect.mapError(sqlError),
+    const foreignKeys = selectKeyIds(undefined).pipe(
+      Effect.mapError(failed),
       Effect.map((rows) => rows.map((row) => row.key_id).filter((id) => !crypto.knows(id)))
     )
 
+    const selectLabelHolder = SqlSchema.findOneOption({
+      Request: Schema.Struct({ label: Schema.String, accountId: Schema.String }),
+      Result: Schema.Struct({ account_id: Schema.String }),
+      execute: ({ label, accountId }) => sql`
+        SELECT account_id FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND label = ${label} AND account_id <> ${accountId}`
+    })
     /** The account that holds `label`, other than `accountId`. */
     const labelHolder = (label: string, accountId: string) =>
-      sql<{ readonly account_id: string }>`
-          SELECT account_id FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND label = ${label} AND account_id <> ${accountId}`.pipe(
-        Effect.mapError(sqlError),
-        Effect.map((rows) => rows[0]?.account_id)
+      selectLabelHolder({ label, accountId }).pipe(
+        Effect.mapError(failed),
+        Effect.map(Option.match({ onNone: () => undefined, onSome: (row) => row.account_id }))
       )
 
     /**
@@ -372,7 +396,7 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
         source,
         ...columns(tokens)
       })}
-          ON CONFLICT (provider, account_id) DO NOTHING`.pipe(Effect.mapError(sqlError))
+          ON CONFLICT (provider, account_id) DO NOTHING`.pipe(Effect.mapError(failed))
       yield* Effect.logDebug("copied a sign-in into Postgres", { account: tokens.accountId, source })
     })
 
@@ -416,31 +440,24 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
     })
 
     const get = Effect.fn("TokenStore.get")(function* (account: string) {
-      const [row] = yield* select(account)
-      if (row) return yield* decodeRow(row)
+      const row = yield* find(account)
+      if (Option.isSome(row)) return yield* decodeRow(row.value)
       if ((yield* adoptSeeds(account)) > 0) {
-        const [copied] = yield* select(account)
-        if (copied) return yield* decodeRow(copied)
+        const copied = yield* find(account)
+        if (Option.isSome(copied)) return yield* decodeRow(copied.value)
       }
       return yield* new TokenNotFound({ account })
     })
 
     const list = adoptSeeds("*").pipe(
-      Effect.andThen(
-        sql<Row>`SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' ORDER BY label NULLS LAST, account_id`.pipe(
-          Effect.mapError(sqlError)
-        )
-      ),
+      Effect.andThen(findAll),
       Effect.flatMap(Effect.forEach(decodeRow)),
       Effect.withSpan("TokenStore.list")
     )
 
     const inventory = Effect.gen(function* () {
       yield* adoptSeeds("*")
-      const rows = yield* sql<Row>`
-          SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' ORDER BY label NULLS LAST, account_id`.pipe(
-        Effect.mapError(sqlError)
-      )
+      const rows = yield* findAll
       const readable: Array<StoredTokens> = []
       const unreadable: Array<Unreadable> = []
       for (const row of rows) {
@@ -474,7 +491,7 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
         if (holder !== undefined) return yield* new LabelTaken({ label, account: holder })
       }
       const values = columns(tokens)
-      const [row] = yield* sql<Row>`
+      const rows = yield* sql`
           INSERT INTO nexus.oauth_tokens ${sql.insert({
             account_id: tokens.accountId,
             label: label ?? null,
@@ -492,39 +509,57 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
         // Another instance gave the label away in between: the unique index says so.
         Effect.catchTag("SqlError", (error) =>
           label === undefined || error.reason._tag !== "UniqueViolation"
-            ? Effect.fail(sqlError(error))
+            ? Effect.fail(failed(error))
             : Effect.flatMap(labelHolder(label, tokens.accountId), (holder) =>
                 Effect.fail(new LabelTaken({ label, account: holder ?? "(another account)" }))
               )
         )
       )
-      return yield* decodeRow(row!)
+      const row = yield* returned(rows).pipe(Effect.mapError(failed))
+      // An upsert always answers its row.
+      return yield* decodeRow(Option.getOrThrowWith(row, () => new Error("the upsert returned no row")))
     })
 
     const delete_ = Effect.fn("TokenStore.delete")(function* (account: string) {
       const rows =
         yield* sql`DELETE FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND (account_id = ${account} OR label = ${account}) RETURNING account_id`.pipe(
-          Effect.mapError(sqlError)
+          Effect.mapError(failed)
         )
       if (rows.length === 0) return yield* new TokenNotFound({ account })
     })
 
+    /** Replaces the tokens if the row is still at `version`; none if it is not (or is gone). */
     const update = (account: string, version: number, tokens: TokenSet.TokenSet, refreshedBy: string | null) =>
-      sql<Row>`
+      sql`
           UPDATE nexus.oauth_tokens SET ${sql.update({ ...columns(tokens), refreshed_by: refreshedBy })},
             version = nextval('nexus.oauth_token_version'), updated_at = now()
           WHERE provider = 'chatgpt' AND account_id = ${account} AND version = ${version}
-          RETURNING *`.pipe(Effect.mapError(sqlError))
+          RETURNING *`.pipe(Effect.flatMap(returned), Effect.mapError(failed))
 
     const compareAndSet = Effect.fn("TokenStore.compareAndSet")(function* (
       account: string,
       version: number,
       tokens: TokenSet.TokenSet
     ) {
-      const [row] = yield* update(account, version, tokens, null)
-      if (row) return yield* decodeRow(row)
+      const row = yield* update(account, version, tokens, null)
+      if (Option.isSome(row)) return yield* decodeRow(row.value)
       yield* get(account)
       return yield* new VersionConflict({ account, expected: version })
+    })
+
+    const lock = SqlSchema.findOneOption({
+      Request: Schema.String,
+      Result: Row,
+      execute: (account) => sql`
+          SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND account_id = ${account} FOR UPDATE`
+    })
+    const markReauth = SqlSchema.findOneOption({
+      Request: Schema.Struct({ account: Schema.String, reason: Schema.String }),
+      Result: Row,
+      execute: ({ account, reason }) => sql`
+          UPDATE nexus.oauth_tokens SET status = 'reauth_required', status_reason = ${reason},
+            version = nextval('nexus.oauth_token_version'), updated_at = now()
+          WHERE provider = 'chatgpt' AND account_id = ${account} RETURNING *`
     })
 
     const withLock = <E>(account: string, decide: (current: StoredTokens) => Effect.Effect<LockedDecision, E>) =>
@@ -534,41 +569,38 @@ const makePg = <R = never>(seeds: ReadonlyArray<Seed<R>>) =>
             // Bounds on holding the lock across the issuer call: a waiter gives up after a minute, and
             // a holder that stops talking (crashed, partitioned) is ended by the server, which releases
             // the lock. The refresh itself times out well before either (OAuthConfig.requestTimeout).
-            yield* sql`SET LOCAL lock_timeout = '60s'`.pipe(Effect.mapError(sqlError))
-            yield* sql`SET LOCAL idle_in_transaction_session_timeout = '90s'`.pipe(Effect.mapError(sqlError))
-            const [row] = yield* sql<Row>`
-                SELECT * FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND account_id = ${account} FOR UPDATE`.pipe(
-              Effect.mapError(sqlError)
-            )
-            if (!row) return yield* new TokenNotFound({ account })
-            const current = yield* decodeRow(row)
+            yield* sql`SET LOCAL lock_timeout = '60s'`.pipe(Effect.mapError(failed))
+            yield* sql`SET LOCAL idle_in_transaction_session_timeout = '90s'`.pipe(Effect.mapError(failed))
+            const row = yield* lock(account).pipe(Effect.mapError(failed))
+            if (Option.isNone(row)) return yield* new TokenNotFound({ account })
+            const current = yield* decodeRow(row.value)
             const decision = yield* decide(current)
+            // The row is locked: the updates below find it (none would mean it is gone after all).
             switch (decision._tag) {
               case "Keep":
                 return current
               case "Replace": {
-                const [updated] = yield* update(account, current.version, decision.tokens, decision.refreshedBy)
-                return yield* decodeRow(updated!)
+                const updated = yield* update(account, current.version, decision.tokens, decision.refreshedBy)
+                if (Option.isNone(updated)) return yield* new TokenNotFound({ account })
+                return yield* decodeRow(updated.value)
               }
               case "Delete": {
                 yield* sql`DELETE FROM nexus.oauth_tokens WHERE provider = 'chatgpt' AND account_id = ${account}`.pipe(
-                  Effect.mapError(sqlError)
+                  Effect.mapError(failed)
                 )
                 return current
               }
               case "Reauth": {
-                const [updated] = yield* sql<Row>`
-                    UPDATE nexus.oauth_tokens SET status = 'reauth_required', status_reason = ${decision.reason},
-                      version = nextval('nexus.oauth_token_version'), updated_at = now()
-                    WHERE provider = 'chatgpt' AND account_id = ${account} RETURNING *`.pipe(Effect.mapError(sqlError))
-                return yield* decodeRow(updated!)
+                const updated = yield* markReauth({ account, reason: decision.reason }).pipe(Effect.mapError(failed))
+                if (Option.isNone(updated)) return yield* new TokenNotFound({ account })
+                return yield* decodeRow(updated.value)
               }
             }
           })
         )
         .pipe(
           // BEGIN or COMMIT failing is the database's failure too.
-          Effect.mapError((error) => (SqlError.isSqlError(error) ? sqlError(error) : error)),
+          Effect.mapError((error) => (SqlError.isSqlError(error) ? failed(error) : error)),
           Effect.withSpan("TokenStore.withLock")
         )
 
@@ -581,43 +613,37 @@ export type Column = "access_token" | "refresh_token" | "id_token"
 /** What a ciphertext is bound to: its provider, account and column. */
 export const contextOf = (accountId: string, column: Column) => `chatgpt/${accountId}/${column}`
 
-interface Row {
-  readonly account_id: string
-  readonly label: string | null
-  readonly access_token: string
-  readonly refresh_token: string
-  readonly id_token: string | null
-  readonly expires_at: Date
-  readonly last_refresh: Date
-  readonly plan_type: string | null
-  readonly email: string | null
-  readonly user_id: string | null
-  readonly scopes: Array<string>
-  readonly status: Status
-  readonly status_reason: string | null
-  readonly version: string | number
-  readonly updated_at: Date
-  readonly source: string
-}
+/** A `bigint` column, which the driver answers as a bigint, as a number. */
+const BigIntAsNumber = Schema.BigInt.pipe(
+  Schema.decodeTo(Schema.Finite, SchemaTransformation.transform({ decode: Number, encode: BigInt }))
+)
 
-/** A database or decryption failure as TokenStoreUnavailable: never the password, the failure kept as the cause. */
-const unavailable = (error: SqlError.SqlError | DecryptionFailed) =>
-  new TokenStoreUnavailable({
-    store: "postgres",
-    reason: SqlError.isSqlError(error) ? error.reason._tag : error._tag,
-    detail: describe(error),
-    retryable: SqlError.isSqlError(error) && error.isRetryable,
-    cause: error
-  })
+/** The columns of `nexus.oauth_tokens` the store reads, as the driver answers them. */
+const Row = Schema.Struct({
+  account_id: Schema.String,
+  label: Schema.NullOr(Schema.String),
+  access_token: Schema.String,
+  refresh_token: Schema.String,
+  id_token: Schema.NullOr(Schema.String),
+  expires_at: Schema.DateTimeUtcFromDate,
+  last_refresh: Schema.DateTimeUtcFromDate,
+  plan_type: Schema.NullOr(Schema.String),
+  email: Schema.NullOr(Schema.String),
+  user_id: Schema.NullOr(Schema.String),
+  scopes: Schema.Array(Schema.String),
+  status: Status,
+  status_reason: Schema.NullOr(Schema.String),
+  version: BigIntAsNumber,
+  updated_at: Schema.DateTimeUtcFromDate,
+  source: Schema.String
+})
+type Row = typeof Row.Type
+
+const decodeReturned = Schema.decodeUnknownEffect(Row)
 
 /**
- * What went wrong, in one line: the server's own reason when there is one (never a statement's
- * parameters), else the error's message.
+ * The row an `INSERT … RETURNING` or `UPDATE … RETURNING` answered, decoded; none when it answered
+ * none. (Statements whose parameters are plain values go through `SqlSchema` instead.)
  */
-const describe = (error: { readonly message: string; readonly cause?: unknown; readonly reason?: unknown }): string => {
-  const nested = (error.reason as { readonly cause?: unknown } | undefined)?.cause ?? error.cause
-  const cause = nested as { readonly message?: unknown; readonly code?: unknown } | undefined
-  const reason = typeof cause?.message === "string" && cause.message.length > 0 ? cause.message : undefined
-  const code = typeof cause?.code === "string" ? ` (${cause.code})` : ""
-  return (reason ? `${error.message.split("\n")[0]}: ${reason}${code}` : error.message).split("\n")[0]!
-}
+const returned = (rows: ReadonlyArray<unknown>) =>
+  Arr.isReadonlyArrayNonEmpty(rows) ? Effect.asSome(decodeReturned(rows[0])) : Effect.succeedNone

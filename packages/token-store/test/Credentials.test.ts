@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
 import { Emulator } from "@nexus/codex-emulator"
-import { Context, Effect, Exit, Layer } from "effect"
+import { Context, Effect, Exit, Layer, Logger } from "effect"
 import { Credentials } from "../src/Credentials.ts"
 import { Crypto } from "../src/Crypto.ts"
 import { type LockedDecision, TokenStore } from "../src/TokenStore.ts"
@@ -251,6 +251,37 @@ layer(TestLive, { excludeTestServices: true })("Credentials in one process", (it
       assert.notStrictEqual(value(rotated), value(before))
       yield* eventually(Effect.map(credentials.accessToken(label), (token) => value(token) === value(rotated)))
     })
+  )
+
+  it.effect(
+    "a malformed change notification is logged and empties the cache, and later changes still reach it (LISTEN goes on)",
+    () =>
+      Effect.gen(function* () {
+        const { credentials, stored, sql, label } = yield* setup()
+        const warnings: Array<string> = []
+        const capture = Logger.layer([
+          Logger.make((options) => {
+            if (options.logLevel === "Warn") warnings.push(String(options.message))
+          })
+        ])
+        // An instance whose warnings this test sees.
+        const listener = yield* Layer.build(peerInstance.pipe(Layer.provide(capture))).pipe(
+          Effect.map(Context.get(Credentials))
+        )
+        assert.strictEqual(value(yield* listener.accessToken(label)), value(stored.tokens.accessToken))
+        yield* sql`SELECT pg_notify('nexus_oauth_tokens', 'garbage')`
+        yield* eventually(Effect.sync(() => warnings.some((warning) => warning.includes("notification"))))
+        // The cache was emptied: with the table gone, the next call cannot be answered from memory.
+        yield* sql`ALTER TABLE nexus.oauth_tokens RENAME TO oauth_tokens_away`
+        const uncached = yield* Effect.exit(listener.accessToken(label))
+        yield* sql`ALTER TABLE nexus.oauth_tokens_away RENAME TO oauth_tokens`
+        assert.isTrue(Exit.isFailure(uncached))
+        // Cached again; a real change made afterwards (another instance's refresh) still arrives.
+        assert.strictEqual(value(yield* listener.accessToken(label)), value(stored.tokens.accessToken))
+        const rotated = yield* credentials.recoverUnauthorized(label)
+        assert.notStrictEqual(value(rotated), value(stored.tokens.accessToken))
+        yield* eventually(Effect.map(listener.accessToken(label), (token) => value(token) === value(rotated)))
+      })
   )
 
   it.effect("a wrong key fails clearly instead of returning garbage", () =>

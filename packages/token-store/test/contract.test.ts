@@ -5,11 +5,11 @@ import { assert, describe, layer } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
 import { Emulator } from "@nexus/codex-emulator"
 import { TestDatabase } from "@nexus/testing"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { SqlError } from "effect/sql"
 import { Credentials } from "../src/Credentials.ts"
 import { Crypto } from "../src/Crypto.ts"
-import { type LockedDecision, TokenStore } from "../src/TokenStore.ts"
+import { type LockedDecision, TokenStore, TokenStoreUnavailable } from "../src/TokenStore.ts"
 import { mint, OAuthLive, TestLive, value } from "./helpers.ts"
 
 /** A sign-in of a ChatGPT account of its own. */
@@ -157,6 +157,18 @@ describe("Credentials.layerTest", () => {
   })
 })
 
+/**
+ * A failure of the Postgres store that trying again will not fix: TokenStoreUnavailable, not
+ * retryable, with its cause kept and a message that names every one of `mentions`.
+ */
+const permanent = (error: unknown, isCause: (cause: unknown) => boolean, mentions: ReadonlyArray<string>) => {
+  assert.instanceOf(error, TokenStoreUnavailable)
+  assert.isFalse(error.retryable)
+  assert.isTrue(isCause(error.cause))
+  for (const text of mentions) assert.include(error.message, text)
+  return error
+}
+
 describe("infrastructure failures", () => {
   layer(Layer.merge(TestDatabase.layer(), Emulator.Emulator.layer()), { excludeTestServices: true })(
     "on a database that was never migrated",
@@ -181,22 +193,45 @@ describe("infrastructure failures", () => {
   )
 
   layer(TestLive, { excludeTestServices: true })("on a database that fails a statement", (it) => {
+    const storeAndSql = Effect.all({ store: TokenStore, sql: PgClient.PgClient })
+
     it.effect(
       "a failed statement is TokenStoreUnavailable with its kind, not retryable, and the SqlError as cause",
       () =>
         Effect.gen(function* () {
-          const store = yield* TokenStore
-          const sql = yield* PgClient.PgClient
+          const { store, sql } = yield* storeAndSql
           yield* sql`ALTER TABLE nexus.oauth_tokens RENAME TO oauth_tokens_away`
           const error = yield* Effect.flip(store.list)
           yield* sql`ALTER TABLE nexus.oauth_tokens_away RENAME TO oauth_tokens`
-          assert.strictEqual(error._tag, "TokenStoreUnavailable")
-          if (error._tag !== "TokenStoreUnavailable") return
-          assert.notStrictEqual(error.reason, "ConnectionError")
-          assert.isFalse(error.retryable)
-          assert.isTrue(SqlError.isSqlError(error.cause))
-          assert.include(error.message, "oauth_tokens")
-          assert.include(error.message, "nexus db migrate")
+          const failure = permanent(error, SqlError.isSqlError, ["oauth_tokens", "nexus db migrate"])
+          assert.notStrictEqual(failure.reason, "ConnectionError")
+        })
+    )
+
+    it.effect(
+      "a stored row this version cannot read is TokenStoreUnavailable (InvalidRow, not retryable), never a defect",
+      () =>
+        Effect.gen(function* () {
+          const { store, sql } = yield* storeAndSql
+          yield* sql`DELETE FROM nexus.oauth_tokens`
+          const tokens = yield* fresh()
+          yield* store.put(tokens, { label: "from-the-future" })
+          // A status some later version might write, which this one does not know.
+          yield* sql`ALTER TABLE nexus.oauth_tokens DROP CONSTRAINT oauth_tokens_status_check`
+          yield* sql`UPDATE nexus.oauth_tokens SET status = 'suspended' WHERE account_id = ${tokens.accountId}`
+          const failures = yield* Effect.all([
+            Effect.flip(store.get("from-the-future")),
+            Effect.flip(store.list),
+            Effect.flip(store.inventory),
+            Effect.flip(store.withLock(tokens.accountId, () => Effect.succeed<LockedDecision>({ _tag: "Keep" })))
+          ])
+          yield* sql`DELETE FROM nexus.oauth_tokens`
+          yield* sql`ALTER TABLE nexus.oauth_tokens ADD CONSTRAINT oauth_tokens_status_check
+            CHECK (status IN ('active', 'reauth_required', 'disabled'))`
+          for (const error of failures) {
+            const failure = permanent(error, Schema.isSchemaError, ["nexus.oauth_tokens", "status"])
+            assert.strictEqual(failure.reason, "InvalidRow")
+          }
         })
     )
   })
