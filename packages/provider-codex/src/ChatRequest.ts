@@ -7,85 +7,131 @@
  * @since 0.1.0
  */
 
+import { Schema } from "effect"
+
+/**
+ * A JSON object, such as a JSON schema.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
+
 /**
  * A part of a message's content.
  *
  * @since 0.1.0
+ * @category schemas
+ */
+export const Part = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("text"), text: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("image"), url: Schema.String })
+])
+
+/**
+ * @since 0.1.0
  * @category models
  */
-export type Part = { readonly type: "text"; readonly text: string } | { readonly type: "image"; readonly url: string }
+export type Part = typeof Part.Type
 
 /**
  * A tool call the assistant made earlier in the conversation.
  *
  * @since 0.1.0
+ * @category schemas
+ */
+export const ToolCall = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  /** JSON text, as the model produced it. */
+  arguments: Schema.String
+})
+
+/**
+ * @since 0.1.0
  * @category models
  */
-export interface ToolCall {
-  readonly id: string
-  readonly name: string
-  /** JSON text, as the model produced it. */
-  readonly arguments: string
-}
+export type ToolCall = typeof ToolCall.Type
 
 /**
  * One message of the conversation.
  *
  * @since 0.1.0
+ * @category schemas
+ */
+export const Message = Schema.Struct({
+  role: Schema.Literals(["system", "developer", "user", "assistant", "tool"]),
+  content: Schema.Union([Schema.String, Schema.Array(Part)]),
+  /** For `tool` messages: the call this is the result of. */
+  toolCallId: Schema.optional(Schema.String),
+  /** For `assistant` messages: the calls it made. */
+  toolCalls: Schema.optional(Schema.Array(ToolCall))
+})
+
+/**
+ * @since 0.1.0
  * @category models
  */
-export interface Message {
-  readonly role: "system" | "developer" | "user" | "assistant" | "tool"
-  readonly content: string | ReadonlyArray<Part>
-  /** For `tool` messages: the call this is the result of. */
-  readonly toolCallId?: string | undefined
-  /** For `assistant` messages: the calls it made. */
-  readonly toolCalls?: ReadonlyArray<ToolCall> | undefined
-}
+export type Message = typeof Message.Type
 
 /**
  * A function the model may call.
  *
  * @since 0.1.0
- * @category models
+ * @category schemas
  */
-export interface Tool {
-  readonly name: string
-  readonly description?: string | undefined
+export const Tool = Schema.Struct({
+  name: Schema.String,
+  description: Schema.optional(Schema.String),
   /** A JSON schema for the arguments. */
-  readonly parameters: Record<string, unknown>
-  readonly strict?: boolean | undefined
-}
+  parameters: JsonObject,
+  strict: Schema.optional(Schema.Boolean)
+})
 
 /**
- * A chat request.
- *
  * @since 0.1.0
  * @category models
  */
-export interface ChatRequest {
-  readonly model: string
-  readonly messages: ReadonlyArray<Message>
+export type Tool = typeof Tool.Type
+
+/**
+ * A chat request: what a caller (or a queue message) asks of a turn. Decode untrusted input with
+ * it, e.g. `Schema.decodeUnknownEffect(ChatRequest)(payload)`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatRequest = Schema.Struct({
+  model: Schema.String,
+  messages: Schema.Array(Message),
   /** The base prompt; the configured default when absent (the backend requires the field). */
-  readonly instructions?: string | undefined
+  instructions: Schema.optional(Schema.String),
   /** One the model's catalog entry lists (`minimal` … `xhigh`, `max`, `ultra`…); another is dropped with a warning. */
-  readonly reasoningEffort?: string | undefined
-  readonly reasoningSummary?: "auto" | "concise" | "detailed" | undefined
-  readonly verbosity?: "low" | "medium" | "high" | undefined
-  readonly tools?: ReadonlyArray<Tool> | undefined
-  readonly toolChoice?: "auto" | "none" | "required" | { readonly name: string } | undefined
-  readonly parallelToolCalls?: boolean | undefined
+  reasoningEffort: Schema.optional(Schema.String),
+  reasoningSummary: Schema.optional(Schema.Literals(["auto", "concise", "detailed"])),
+  verbosity: Schema.optional(Schema.Literals(["low", "medium", "high"])),
+  tools: Schema.optional(Schema.Array(Tool)),
+  toolChoice: Schema.optional(
+    Schema.Union([Schema.Literals(["auto", "none", "required"]), Schema.Struct({ name: Schema.String })])
+  ),
+  parallelToolCalls: Schema.optional(Schema.Boolean),
   /** Structured output: the reply is JSON satisfying this schema. */
-  readonly responseFormat?:
-    | { readonly name: string; readonly schema: Record<string, unknown>; readonly strict?: boolean | undefined }
-    | undefined
+  responseFormat: Schema.optional(
+    Schema.Struct({ name: Schema.String, schema: JsonObject, strict: Schema.optional(Schema.Boolean) })
+  ),
   /** Keeps the backend's prompt cache across the turns of one conversation. */
-  readonly conversationId?: string | undefined
+  conversationId: Schema.optional(Schema.String),
   /** Options of the public API that this backend refuses: dropped with a warning (protocol §12). */
-  readonly temperature?: number | undefined
-  readonly topP?: number | undefined
-  readonly maxOutputTokens?: number | undefined
-}
+  temperature: Schema.optional(Schema.Finite),
+  topP: Schema.optional(Schema.Finite),
+  maxOutputTokens: Schema.optional(Schema.Int)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatRequest = typeof ChatRequest.Type
 
 /**
  * The Responses request body, and what was dropped from the request on the way.

@@ -6,11 +6,12 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { type Errors as DatabaseErrors, Migrations as DatabaseMigrations } from "@nexus/database"
+import { Database, type Errors as DatabaseErrors, Migrations as DatabaseMigrations } from "@nexus/database"
 import { Credentials } from "@nexus/token-store"
-import { Context, Effect, Layer, Redacted, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "effect/http"
-import { SqlClient } from "effect/sql"
+import { SqlClient, SqlSchema } from "effect/sql"
+import * as Backend from "./internal/backend.ts"
 import { BUNDLED_MODELS } from "./internal/bundledModels.ts"
 import * as Migrations from "./Migrations.ts"
 
@@ -71,8 +72,6 @@ export type ModelInfo = typeof ModelInfo.Type
 
 const ModelsReply = Schema.Struct({ models: Schema.Array(ModelInfo) })
 const decodeReply = HttpClientResponse.schemaBodyJson(ModelsReply)
-const decodeInfos = Schema.decodeUnknownEffect(Schema.Array(ModelInfo))
-
 /**
  * The requested model is neither a known slug nor an alias of one.
  *
@@ -131,20 +130,19 @@ export interface Options {
   readonly aliases?: Readonly<Record<string, string>>
 }
 
-interface Row {
-  readonly slug: string
-  readonly source: string
-  readonly etag: string | null
-  readonly info: unknown
-}
+/** A row of `nexus.models`: `info` is the model as the backend (or the bundle) described it. */
+const Row = Schema.Struct({
+  slug: Schema.String,
+  source: Schema.Literals(["upstream", "bundled", "config"]),
+  etag: Schema.NullOr(Schema.String),
+  info: ModelInfo
+})
 
 type Fetched =
   | { readonly _tag: "Fresh"; readonly models: ReadonlyArray<ModelInfo>; readonly etag: string | undefined }
   | { readonly _tag: "NotModified" }
   | { readonly _tag: "NoCatalog" }
   | { readonly _tag: "Failed"; readonly detail: string }
-
-const firstLine = (error: { readonly message: string }) => error.message.split("\n")[0]!
 
 /**
  * The model catalog.
@@ -187,9 +185,9 @@ export class ModelCatalog extends Context.Service<
 }
 
 const make = Effect.fnUntraced(function* (options: Options) {
-  const baseUrl = options.baseUrl ?? "https://chatgpt.com/backend-api/codex"
-  const clientVersion = options.clientVersion ?? "0.169.0"
-  const originator = options.originator ?? "codex_cli_rs"
+  const baseUrl = options.baseUrl ?? Backend.DEFAULT_BASE_URL
+  const clientVersion = options.clientVersion ?? Backend.CLIENT_VERSION
+  const originator = options.originator ?? Backend.DEFAULT_ORIGINATOR
   const aliases: Readonly<Record<string, string>> = { ...defaultAliases, ...options.aliases }
   const credentials = yield* Credentials.Credentials
   const http = yield* HttpClient.HttpClient
@@ -197,22 +195,25 @@ const make = Effect.fnUntraced(function* (options: Options) {
   yield* DatabaseMigrations.check(Migrations.migrations).pipe(
     Effect.provideService(SqlClient.SqlClient, sql),
     Effect.catchTag("SqlError", (error) =>
-      Effect.fail(new CatalogUnavailable({ detail: firstLine(error), cause: error }))
+      Effect.fail(new CatalogUnavailable({ detail: Database.describe(error), cause: error }))
     )
   )
 
   /** The stored rows, in the backend's order; a database failure reads as an empty table. */
-  const stored = sql<Row>`SELECT slug, source, etag, info FROM nexus.models
-      ORDER BY (info->>'priority')::double precision NULLS LAST, slug`.pipe(
-    Effect.flatMap((rows) =>
-      Effect.map(decodeInfos(rows.map((row) => row.info)), (models) => ({
-        models,
-        etag: rows.find((row) => row.source === "upstream")?.etag ?? undefined,
-        readable: true
-      }))
-    ),
+  const selectAll = SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: Row,
+    execute: () => sql`SELECT slug, source, etag, info FROM nexus.models
+      ORDER BY (info->>'priority')::double precision NULLS LAST, slug`
+  })
+  const stored = selectAll(undefined).pipe(
+    Effect.map((rows) => ({
+      models: rows.map((row) => row.info),
+      etag: rows.find((row) => row.source === "upstream")?.etag ?? undefined,
+      readable: true
+    })),
     Effect.catch((error) =>
-      Effect.as(Effect.logWarning("nexus.models could not be read", { detail: firstLine(error) }), {
+      Effect.as(Effect.logWarning("nexus.models could not be read", { detail: Database.describe(error) }), {
         models: [] as ReadonlyArray<ModelInfo>,
         etag: undefined,
         readable: false
@@ -238,34 +239,30 @@ const make = Effect.fnUntraced(function* (options: Options) {
         })
       )
       .pipe(
-        Effect.catch((error) => Effect.logWarning("nexus.models could not be written", { detail: firstLine(error) }))
+        Effect.catch((error) =>
+          Effect.logWarning("nexus.models could not be written", { detail: Database.describe(error) })
+        )
       )
 
   const fetchUpstream = (account: string, etag: string | undefined): Effect.Effect<Fetched> =>
     Effect.gen(function* () {
-      const tokens = yield* credentials.tokens(account)
-      const send = (token: Redacted.Redacted<string>) =>
+      const { answer: response } = yield* Backend.authorized(credentials, account, (token, tokens) =>
         HttpClientRequest.get(`${baseUrl}/models`).pipe(
           HttpClientRequest.setUrlParam("client_version", clientVersion),
           HttpClientRequest.setHeaders({
-            authorization: `Bearer ${Redacted.value(token)}`,
-            "chatgpt-account-id": tokens.accountId,
-            originator,
+            ...Backend.authHeaders(token, tokens.accountId, originator),
             accept: "application/json",
             ...(etag === undefined ? {} : { "if-none-match": etag })
           }),
           http.execute
         )
-      let response = yield* send(tokens.accessToken)
-      if (response.status === 401) {
-        response = yield* send(yield* credentials.recoverUnauthorized(account, tokens.accessToken))
-      }
+      )
       if (response.status === 304) return { _tag: "NotModified" } as const
       if (response.status === 404) return { _tag: "NoCatalog" } as const
       if (response.status !== 200) return { _tag: "Failed", detail: `HTTP ${response.status}` } as const
       const reply = yield* decodeReply(response)
       return { _tag: "Fresh", models: reply.models, etag: response.headers.etag } as const
-    }).pipe(Effect.catch((error) => Effect.succeed({ _tag: "Failed", detail: firstLine(error) } as const)))
+    }).pipe(Effect.catch((error) => Effect.succeed({ _tag: "Failed", detail: Backend.firstLine(error) } as const)))
 
   /** The catalog last read or fetched by this instance: resolving a model costs no query. */
   let memory: ReadonlyArray<ModelInfo> | undefined

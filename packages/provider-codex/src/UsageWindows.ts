@@ -173,7 +173,7 @@ export class UsageWindowsUnavailable extends Schema.TaggedError<UsageWindowsUnav
 const unavailable = (error: SqlError.SqlError | Schema.SchemaError) =>
   new UsageWindowsUnavailable({
     reason: SqlError.isSqlError(error) ? error.reason._tag : "InvalidRow",
-    detail: SqlError.isSqlError(error) ? Database.describe(error) : error.message.split("\n")[0]!,
+    detail: Database.describe(error),
     retryable: SqlError.isSqlError(error) && error.isRetryable,
     cause: error
   })

@@ -17,6 +17,13 @@ export * as ChatRequest from "./ChatRequest.ts"
 export * as ChatEvent from "./ChatEvent.ts"
 
 /**
+ * Everything a turn can fail with, and whether (and when) trying again may help.
+ *
+ * @since 0.1.0
+ */
+export * as Errors from "./Errors.ts"
+
+/**
  * The Codex backend client: chat and stream with 401 recovery, limits and bounded retries.
  *
  * @since 0.1.0

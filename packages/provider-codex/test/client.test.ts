@@ -410,7 +410,7 @@ layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })("CodexClient a
       yield* emulator.injectFault({ kind: "rate_limit", account, retryAfterSeconds: 600 })
       const error = yield* Effect.flip(client.chat(request("later"), account))
       assert.strictEqual(error._tag, "RateLimited")
-      assert.strictEqual(error._tag === "RateLimited" ? error.retryAfter : undefined, 600_000)
+      assert.deepStrictEqual(error._tag === "RateLimited" ? error.retryAfter : undefined, Duration.seconds(600))
       assert.strictEqual(yield* requests, 1)
     })
   )

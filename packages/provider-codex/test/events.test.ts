@@ -1,12 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration } from "effect"
-import {
-  decodeEvent,
-  makeEventDecoder,
-  MalformedEvent,
-  type OutputItem,
-  retryAfterFromMessage
-} from "../src/ChatEvent.ts"
+import { MalformedEvent, type OutputItem } from "../src/ChatEvent.ts"
+import { decodeEvent, makeEventDecoder, retryAfterFromMessage } from "../src/internal/decode.ts"
 import type { SseMessage } from "../src/internal/sse.ts"
 
 const message = (data: Record<string, unknown>): SseMessage => ({

@@ -1,8 +1,8 @@
 // One test per mapping rule (protocol §6.3, §12): each request goes through CodexClient to the
 // emulator, in strict mode, and the test reads the request the emulator received.
-import { assert, layer } from "@effect/vitest"
-import { Effect } from "effect"
-import type { ChatRequest } from "../src/ChatRequest.ts"
+import { assert, describe, it as unit, layer } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import { ChatRequest } from "../src/ChatRequest.ts"
 import { ClientLive, request, sent, sentBody, setup } from "./helpers.ts"
 
 /** Sends `extra` over a one-message request and answers the body the emulator received. */
@@ -176,3 +176,39 @@ layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })(
     )
   }
 )
+
+describe("ChatRequest as a Schema", () => {
+  unit.effect(
+    "a request as JSON (a queue message) decodes to what the client takes, and encodes back to the same JSON",
+    () =>
+      Effect.gen(function* () {
+        const json = JSON.stringify({
+          model: "gpt-5.5",
+          messages: [
+            { role: "system", content: "be brief" },
+            { role: "user", content: [{ type: "text", text: "hi" }] },
+            { role: "assistant", content: "", toolCalls: [{ id: "c1", name: "f", arguments: "{}" }] },
+            { role: "tool", content: "42", toolCallId: "c1" }
+          ],
+          tools: [{ name: "f", parameters: { type: "object" } }],
+          toolChoice: { name: "f" },
+          reasoningEffort: "max"
+        })
+        const decoded = yield* Schema.decodeUnknownEffect(Schema.fromJsonString(ChatRequest))(json)
+        assert.strictEqual(decoded.messages.length, 4)
+        assert.deepStrictEqual(decoded.toolChoice, { name: "f" })
+        assert.deepStrictEqual(yield* Schema.encodeEffect(ChatRequest)(decoded), JSON.parse(json))
+      })
+  )
+
+  unit.effect("a malformed request is refused with the path of what is wrong", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Schema.decodeUnknownEffect(ChatRequest)({ model: "gpt-5.5", messages: [{ role: "robot", content: "hi" }] })
+      )
+      assert.include(error.message, "role")
+      const missing = yield* Effect.flip(Schema.decodeUnknownEffect(ChatRequest)({ messages: [] }))
+      assert.include(missing.message, "model")
+    })
+  )
+})

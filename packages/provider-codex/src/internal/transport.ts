@@ -21,12 +21,7 @@ export interface Answer {
 export interface NoAnswer {
   readonly _tag: "NoAnswer"
   readonly detail: string
-  /** The headers did not come within the time limit. */
-  readonly idle: boolean
 }
-
-const isHeadersTimeout = (cause: unknown) =>
-  typeof cause === "object" && cause !== null && (cause as { code?: unknown }).code === "UND_ERR_HEADERS_TIMEOUT"
 
 const describe = (cause: unknown): string => {
   if (typeof cause === "object" && cause !== null) {
@@ -51,46 +46,47 @@ const flatten = (headers: Record<string, string | Array<string> | undefined>) =>
 }
 
 /**
- * POSTs `body` to `url`. Interrupting the effect aborts the request; once it has succeeded the
- * caller owns the body and must read it to the end or destroy it.
+ * POSTs `body` to `url`. Aborting `abort` (the caller's idle limit) or interrupting the effect
+ * aborts the request; once it has succeeded the caller owns the body and must read it to the end
+ * or destroy it.
  */
 export const post = (
   dispatcher: NodeHttpClient.Dispatcher["Service"],
   url: URL,
   headers: Record<string, string>,
   body: string | Uint8Array,
-  /** How long to wait for the answer's headers; `NoAnswer {idle: true}` after that. */
-  headersTimeoutMs: number
+  abort: AbortController
 ): Effect.Effect<Answer, NoAnswer> =>
-  Effect.tryPromise({
-    try: (signal) =>
-      dispatcher.request({
+  Effect.callback<Answer, NoAnswer>((resume) => {
+    dispatcher
+      .request({
         origin: url.origin,
         path: url.pathname + url.search,
         method: "POST",
         headers,
         body,
-        signal,
-        // undici's own timer, cheaper than racing an Effect timeout; the body's idle limit is the caller's.
-        headersTimeout: headersTimeoutMs,
+        signal: abort.signal,
+        // The caller's idle limit runs on the Effect clock, for the headers as for the body.
+        headersTimeout: 0,
         bodyTimeout: 0
-      }),
-    catch: (cause): NoAnswer =>
-      isHeadersTimeout(cause)
-        ? { _tag: "NoAnswer", detail: "no headers in time", idle: true }
-        : { _tag: "NoAnswer", detail: describe(cause), idle: false }
-  }).pipe(
-    Effect.map((response): Answer => {
-      // A body destroyed early (the caller stopped, or its idle limit) emits an error that the
-      // reader, if any, already sees; without a listener it would be an uncaught exception.
-      response.body.on("error", ignore)
-      return {
-        status: response.statusCode,
-        headers: flatten(response.headers),
-        body: response.body as unknown as Answer["body"]
-      }
-    })
-  )
+      })
+      .then(
+        (response) => {
+          // A body destroyed early (the caller stopped, or its idle limit) emits an error that the
+          // reader, if any, already sees; without a listener it would be an uncaught exception.
+          response.body.on("error", ignore)
+          resume(
+            Effect.succeed({
+              status: response.statusCode,
+              headers: flatten(response.headers),
+              body: response.body as unknown as Answer["body"]
+            })
+          )
+        },
+        (cause: unknown) => resume(Effect.fail({ _tag: "NoAnswer", detail: describe(cause) }))
+      )
+    return Effect.sync(() => abort.abort())
+  })
 
 /** The text of a (refused) answer's body, at most `limit` bytes; what arrived if it breaks. */
 export const readText = async (body: Answer["body"], limit: number): Promise<string> => {

@@ -1,0 +1,320 @@
+// One turn's answers read into events, and the result they add up to. The hot path of every turn:
+// one pull per network chunk, SSE parsed and events decoded by plain loops (see sse.ts, decode.ts).
+import { Array as Arr, Duration, Effect } from "effect"
+import type * as ChatEvent from "../ChatEvent.ts"
+import { type CodexError, UpstreamUnavailable } from "../Errors.ts"
+import { type Credits, creditsFromHeaders, fromEvent, fromHeaders, type UsageWindow } from "../UsageWindows.ts"
+import { failedError } from "./classify.ts"
+import { firstLine } from "./backend.ts"
+import { makeEventDecoder } from "./decode.ts"
+import { makeParser, type SseMessage } from "./sse.ts"
+import { finished as onFinished } from "node:stream"
+import type * as Transport from "./transport.ts"
+
+/** What an attempt holds (its body, its idle watch): released when it ends, however it ends. */
+export type Owned = Array<{ readonly destroy: () => void }>
+
+export const releaseAll = (owned: Owned) => {
+  for (const item of owned) item.destroy()
+  owned.length = 0
+}
+
+/** The error a body is destroyed with when the backend stays silent past the idle limit. */
+class IdleTimeout extends globalThis.Error {}
+
+/**
+ * What a turn saw across its attempts besides the events: whose account answered, and the usage
+ * windows and credits its own answers reported (never another turn's).
+ */
+export class TurnState {
+  windows: ReadonlyArray<UsageWindow> = []
+  credits: Credits | undefined = undefined
+  /** An event with content (not just `Created` or `RateLimits`) has reached the caller. */
+  delivered = false
+  /** The ChatGPT account id (a label until the first request resolves it). */
+  accountId: string
+  constructor(account: string) {
+    this.accountId = account
+  }
+
+  /** An answer's headers: its windows replace the turn's (every answer, 429s included, has them). */
+  sawHeaders(headers: Transport.Answer["headers"]): ReadonlyArray<UsageWindow> {
+    const windows = fromHeaders(headers)
+    if (windows.length > 0) this.windows = windows
+    this.credits = creditsFromHeaders(headers) ?? this.credits
+    return windows
+  }
+
+  /** Windows an event reported: they replace the turn's windows of the same limit and kind. */
+  sawEvent(windows: ReadonlyArray<UsageWindow>) {
+    const key = (window: UsageWindow) => `${window.limitId}/${window.kind}`
+    const replaced = new Set(windows.map(key))
+    this.windows = [...this.windows.filter((window) => !replaced.has(key(window))), ...windows]
+  }
+}
+
+/**
+ * An attempt's idle limit: it counts only while the attempt waits for the network (for the
+ * headers, then for each chunk), not while the caller is busy, and calls `onIdle` when the
+ * backend stays silent too long.
+ */
+export interface Watch {
+  /** Starts counting: the attempt now waits for the network. */
+  readonly waiting: () => void
+  /** Stops counting: something arrived. */
+  readonly arrived: () => void
+  /** What to do when the limit passes: abort the request, then destroy the body. */
+  onIdle: () => void
+  /** The limit has passed. */
+  readonly fired: boolean
+}
+
+/**
+ * The idle limits of a client's attempts, on the Effect clock (a `TestClock` drives them in
+ * tests). One sweeper fiber per client wakes at the earliest deadline among the attempts that
+ * wait: an attempt costs two set operations, not a fiber or a timer of its own.
+ */
+export const makeWatches = (idle: Duration.Duration) =>
+  Effect.clockWith((clock) => {
+    const idleMillis = Duration.toMillis(idle)
+    const active = new Set<{ pulling: boolean; since: number; watch: Watch }>()
+    const start = (owned: Owned): Watch => {
+      const entry = { pulling: false, since: 0, watch: undefined as unknown as Watch }
+      entry.watch = {
+        waiting: () => {
+          entry.pulling = true
+          entry.since = clock.currentTimeMillisUnsafe()
+        },
+        arrived: () => {
+          entry.pulling = false
+        },
+        onIdle: () => {},
+        fired: false
+      }
+      active.add(entry)
+      owned.push({ destroy: () => void active.delete(entry) })
+      return entry.watch
+    }
+    // A deadline set while the sweeper sleeps is at least `idle` away: it wakes in time for it.
+    const sweep: Effect.Effect<never> = Effect.suspend(() => {
+      const now = clock.currentTimeMillisUnsafe()
+      let wake = idleMillis
+      for (const entry of active) {
+        if (!entry.pulling) continue
+        const left = entry.since + idleMillis - now
+        if (left > 0) {
+          wake = Math.min(wake, left)
+          continue
+        }
+        active.delete(entry)
+        ;(entry.watch as { fired: boolean }).fired = true
+        entry.watch.onIdle()
+      }
+      return Effect.flatMap(Effect.sleep(wake), () => sweep)
+    })
+    return Effect.succeed({ start, sweep })
+  })
+
+/** One step of an answer: the next events, `null` at its end, or a failure. */
+export type Step = Effect.Effect<Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent> | null, CodexError>
+
+/**
+ * Reads one answer's body as the caller pulls: events as they are decoded, a failure mapped to
+ * its error, `null` once the body ends after `response.completed`. Windows that events report are
+ * handed to `observe` before the events that carried them.
+ *
+ * The body is read in paused mode: `read()` hands over everything buffered at once (fewer, larger
+ * chunks than an async iterator gives), and a step waits for the network only when nothing is
+ * buffered, so most steps are one synchronous loop.
+ */
+export const answerSteps = (
+  answer: Transport.Answer,
+  state: TurnState,
+  owned: Owned,
+  watch: Watch,
+  idle: Duration.Duration,
+  observe: (accountId: string, windows: ReadonlyArray<UsageWindow>) => Effect.Effect<void>
+): Step => {
+  const body = answer.body
+  watch.onIdle = () => body.destroy(new IdleTimeout())
+  const reader = makeReader(state.accountId)
+  let failure: CodexError | undefined
+  let finished = false
+  let ended = false
+  let waiter: (() => void) | undefined
+  const wake = () => {
+    if (waiter === undefined) return
+    const resume = waiter
+    waiter = undefined
+    watch.arrived()
+    resume()
+  }
+  body.on("readable", wake)
+  // `finished` also reports a body that ended or broke before this point.
+  const unwatch = onFinished(body, (error) => {
+    if (error !== undefined && error !== null) {
+      failure = error instanceof IdleTimeout ? idleError(idle, "no data") : broke(error)
+    } else finished = true
+    wake()
+  })
+  owned.push({ destroy: unwatch })
+
+  /** Fails with `error`, after keeping the windows the answer reported before it. */
+  const failWith = (error: CodexError): Step => {
+    const windows = reader.takeWindows()
+    if (windows === undefined) return Effect.fail(error)
+    state.sawEvent(windows)
+    return Effect.andThen(observe(state.accountId, windows), Effect.fail(error))
+  }
+  const emit = (out: Array<ChatEvent.ChatEvent> | CodexError): Step | undefined => {
+    if (!Array.isArray(out)) return failWith(out)
+    if (!Arr.isArrayNonEmpty(out)) return undefined
+    const windows = reader.takeWindows()
+    if (windows === undefined) return Effect.succeed(out)
+    state.sawEvent(windows)
+    return Effect.as(observe(state.accountId, windows), out)
+  }
+  const wait: Effect.Effect<void> = Effect.callback((resume) => {
+    watch.waiting()
+    waiter = () => resume(Effect.void)
+    return Effect.sync(() => {
+      waiter = undefined
+      watch.arrived()
+    })
+  })
+  const step = (): Step => {
+    for (;;) {
+      if (ended) return END
+      const chunk = body.read() as Uint8Array | null
+      let out: Array<ChatEvent.ChatEvent> | CodexError
+      if (chunk !== null) out = reader.push(chunk)
+      else if (failure !== undefined && !reader.completed) return failWith(failure)
+      // Once the turn is complete, a connection that breaks or idles is of no concern.
+      else if (failure !== undefined || finished) {
+        ended = true
+        out = reader.end()
+      } else return next
+      const emitted = emit(out)
+      if (emitted !== undefined) return emitted
+    }
+  }
+  const next: Step = Effect.flatMap(wait, step)
+  return Effect.suspend(step)
+}
+
+const END: Step = Effect.succeed(null)
+
+/** The idle failure, named after the limit that passed. */
+export const idleError = (idle: Duration.Duration, what: string) =>
+  new UpstreamUnavailable({ reason: "idle", detail: `${what} for ${Duration.format(idle)} (idle stream)` })
+
+const broke = (cause: unknown): CodexError =>
+  new UpstreamUnavailable({ reason: "stream_cut", detail: `the stream broke (${firstLine(cause)})` })
+
+/** The events of one answer, chunk by chunk: SSE parsing and event decoding, failures mapped. */
+interface Reader {
+  /** `response.completed` has been seen: what follows cannot fail the turn. */
+  readonly completed: boolean
+  readonly push: (chunk: Uint8Array) => Array<ChatEvent.ChatEvent> | CodexError
+  /** The last events; a stream that ends without `response.completed` is a retryable failure. */
+  readonly end: () => Array<ChatEvent.ChatEvent> | CodexError
+  /** The windows `codex.rate_limits` events reported since the last call. */
+  readonly takeWindows: () => Array<UsageWindow> | undefined
+}
+
+const makeReader = (accountId: string): Reader => {
+  const parser = makeParser()
+  const decoder = makeEventDecoder()
+  let windows: Array<UsageWindow> | undefined
+  const reader = {
+    completed: false,
+    push: (chunk: Uint8Array) => decode(parser.push(chunk)),
+    end: (): Array<ChatEvent.ChatEvent> | CodexError => {
+      const out = decode(parser.end())
+      return Array.isArray(out) && !reader.completed
+        ? new UpstreamUnavailable({ reason: "stream_cut", detail: "the stream closed before response.completed" })
+        : out
+    },
+    takeWindows: () => {
+      const taken = windows
+      windows = undefined
+      return taken
+    }
+  }
+  const decode = (messages: ReadonlyArray<SseMessage>): Array<ChatEvent.ChatEvent> | CodexError => {
+    const out: Array<ChatEvent.ChatEvent> = []
+    for (const message of messages) {
+      const event = decoder.decode(message)
+      if (event === undefined) continue
+      // After response.completed the turn stands: a torn or odd trailing event cannot undo it.
+      if (reader.completed && (event._tag === "MalformedEvent" || event._tag === "Failed")) continue
+      switch (event._tag) {
+        case "MalformedEvent":
+          return new UpstreamUnavailable({ reason: "malformed_event", detail: `a malformed event (${event.message})` })
+        case "Failed":
+          return failedError(event, accountId)
+        case "Completed":
+          reader.completed = true
+          break
+        case "RateLimits":
+          ;(windows ??= []).push(...fromEvent(event))
+          break
+      }
+      out.push(event)
+    }
+    return out
+  }
+  return reader
+}
+
+/** Whether a batch has an event with content (not just `Created` or `RateLimits`). */
+export const hasContent = (events: ReadonlyArray<ChatEvent.ChatEvent>) => {
+  for (const event of events) if (event._tag !== "Created" && event._tag !== "RateLimits") return true
+  return false
+}
+
+/** Reads an answer to its end into `turn`. */
+export const drain = (steps: Step, turn: Turn): Effect.Effect<void, CodexError> =>
+  Effect.flatMap(steps, (batch) => {
+    if (batch === null) return Effect.void
+    turn.add(batch)
+    return drain(steps, turn)
+  })
+
+/** A turn's result as its events arrive. */
+export class Turn {
+  text = ""
+  deltas = ""
+  summary = ""
+  responseId = ""
+  usage: ChatEvent.Usage | undefined = undefined
+  readonly toolCalls: Array<{ callId: string; name: string; arguments: string }> = []
+
+  add(batch: ReadonlyArray<ChatEvent.ChatEvent>) {
+    for (const event of batch) {
+      switch (event._tag) {
+        case "TextDelta":
+          this.deltas += event.delta
+          break
+        case "ReasoningSummaryDelta":
+          this.summary += event.delta
+          break
+        case "ToolCallDone":
+          this.toolCalls.push({ callId: event.callId, name: event.name, arguments: event.arguments })
+          break
+        case "OutputItemDone":
+          // The final text is the finished message's, not the deltas' (protocol §7, §12.8).
+          if (event.item.type === "message") {
+            for (const part of event.item.content) if (part.type === "output_text") this.text += part.text
+          }
+          break
+        case "Completed":
+          this.responseId = event.responseId
+          this.usage = event.usage
+          break
+        default:
+          break
+      }
+    }
+  }
+}
