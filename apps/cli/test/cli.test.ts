@@ -11,7 +11,18 @@ import { Effect, Layer, Option, Redacted } from "effect"
 import { createHash } from "node:crypto"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { childEnv, type Env, nexus, type Outcome, start, tempDir, TEST_KEY, TestLive, withoutSeed } from "./helpers.ts"
+import {
+  childEnv,
+  type Env,
+  nexus,
+  nexusOnTerminal,
+  type Outcome,
+  start,
+  tempDir,
+  TEST_KEY,
+  TestLive,
+  withoutSeed
+} from "./helpers.ts"
 
 /** The status JSON of every account; `code` is 1 when some account needs attention. */
 const statusJson = (env: Env, code = 0) =>
@@ -261,19 +272,26 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
       })
   )
 
-  it.effect("login --from-env stores the CODEX_* sign-in", () =>
-    Effect.gen(function* () {
-      yield* reset
-      const { env: tokens } = yield* envFromIssued()
-      const env = { ...(yield* childEnv), ...tokens }
-      const outcome = yield* nexus(["login", "--from-env", "--label", "from-env"], env)
-      assert.strictEqual(outcome.code, 0, outcome.stderr)
-      assert.include(outcome.stdout, "label from-env")
-      assertNoTokenShapes(outcome)
-      const [status] = yield* statusJson(env)
-      assert.strictEqual(status!.label, "from-env")
-      assert.strictEqual(status!.plan, "plus")
-    })
+  it.effect(
+    "login --from-env stores the CODEX_* sign-in; again under another label, it says it renames the account",
+    () =>
+      Effect.gen(function* () {
+        yield* reset
+        const { env: tokens } = yield* envFromIssued()
+        const env = { ...(yield* childEnv), ...tokens }
+        const outcome = yield* nexus(["login", "--from-env", "--label", "from-env"], env)
+        assert.strictEqual(outcome.code, 0, outcome.stderr)
+        assert.include(outcome.stdout, "label from-env")
+        assertNoTokenShapes(outcome)
+        const [status] = yield* statusJson(env)
+        assert.strictEqual(status!.label, "from-env")
+        assert.strictEqual(status!.plan, "plus")
+        // Signing the same account in again under another label renames it, and says so.
+        const renamed = yield* nexus(["login", "--from-env", "--label", "renamed"], env)
+        assert.strictEqual(renamed.code, 0, renamed.stderr)
+        assert.include(renamed.stdout, "This account was labelled from-env: it is now renamed")
+        assert.strictEqual((yield* statusJson(env))[0]!.label, "renamed")
+      })
   )
 
   it.effect(
@@ -329,6 +347,27 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
       assert.include(models.stdout, "gpt-5.5")
       assert.include(models.stdout, "Legacy coding model")
     })
+  )
+
+  it.effect(
+    "chat on a terminal shows why it waits while it retries, in human units, then erases the line; piped, it shows nothing of it",
+    () =>
+      Effect.gen(function* () {
+        const env = yield* signedIn
+        const emulator = yield* Emulator.Emulator
+        yield* emulator.injectFault({ kind: "server_error", times: 2 })
+        const shown = yield* nexusOnTerminal(["chat", "after two failures"], env)
+        assert.strictEqual(shown.code, 0, shown.stdout)
+        assert.match(shown.stdout, /retrying in \d+ s \(attempt 2 of 6\): The Codex backend is unavailable/)
+        assert.match(shown.stdout, /retrying in \d+ s \(attempt 3 of 6\)/)
+        // The line is erased before the reply, which then starts at the beginning of the line.
+        assert.include(shown.stdout, "\r\x1b[2Kafter two failures")
+        yield* emulator.injectFault({ kind: "server_error", times: 1 })
+        const piped = yield* nexus(["chat", "after one failure"], env)
+        assert.strictEqual(piped.code, 0, piped.stderr)
+        assert.strictEqual(piped.stdout, "after one failure\n")
+        assert.notInclude(piped.stderr, "retrying")
+      })
   )
 
   it.effect(

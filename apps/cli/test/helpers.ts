@@ -144,6 +144,32 @@ export const start = (args: ReadonlyArray<string>, env: Env, timeoutMs = 25_000,
 export const nexus = (args: ReadonlyArray<string>, env: Env, input?: string) =>
   Effect.promise(() => start(args, env, 25_000, input).done)
 
+/** A word for `sh -c`: single-quoted, its own single quotes escaped. */
+const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`
+
+/**
+ * Runs `nexus args…` on a terminal: under util-linux `script`, which gives the child a
+ * pseudo-terminal, so `isTTY` holds as for a person. What the terminal showed (stdout and stderr
+ * together, control sequences included) is `stdout`.
+ */
+export const nexusOnTerminal = (args: ReadonlyArray<string>, env: Env) =>
+  Effect.promise(
+    () =>
+      new Promise<Outcome>((resolve) => {
+        const command = [process.execPath, BIN, ...args].map(quote).join(" ")
+        const child = spawn("script", ["-qec", command, "/dev/null"], { env, stdio: ["ignore", "pipe", "pipe"] })
+        let stdout = ""
+        let stderr = ""
+        child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+        child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+        const timer = setTimeout(() => child.kill("SIGKILL"), 25_000)
+        child.on("close", (code) => {
+          clearTimeout(timer)
+          resolve({ code, stdout, stderr })
+        })
+      })
+  )
+
 /** The environment without the CODEX_* sign-in (which the store would otherwise copy in again). */
 export const withoutSeed = (env: Env): Env => ({
   ...env,

@@ -8,6 +8,22 @@ import { DateTime, Effect, Option, Redacted, Schema } from "effect"
 import { InvalidTokenResponse } from "./Errors.ts"
 
 /**
+ * A ChatGPT account (workspace) id, as the issuer's claims name it: `chatgpt-account-id` on every
+ * backend request. Branded, so that a label or any other string cannot be passed where an account
+ * id already resolved is expected.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const AccountId = Schema.NonEmptyString.pipe(Schema.brand("@nexus/AccountId"))
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AccountId = typeof AccountId.Type
+
+/**
  * A signed-in ChatGPT account's tokens and identity.
  *
  * @since 0.1.0
@@ -20,7 +36,7 @@ export class TokenSet extends Schema.Class<TokenSet>("@nexus/oauth/TokenSet")({
   /** When the access token expires: its JWT `exp`, else the response's `expires_in`. */
   expiresAt: Schema.DateTimeUtc,
   /** The ChatGPT account (workspace) id; `chatgpt-account-id` on every backend request. */
-  accountId: Schema.String,
+  accountId: AccountId,
   planType: Schema.optional(Schema.String),
   userId: Schema.optional(Schema.String),
   email: Schema.optional(Schema.String),
@@ -198,7 +214,7 @@ export const fromClaims = Effect.fnUntraced(function* (input: {
     refreshToken: input.refreshToken,
     ...(input.idToken ? { idToken: input.idToken } : {}),
     expiresAt,
-    accountId,
+    accountId: AccountId.make(accountId),
     ...definedOnly({
       planType: accessAuth?.chatgpt_plan_type ?? idAuth?.chatgpt_plan_type ?? fallback?.planType,
       userId:

@@ -10,7 +10,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import type { PgClient } from "@effect/sql-pg"
 import type { Errors as DatabaseErrors } from "@nexus/database"
-import { type Errors as OAuthErrors, OAuthConfig } from "@nexus/oauth"
+import { type Errors as OAuthErrors, OAuthConfig, type TokenSet } from "@nexus/oauth"
 import { Credentials } from "@nexus/token-store"
 import type { Pull, Redacted, Tracer } from "effect"
 import {
@@ -98,8 +98,11 @@ export interface Retry {
  * @category models
  */
 export interface CallOptions {
-  /** The ChatGPT account id (or label) the turn runs as. */
-  readonly account: string
+  /**
+   * The ChatGPT account the turn runs as, already resolved (a label is looked up once, by whoever
+   * took it from a person: `TokenStore.get(label)` answers its `tokens.accountId`).
+   */
+  readonly account: TokenSet.AccountId
   /**
    * Attempts in all for transient failures (first try included); the client's setting when
    * absent. 1 fails fast, for a router that would rather move to another account.
@@ -204,10 +207,13 @@ export class CodexClient extends Context.Service<
      */
     readonly stream: (
       request: ChatRequest,
-      options: CallOptions | string
+      options: CallOptions | TokenSet.AccountId
     ) => Stream.Stream<ChatEvent.ChatEvent, CodexError>
     /** The whole turn: the same events, folded; retried as a whole on transient failures. */
-    readonly chat: (request: ChatRequest, options: CallOptions | string) => Effect.Effect<ChatResult, CodexError>
+    readonly chat: (
+      request: ChatRequest,
+      options: CallOptions | TokenSet.AccountId
+    ) => Effect.Effect<ChatResult, CodexError>
     /** The model catalog as `account` sees it (see `ModelCatalog.models`). */
     readonly models: (account: string) => Effect.Effect<ReadonlyArray<ModelInfo>>
   }
@@ -267,7 +273,7 @@ interface Prepared {
 }
 
 /** The options of a call given as its account alone. */
-const callOf = (options: CallOptions | string): CallOptions =>
+const callOf = (options: CallOptions | TokenSet.AccountId): CallOptions =>
   typeof options === "string" ? { account: options } : options
 
 const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
@@ -505,7 +511,7 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
 
   const stream = (
     request: ChatRequest,
-    options: CallOptions | string
+    options: CallOptions | TokenSet.AccountId
   ): Stream.Stream<ChatEvent.ChatEvent, CodexError> =>
     Stream.unwrap(Effect.map(prepare(request), (prepared) => turnEvents(prepared, callOf(options))))
 
@@ -514,7 +520,7 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
 
   // Spans without a call-site stack trace: capturing one costs more than the rest of the call.
   const chat = Effect.fnUntraced(
-    function* (request: ChatRequest, options: CallOptions | string) {
+    function* (request: ChatRequest, options: CallOptions | TokenSet.AccountId) {
       const call = callOf(options)
       const prepared = yield* prepare(request)
       const state = new TurnState(call.account)

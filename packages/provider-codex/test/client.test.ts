@@ -1,6 +1,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import type { Domain } from "@nexus/codex-emulator"
+import { TokenSet } from "@nexus/oauth"
 import { Ports } from "@nexus/testing"
 import { Context, Duration, Effect, Layer, Stream } from "effect"
 import { CodexClient, type Settings } from "../src/CodexClient.ts"
@@ -116,7 +117,9 @@ layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })("CodexClient a
   it.effect("an account that was never signed in fails with the store's error, before any request", () =>
     Effect.gen(function* () {
       const { client, requests } = yield* setup
-      const error = yield* Effect.flip(client.chat(request("who?"), "00000000-0000-4000-8000-0000000000aa"))
+      const error = yield* Effect.flip(
+        client.chat(request("who?"), TokenSet.AccountId.make("00000000-0000-4000-8000-0000000000aa"))
+      )
       assert.strictEqual(error._tag, "TokenNotFound")
       assert.strictEqual(yield* requests, 0)
     })

@@ -63,7 +63,7 @@ export const setup = Effect.gen(function* () {
     emulator.counters,
     (counters) => (counters.requests.responses?.byAccount[account.id] ?? 0) - before
   )
-  return { emulator, account: account.id, requests, client: yield* CodexClient }
+  return { emulator, account: TokenSet.AccountId.make(account.id), requests, client: yield* CodexClient }
 })
 
 /** The last /responses request the emulator received. */

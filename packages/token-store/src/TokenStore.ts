@@ -620,7 +620,7 @@ const BigIntAsNumber = Schema.BigInt.pipe(
 
 /** The columns of `nexus.oauth_tokens` the store reads, as the driver answers them. */
 const Row = Schema.Struct({
-  account_id: Schema.String,
+  account_id: TokenSet.AccountId,
   label: Schema.NullOr(Schema.String),
   access_token: Schema.String,
   refresh_token: Schema.String,

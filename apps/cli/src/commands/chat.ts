@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { CodexClient } from "@nexus/provider-codex"
+import { CodexClient, Errors } from "@nexus/provider-codex"
 import { Console, Effect, Option, Stream } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import { readFile } from "node:fs/promises"
@@ -53,21 +53,27 @@ export const chat = Command.make(
       ],
       ...(Option.isSome(effort) ? { reasoningEffort: effort.value } : {})
     }
+    const progress = retryProgress()
+    const options = { account: target.tokens.accountId, onRetry: progress.show }
     if (json || !stream) {
-      const result = yield* client.chat(request, target.tokens.accountId)
+      const result = yield* client.chat(request, options).pipe(Effect.ensuring(progress.clear))
       if (json) return yield* Console.log(JSON.stringify(result, null, 2))
       yield* Console.log(result.text)
       if (result.usage) yield* Console.error(tokenLine(result.usage.inputTokens, result.usage.outputTokens))
       return
     }
     let last = ""
-    yield* client.stream(request, target.tokens.accountId).pipe(
+    yield* client.stream(request, options).pipe(
+      Stream.ensuring(progress.clear),
       Stream.runForEach((event) =>
         event._tag === "TextDelta"
-          ? Effect.sync(() => {
-              last = event.delta
-              process.stdout.write(event.delta)
-            })
+          ? Effect.andThen(
+              progress.clear,
+              Effect.sync(() => {
+                last = event.delta
+                process.stdout.write(event.delta)
+              })
+            )
           : event._tag === "Completed"
             ? Effect.andThen(
                 // The reply ends with a newline, so that a shell prompt or a pipe reader gets a whole line.
@@ -102,6 +108,31 @@ export const chat = Command.make(
 )
 
 const tokenLine = (input: number, output: number) => `(${input} tokens in, ${output} out)`
+
+/**
+ * On a terminal, one line on stderr that says why nothing is happening while the client waits to
+ * retry, rewritten at each retry and erased when the reply starts; elsewhere nothing (the wait is
+ * in the debug log).
+ */
+const retryProgress = () => {
+  let shown = false
+  const tty = process.stderr.isTTY === true
+  return {
+    show: (retry: CodexClient.Retry) =>
+      Effect.sync(() => {
+        if (!tty) return
+        const reason = retry.error.message.split("\n")[0]!
+        const line = `retrying in ${Errors.humanDelay(retry.delay)} (attempt ${retry.attempt + 1} of ${retry.of}): ${reason}`
+        process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 120) - 1)}`)
+        shown = true
+      }),
+    clear: Effect.sync(() => {
+      if (!shown) return
+      process.stderr.write("\r\x1b[2K")
+      shown = false
+    })
+  }
+}
 
 /** The prompt from the argument, stdin (`-`) or `--file`; an empty one is refused before any request. */
 const promptOf = Effect.fnUntraced(function* (message: Option.Option<string>, file: Option.Option<string>) {
