@@ -10,6 +10,7 @@ import type { LogLevel } from "effect"
 import { CliError, CliOutput, Command } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
 import { chat } from "./commands/chat.ts"
+import { firstLine } from "./internal/format.ts"
 import { db } from "./commands/db.ts"
 import { models } from "./commands/models.ts"
 import { keys } from "./commands/keys.ts"
@@ -58,8 +59,6 @@ const logLevel = Config.option(Config.String("NEXUS_LOG_LEVEL")).pipe(
   Effect.map((level) => Option.flatMap(level, (name) => Option.fromUndefinedOr(levels[name.trim().toLowerCase()]))),
   Effect.map(Option.getOrElse((): LogLevel.LogLevel => "Info"))
 )
-
-const firstLine = (text: string) => text.split("\n")[0]!.trim()
 
 /**
  * The built-in output, except for a mistyped command line: one short line on stderr (what is

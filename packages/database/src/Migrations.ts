@@ -11,7 +11,7 @@
  */
 import { Effect } from "effect"
 import { Migrator, SqlClient, SqlError } from "effect/sql"
-import { Database, unavailable } from "./Database.ts"
+import { Database, describe, unavailable } from "./Database.ts"
 import { type DatabaseUnavailable, MigrationFailed, SchemaNotReady } from "./Errors.ts"
 
 /**
@@ -68,7 +68,7 @@ export const run = (
               detail: SqlError.isSqlError(error.cause)
                 ? unavailable(at)(error.cause).detail
                 : error.cause instanceof Error
-                  ? error.cause.message.split("\n")[0]!
+                  ? describe(error.cause)
                   : error.kind,
               cause: error
             })

@@ -8,6 +8,7 @@ import { Console, Effect, Option, Stream } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import { readFile } from "node:fs/promises"
 import * as Flags from "../internal/flags.ts"
+import { firstLine } from "../internal/format.ts"
 import { resolveAccount } from "../internal/accounts.ts"
 import { ChatLive } from "../Services.ts"
 
@@ -121,7 +122,7 @@ const retryProgress = () => {
     show: (retry: CodexClient.Retry) =>
       Effect.sync(() => {
         if (!tty) return
-        const reason = retry.error.message.split("\n")[0]!
+        const reason = firstLine(retry.error.message)
         const line = `retrying in ${Errors.humanDelay(retry.delay)} (attempt ${retry.attempt + 1} of ${retry.of}): ${reason}`
         process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 120) - 1)}`)
         shown = true

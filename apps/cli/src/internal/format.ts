@@ -16,3 +16,6 @@ export const expiresIn = (at: number, now: number): string =>
 
 /** "3 min ago" (or "in 2 min" for a clock that runs behind). */
 export const ago = (at: number, now: number): string => (at <= now ? `${span(now - at)} ago` : `in ${span(at - now)}`)
+
+/** The first line of a message, trimmed: what a person reads of an error. */
+export const firstLine = (text: string): string => text.split("\n")[0]!.trim()
