@@ -115,26 +115,39 @@ export const makeWatches = (idle: Duration.Duration) =>
     return Effect.succeed({ start, sweep })
   })
 
-/** One step of an answer: the next events, `null` at its end, or a failure. */
-export type Step = Effect.Effect<Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent> | null, CodexError>
-
 /**
- * Reads one answer's body as the caller pulls: events as they are decoded, a failure mapped to
- * its error, `null` once the body ends after `response.completed`. Windows that events report are
- * handed to `observe` before the events that carried them.
+ * One answer's body read into events: the one body reader, shared by `stream` (which pulls it,
+ * {@link pullSteps}) and `chat` (which lets the socket push it, {@link foldInto}).
  *
  * The body is read in paused mode: `read()` hands over everything buffered at once (fewer, larger
- * chunks than an async iterator gives), and a step waits for the network only when nothing is
- * buffered, so most steps are one synchronous loop.
+ * chunks than an async iterator gives). `next()` is synchronous: the next events, a failure
+ * mapped to its error, `null` once the body ends after `response.completed`, or `WAIT` when
+ * nothing is buffered; `onWake` is then called once when something arrives.
  */
-export const answerSteps = (
+export interface Answer {
+  readonly next: () => Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent> | CodexError | null | typeof WAIT
+  /** Calls `wake` once when the body has something new (data, its end or a failure). */
+  readonly onWake: (wake: () => void) => void
+  /** Forgets the `wake` given (the reader stopped waiting). */
+  readonly cancelWake: () => void
+  /** The windows `codex.rate_limits` events reported since the last call, already on the turn. */
+  readonly takeWindows: () => Array<UsageWindow> | undefined
+}
+
+const isEvents = (
+  out: Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent> | CodexError
+): out is Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent> => Array.isArray(out)
+
+/** Nothing is buffered: wait for the network. */
+export const WAIT: unique symbol = Symbol("WAIT")
+
+export const readAnswer = (
   answer: Transport.Answer,
   state: TurnState,
   owned: Owned,
   watch: Watch,
-  idle: Duration.Duration,
-  observe: (accountId: string, windows: ReadonlyArray<UsageWindow>) => Effect.Effect<void>
-): Step => {
+  idle: Duration.Duration
+): Answer => {
   const body = answer.body
   watch.onIdle = () => body.destroy(new IdleTimeout())
   const reader = makeReader(state.accountId)
@@ -158,51 +171,96 @@ export const answerSteps = (
     wake()
   })
   owned.push({ destroy: unwatch })
-
-  /** Fails with `error`, after keeping the windows the answer reported before it. */
-  const failWith = (error: CodexError): Step => {
+  const takeWindows = () => {
     const windows = reader.takeWindows()
-    if (windows === undefined) return Effect.fail(error)
-    state.sawEvent(windows)
-    return Effect.andThen(observe(state.accountId, windows), Effect.fail(error))
+    if (windows !== undefined) state.sawEvent(windows)
+    return windows
   }
-  const emit = (out: Array<ChatEvent.ChatEvent> | CodexError): Step | undefined => {
-    if (!Array.isArray(out)) return failWith(out)
-    if (!Arr.isArrayNonEmpty(out)) return undefined
-    const windows = reader.takeWindows()
-    if (windows === undefined) return Effect.succeed(out)
-    state.sawEvent(windows)
-    return Effect.as(observe(state.accountId, windows), out)
-  }
-  const wait: Effect.Effect<void> = Effect.callback((resume) => {
-    watch.waiting()
-    waiter = () => resume(Effect.void)
-    return Effect.sync(() => {
-      waiter = undefined
-      watch.arrived()
-    })
-  })
-  const step = (): Step => {
+  const next = () => {
     for (;;) {
-      if (ended) return END
+      if (ended) return null
       const chunk = body.read() as Uint8Array | null
       let out: Array<ChatEvent.ChatEvent> | CodexError
       if (chunk !== null) out = reader.push(chunk)
-      else if (failure !== undefined && !reader.completed) return failWith(failure)
+      else if (failure !== undefined && !reader.completed) return failure
       // Once the turn is complete, a connection that breaks or idles is of no concern.
       else if (failure !== undefined || finished) {
         ended = true
         out = reader.end()
-      } else return next
-      const emitted = emit(out)
-      if (emitted !== undefined) return emitted
+      } else return WAIT
+      if (!Array.isArray(out) || Arr.isArrayNonEmpty(out)) return out
     }
+  }
+  return {
+    next,
+    onWake: (resume) => {
+      watch.waiting()
+      waiter = resume
+    },
+    cancelWake: () => {
+      waiter = undefined
+      watch.arrived()
+    },
+    takeWindows
+  }
+}
+
+/** One step of a pulled answer: the next events, `null` at its end, or a failure. */
+export type Step = Effect.Effect<Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent> | null, CodexError>
+
+/**
+ * The answer as steps the caller pulls (backpressure: the next chunk is read only when asked
+ * for). Windows that events report are handed to `observe` before the events that carried them.
+ */
+export const pullSteps = (
+  answer: Answer,
+  accountId: string,
+  observe: (accountId: string, windows: ReadonlyArray<UsageWindow>) => Effect.Effect<void>
+): Step => {
+  const wait: Effect.Effect<void> = Effect.callback((resume) => {
+    answer.onWake(() => resume(Effect.void))
+    return Effect.sync(answer.cancelWake)
+  })
+  const step = (): Step => {
+    const out = answer.next()
+    if (out === WAIT) return next
+    const windows = answer.takeWindows()
+    const result: Step = out === null || isEvents(out) ? Effect.succeed(out) : Effect.fail(out)
+    return windows === undefined ? result : Effect.andThen(observe(accountId, windows), result)
   }
   const next: Step = Effect.flatMap(wait, step)
   return Effect.suspend(step)
 }
 
-const END: Step = Effect.succeed(null)
+/**
+ * The answer folded into `turn` as the socket delivers it: no fiber resumes per chunk, which a
+ * whole-turn `chat` does not need (its result is small, so reading ahead is harmless). The
+ * windows events reported are handed to `observe` at the end, however it ends.
+ */
+export const foldInto = (
+  answer: Answer,
+  turn: Turn,
+  accountId: string,
+  observe: (accountId: string, windows: ReadonlyArray<UsageWindow>) => Effect.Effect<void>
+): Effect.Effect<void, CodexError> =>
+  Effect.callback<void, CodexError>((resume) => {
+    const seen: Array<UsageWindow> = []
+    const settle = (result: Effect.Effect<void, CodexError>) =>
+      resume(seen.length === 0 ? result : Effect.andThen(observe(accountId, seen), result))
+    const run = () => {
+      for (;;) {
+        const out = answer.next()
+        const windows = answer.takeWindows()
+        if (windows !== undefined) seen.push(...windows)
+        if (out === WAIT) return answer.onWake(run)
+        if (out === null) return settle(Effect.void)
+        if (!isEvents(out)) return settle(Effect.fail(out))
+        turn.add(out)
+      }
+    }
+    run()
+    return Effect.sync(answer.cancelWake)
+  })
 
 /** The idle failure, named after the limit that passed. */
 export const idleError = (idle: Duration.Duration, what: string) =>
@@ -272,14 +330,6 @@ export const hasContent = (events: ReadonlyArray<ChatEvent.ChatEvent>) => {
   for (const event of events) if (event._tag !== "Created" && event._tag !== "RateLimits") return true
   return false
 }
-
-/** Reads an answer to its end into `turn`. */
-export const drain = (steps: Step, turn: Turn): Effect.Effect<void, CodexError> =>
-  Effect.flatMap(steps, (batch) => {
-    if (batch === null) return Effect.void
-    turn.add(batch)
-    return drain(steps, turn)
-  })
 
 /** A turn's result as its events arrive. */
 export class Turn {
