@@ -1,6 +1,6 @@
 // What the backend said, as an error of the family in Errors.ts (protocol §7–§8): a non-2xx
 // answer with its body, or an in-stream `response.failed`.
-import { Duration, Option, Schema } from "effect"
+import { Duration, Predicate } from "effect"
 import type * as ChatEvent from "../ChatEvent.ts"
 import {
   type BackendError,
@@ -13,21 +13,29 @@ import {
 } from "../Errors.ts"
 import { retryAfterFromMessage } from "./decode.ts"
 
-/** The error body the backend sends (`{error: {…}}`, or FastAPI's `{detail}`); every field optional. */
-const ErrorBody = Schema.Struct({
-  error: Schema.optional(
-    Schema.Struct({
-      type: Schema.optional(Schema.NullOr(Schema.String)),
-      code: Schema.optional(Schema.NullOr(Schema.String)),
-      message: Schema.optional(Schema.NullOr(Schema.String)),
-      plan_type: Schema.optional(Schema.NullOr(Schema.String)),
-      resets_at: Schema.optional(Schema.NullOr(Schema.Finite))
-    })
-  ),
-  detail: Schema.optional(Schema.Unknown)
-})
-
-const decodeErrorBody = Schema.decodeUnknownOption(Schema.fromJsonString(ErrorBody))
+/**
+ * The fields of the error body the backend sends (`{error: {type, code, message, plan_type,
+ * resets_at}}`, or FastAPI's `{detail}`), each read on its own: one field of an unexpected type
+ * must not hide the others (a usage limit with a numeric `code` is still a usage limit).
+ */
+const readErrorBody = (text: string) => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    json = undefined
+  }
+  const error = Predicate.isObject(json) && Predicate.isObject(json.error) ? json.error : {}
+  const string = (value: unknown) => (Predicate.isString(value) && value.length > 0 ? value : undefined)
+  return {
+    type: string(error.type),
+    code: string(error.code),
+    message: string(error.message),
+    planType: string(error.plan_type),
+    resetsAt: Predicate.isNumber(error.resets_at) && Number.isFinite(error.resets_at) ? error.resets_at : undefined,
+    detail: Predicate.isObject(json) ? string(json.detail) : undefined
+  }
+}
 
 const usageLimit = (account: string, plan: string | null | undefined, resetsAt: number | null | undefined) =>
   new UsageLimitReached({
@@ -59,8 +67,9 @@ export const failedError = (event: ChatEvent.Failed, account: string): BackendEr
 
 /** The delay an answer asks for: its `Retry-After` seconds, else "try again in …" in its message. */
 const retryAfterOf = (header: string | undefined, message: string | null | undefined) => {
-  const seconds = header === undefined ? Number.NaN : Number(header)
-  if (Number.isFinite(seconds)) return Duration.seconds(seconds)
+  // Seconds only (an HTTP-date, an empty or a negative value falls back to the message).
+  const seconds = header === undefined || header.trim() === "" ? Number.NaN : Number(header)
+  if (Number.isFinite(seconds) && seconds >= 0) return Duration.seconds(seconds)
   return message ? retryAfterFromMessage(message) : undefined
 }
 
@@ -71,19 +80,18 @@ export const statusError = (
   text: string,
   account: string
 ): BackendError => {
-  const body: typeof ErrorBody.Type = Option.getOrElse(decodeErrorBody(text), () => ({}))
-  const error = body.error
-  const detail = error?.message ?? (typeof body.detail === "string" ? body.detail : `HTTP ${status}`)
-  const retryAfter = retryAfterOf(headers["retry-after"], error?.message)
+  const body = readErrorBody(text)
+  const detail = body.message ?? body.detail ?? `HTTP ${status}`
+  const retryAfter = retryAfterOf(headers["retry-after"], body.message)
   const withDelay = retryAfter === undefined ? {} : { retryAfter }
-  if (status === 429 && (error?.type === "usage_limit_reached" || error?.code === "usage_limit_reached")) {
-    return usageLimit(account, error.plan_type, error.resets_at)
+  if (status === 429 && (body.type === "usage_limit_reached" || body.code === "usage_limit_reached")) {
+    return usageLimit(account, body.planType, body.resetsAt)
   }
   if (status === 429) return new RateLimited({ detail, ...withDelay })
   if (status === 401) return new Unauthorized({ account, detail })
   if (status >= 500 || status === 408) {
     return new UpstreamUnavailable({ reason: "server_error", detail, ...withDelay })
   }
-  if (error?.code === "context_length_exceeded") return new ContextLengthExceeded({ detail })
+  if (body.code === "context_length_exceeded") return new ContextLengthExceeded({ detail })
   return new InvalidRequest({ status, detail })
 }

@@ -1,6 +1,6 @@
 // One turn's answers read into events, and the result they add up to. The hot path of every turn:
 // one pull per network chunk, SSE parsed and events decoded by plain loops (see sse.ts, decode.ts).
-import { Array as Arr, Duration, Effect } from "effect"
+import { Array as Arr, type Clock, Duration, Effect } from "effect"
 import type * as ChatEvent from "../ChatEvent.ts"
 import { type CodexError, UpstreamUnavailable } from "../Errors.ts"
 import { type Credits, creditsFromHeaders, fromEvent, fromHeaders, type UsageWindow } from "../UsageWindows.ts"
@@ -60,9 +60,9 @@ export class TurnState {
  */
 export interface Watch {
   /** Starts counting: the attempt now waits for the network. */
-  readonly waiting: () => void
+  waiting(): void
   /** Stops counting: something arrived. */
-  readonly arrived: () => void
+  arrived(): void
   /** What to do when the limit passes: abort the request, then destroy the body. */
   onIdle: () => void
   /** The limit has passed. */
@@ -74,26 +74,44 @@ export interface Watch {
  * tests). One sweeper fiber per client wakes at the earliest deadline among the attempts that
  * wait: an attempt costs two set operations, not a fiber or a timer of its own.
  */
+/** A watch in a client's set: counting while `pulling`, from `since`. */
+class Entry implements Watch {
+  pulling = false
+  since = 0
+  fired = false
+  released = false
+  onIdle: () => void = () => {}
+  private readonly clock: Clock.Clock
+  private readonly active: Set<Entry>
+  constructor(clock: Clock.Clock, active: Set<Entry>) {
+    this.clock = clock
+    this.active = active
+  }
+  waiting() {
+    if (this.released) return
+    this.pulling = true
+    // A watch that fired (the request was aborted, e.g. before a 401 recovery) counts again.
+    this.fired = false
+    this.since = this.clock.currentTimeMillisUnsafe()
+    this.active.add(this)
+  }
+  arrived() {
+    this.pulling = false
+  }
+  destroy() {
+    this.released = true
+    this.active.delete(this)
+  }
+}
+
 export const makeWatches = (idle: Duration.Duration) =>
   Effect.clockWith((clock) => {
     const idleMillis = Duration.toMillis(idle)
-    const active = new Set<{ pulling: boolean; since: number; watch: Watch }>()
+    const active = new Set<Entry>()
     const start = (owned: Owned): Watch => {
-      const entry = { pulling: false, since: 0, watch: undefined as unknown as Watch }
-      entry.watch = {
-        waiting: () => {
-          entry.pulling = true
-          entry.since = clock.currentTimeMillisUnsafe()
-        },
-        arrived: () => {
-          entry.pulling = false
-        },
-        onIdle: () => {},
-        fired: false
-      }
-      active.add(entry)
-      owned.push({ destroy: () => void active.delete(entry) })
-      return entry.watch
+      const entry = new Entry(clock, active)
+      owned.push(entry)
+      return entry
     }
     // A deadline set while the sweeper sleeps is at least `idle` away: it wakes in time for it.
     const sweep: Effect.Effect<never> = Effect.suspend(() => {
@@ -107,8 +125,13 @@ export const makeWatches = (idle: Duration.Duration) =>
           continue
         }
         active.delete(entry)
-        ;(entry.watch as { fired: boolean }).fired = true
-        entry.watch.onIdle()
+        entry.fired = true
+        try {
+          entry.onIdle()
+        } catch {
+          // Aborting or destroying cannot be allowed to stop the sweeper: every other attempt
+          // of the client depends on it.
+        }
       }
       return Effect.flatMap(Effect.sleep(wake), () => sweep)
     })
@@ -155,8 +178,14 @@ export const readAnswer = (
   let finished = false
   let ended = false
   let waiter: (() => void) | undefined
+  // Something arrived since the last `next()` while no one waited: the next `onWake` must not
+  // sleep through it ('readable' is not emitted again for data already buffered).
+  let signalled = false
   const wake = () => {
-    if (waiter === undefined) return
+    if (waiter === undefined) {
+      signalled = true
+      return
+    }
     const resume = waiter
     waiter = undefined
     watch.arrived()
@@ -170,13 +199,19 @@ export const readAnswer = (
     } else finished = true
     wake()
   })
-  owned.push({ destroy: unwatch })
+  owned.push({
+    destroy: () => {
+      unwatch()
+      body.off("readable", wake)
+    }
+  })
   const takeWindows = () => {
     const windows = reader.takeWindows()
     if (windows !== undefined) state.sawEvent(windows)
     return windows
   }
   const next = () => {
+    signalled = false
     for (;;) {
       if (ended) return null
       const chunk = body.read() as Uint8Array | null
@@ -194,6 +229,10 @@ export const readAnswer = (
   return {
     next,
     onWake: (resume) => {
+      if (signalled) {
+        signalled = false
+        return resume()
+      }
       watch.waiting()
       waiter = resume
     },
