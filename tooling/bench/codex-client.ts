@@ -10,7 +10,7 @@ import { CodexClient, ModelCatalog, UsageWindows } from "@nexus/provider-codex"
 import { Credentials } from "@nexus/token-store"
 import { Console, Effect, Layer, Stream } from "effect"
 import { startServer } from "./children.ts"
-import { writeFileSync } from "node:fs"
+import { rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
@@ -84,10 +84,17 @@ const program = Effect.gen(function* () {
     })
   )
   const text = yield* Effect.promise(() => sample.text())
-  const recording = join(tmpdir(), `nexus-bench-codex-${process.pid}.json`)
-  writeFileSync(
-    recording,
-    JSON.stringify({ headers: { "content-type": "text/event-stream" }, events: text.split(/(?<=\n\n)/) })
+  // The recording lives only as long as the bench: removed however the bench ends.
+  const recording = yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      const path = join(tmpdir(), `nexus-bench-codex-${process.pid}.json`)
+      writeFileSync(
+        path,
+        JSON.stringify({ headers: { "content-type": "text/event-stream" }, events: text.split(/(?<=\n\n)/) })
+      )
+      return path
+    }),
+    (path) => Effect.sync(() => rmSync(path, { force: true }))
   )
   emulator.child.kill("SIGTERM")
   const bare = yield* server(["tooling/bench/bare-server.ts", recording])
