@@ -10,7 +10,7 @@ import { Effect, Schema } from "effect"
 import { SqlSchema } from "effect/sql"
 import { Crypto } from "./Crypto.ts"
 import { locate, unavailable } from "./internal/unavailable.ts"
-import { type Column, contextOf } from "./TokenStore.ts"
+import { type Column, contextOf } from "./internal/postgres.ts"
 
 /** The columns a rotation reads: which row, and its ciphertexts. */
 const Ciphertexts = Schema.Struct({
