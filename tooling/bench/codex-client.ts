@@ -2,36 +2,48 @@
 // one run with bare undici.request parsing the same stream by hand: at concurrency 1 (the latency
 // the client adds, p50/p99) and at 64 (throughput ratio). Credentials and usage windows are
 // in-memory here: the bench measures the client's hot path (request, SSE parsing, event decoding).
-//   node tooling/bench/codex-client.ts [--requests 3000] [--seconds 9] [--rounds 3]
-// (requests and seconds are per side, split over the rounds)
-import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+//   node tooling/bench/codex-client.ts [--requests 3000] [--seconds 12] [--rounds N] [--against DIR]
+// (requests and seconds are per side, split over the rounds: as many as there are sides by default). `--against DIR` adds the client of
+// another checkout of Nexus (e.g. `git worktree add /tmp/before <commit>`, then `./dev setup`
+// there) to the same run, taking turns with this one: before/after figures of a change measured
+// side by side, not in two runs that the machine's drift sets apart.
+import { NodeRuntime } from "@effect/platform-node"
 import { TokenSet } from "@nexus/oauth"
-import { CodexClient, ModelCatalog, UsageWindows } from "@nexus/provider-codex"
-import { Credentials } from "@nexus/token-store"
-import { Console, Effect, Layer, Stream } from "effect"
+import { Console, Effect } from "effect"
+import { benchArgs } from "./args.ts"
 import { startServer } from "./children.ts"
-import { rmSync, writeFileSync } from "node:fs"
+import type * as SidesModule from "./codex-client-sides.ts"
+import { copyFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { parseArgs } from "node:util"
+import { join, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
 import { Agent, request as undiciRequest } from "undici"
 
-const { values } = parseArgs({
-  options: {
-    requests: { type: "string", default: "3000" },
-    seconds: { type: "string", default: "9" },
-    rounds: { type: "string", default: "3" }
-  },
-  // `pnpm run … -- --requests 100` passes the `--` through.
-  allowPositionals: true
+const values = benchArgs({
+  requests: { type: "string", default: "3000" },
+  seconds: { type: "string", default: "12" },
+  rounds: { type: "string" },
+  against: { type: "string" }
 })
 const sequential = Number(values.requests)
 const seconds = Number(values.seconds)
-const rounds = Math.max(1, Number(values.rounds))
+const against = values.against === undefined ? undefined : resolve(values.against)
+const BEFORE = "before: "
+const TRACED = "CodexClient.chat, traced"
 
-const BUNDLED: ReadonlyArray<ModelCatalog.ModelInfo> = [
-  { slug: "gpt-5.5", supported_reasoning_levels: [{ effort: "low" }, { effort: "medium" }, { effort: "high" }] }
-]
+/**
+ * The sides of the checkout at `dir`: a copy of codex-client-sides.ts placed in its bench package
+ * (so that it loads that checkout's `effect`, provider and token-store), imported, then removed.
+ */
+const loadFrom = async (dir: string): Promise<typeof SidesModule> => {
+  const copy = join(dir, "tooling", "bench", `.codex-client-sides-${process.pid}.ts`)
+  copyFileSync(new URL("./codex-client-sides.ts", import.meta.url), copy)
+  try {
+    return await import(pathToFileURL(copy).href)
+  } finally {
+    rmSync(copy, { force: true })
+  }
+}
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
@@ -102,44 +114,14 @@ const program = Effect.gen(function* () {
 
   // One connection pool for every side, as in a worker.
   const agent = new Agent({ connections: 64, pipelining: 1 })
-  const credentials = Layer.succeed(Credentials.Credentials)(
-    Credentials.Credentials.of({
-      accessToken: () => Effect.succeed(tokens.accessToken),
-      tokens: () => Effect.succeed(tokens),
-      recoverUnauthorized: () => Effect.succeed(tokens.accessToken),
-      refreshNow: () => Effect.die("not used by the bench"),
-      signOut: () => Effect.die("not used by the bench")
-    })
-  )
-  const windows = Layer.succeed(UsageWindows.UsageWindows)(
-    UsageWindows.UsageWindows.of({ record: () => Effect.void, get: () => Effect.succeed([]), list: Effect.succeed([]) })
-  )
-  const catalog = Layer.succeed(ModelCatalog.ModelCatalog)(
-    ModelCatalog.ModelCatalog.of({
-      models: () => Effect.succeed(BUNDLED),
-      cached: Effect.succeed(BUNDLED),
-      resolve: (model) =>
-        Effect.fromNullishOr(BUNDLED.find((info) => info.slug === model)).pipe(
-          Effect.mapError(() => new ModelCatalog.UnknownModel({ model, available: [] }))
-        )
-    })
-  )
-  const client = yield* Layer.build(
-    CodexClient.CodexClient.layerNoDeps({ baseUrl }).pipe(
-      Layer.provide(Layer.succeed(NodeHttpClient.Dispatcher)(agent)),
-      Layer.provide(credentials),
-      Layer.provide(windows),
-      Layer.provide(catalog)
+  /** Both clients of a checkout, built by its own copy of codex-client-sides.ts; closed when the bench ends. */
+  const clientSides = (load: () => Promise<typeof SidesModule>) =>
+    Effect.acquireRelease(
+      Effect.promise(() => load().then((module) => module.makeSides({ baseUrl, dispatcher: agent, issued }))),
+      (sides) => Effect.promise(() => sides.close())
     )
-  ).pipe(
-    Effect.map((context) => context.mapUnsafe.get(CodexClient.CodexClient.key) as CodexClient.CodexClient["Service"])
-  )
+  const current = yield* clientSides(() => import("./codex-client-sides.ts"))
 
-  const chatRequest = {
-    model: "gpt-5.5",
-    messages: [{ role: "user" as const, content: "Explain how a token bucket rate limiter refills over time." }],
-    reasoningEffort: "low" as const
-  }
   const payload = JSON.stringify(body)
   /** The baseline: undici.request, the body read and its SSE parsed by hand for the final text. */
   const bareCall = async () => {
@@ -172,12 +154,16 @@ const program = Effect.gen(function* () {
     if (!completed || final.length === 0) throw new Error("bare: incomplete reply")
     return final
   }
-  const context = yield* Effect.context<never>()
-  const run = Effect.runPromiseWith(context)
   const allSides: Record<string, () => Promise<unknown>> = {
     "bare undici.request": () => bareCall(),
-    "CodexClient.chat": () => run(Effect.map(client.chat(chatRequest, tokens.accountId), (r) => r.text)),
-    "CodexClient.stream": () => run(Stream.runDrain(client.stream(chatRequest, tokens.accountId)))
+    "CodexClient.chat": current.chat,
+    "CodexClient.stream": current.stream,
+    [TRACED]: current.chatTraced
+  }
+  if (against !== undefined) {
+    const before = yield* clientSides(() => loadFrom(against))
+    allSides[`${BEFORE}CodexClient.chat`] = before.chat
+    allSides[`${BEFORE}CodexClient.stream`] = before.stream
   }
   // BENCH_ONLY=<name> runs one side alone (for a profile); the ratios need all of them.
   const only = process.env.BENCH_ONLY
@@ -187,13 +173,17 @@ const program = Effect.gen(function* () {
     for (const [name, call] of Object.entries(sides)) yield* Console.log(name, yield* Effect.promise(() => call()))
   }
   // Warm up every side. Then the sides take turns, in `rounds` rounds, so that drift (JIT, GC,
-  // the other processes of a 2-core machine) falls on every side alike.
+  // the other processes of a 2-core machine) falls on every side alike; each round starts one side
+  // further, so that no side always follows the same one (the garbage a side leaves is collected
+  // during the next).
   for (const call of Object.values(sides)) for (let i = 0; i < 300; i++) yield* Effect.promise(() => call())
   const names = Object.keys(sides)
+  const rounds = values.rounds === undefined ? names.length : Math.max(1, Number(values.rounds))
+  const inTurn = (round: number) => names.map((_, i) => names[(i + round) % names.length]!)
   // Concurrency 1: every call timed; percentiles over all rounds.
   const times: Record<string, Array<number>> = Object.fromEntries(names.map((name) => [name, []]))
   for (let round = 0; round < rounds; round++) {
-    for (const name of names) {
+    for (const name of inTurn(round)) {
       const call = sides[name]!
       for (let i = 0; i < Math.ceil(sequential / rounds); i++) {
         const began = performance.now()
@@ -217,7 +207,7 @@ const program = Effect.gen(function* () {
     names.map((name) => [name, { micros: 0, turns: 0 }])
   )
   for (let round = 0; round < rounds; round++) {
-    for (const name of names) {
+    for (const name of inTurn(round)) {
       const call = sides[name]!
       const deadline = performance.now() + (seconds * 1000) / rounds
       const began = performance.now()
@@ -250,11 +240,26 @@ const program = Effect.gen(function* () {
   }
   if (only !== undefined) return yield* Effect.promise(() => agent.close())
   const base = latency["bare undici.request"]!
-  for (const name of ["CodexClient.chat", "CodexClient.stream"]) {
+  const perTurn = (name: string) => cpu[name]!.micros / cpu[name]!.turns
+  for (const name of names.filter((side) => side !== "bare undici.request")) {
     yield* Console.log(
       `${name}: p50 added ${(latency[name]!.p50 - base.p50).toFixed(3)} ms (goal ≤ 0.2), p99 added ${(latency[name]!.p99 - base.p99).toFixed(3)} ms; ` +
         `throughput ${(rate[name]! / rate["bare undici.request"]!).toFixed(2)}x bare (goal ≥ 0.5)`
     )
+  }
+  yield* Console.log(
+    `tracing on (a tracer installed): chat throughput ${(rate[TRACED]! / rate["CodexClient.chat"]!).toFixed(2)}x, ` +
+      `client CPU per turn ${(perTurn(TRACED) / perTurn("CodexClient.chat")).toFixed(2)}x untraced`
+  )
+  if (against !== undefined) {
+    for (const name of ["CodexClient.chat", "CodexClient.stream"]) {
+      const before = `${BEFORE}${name}`
+      yield* Console.log(
+        `${name} after/before: throughput ${(rate[name]! / rate[before]!).toFixed(2)}x, ` +
+          `client CPU per turn ${(perTurn(name) / perTurn(before)).toFixed(2)}x, ` +
+          `p50 ${(latency[name]!.p50 - latency[before]!.p50).toFixed(3)} ms, p99 ${(latency[name]!.p99 - latency[before]!.p99).toFixed(3)} ms`
+      )
+    }
   }
   yield* Effect.promise(() => agent.close())
 })

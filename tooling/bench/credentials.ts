@@ -9,9 +9,9 @@ import { OAuthClient, TokenSet } from "@nexus/oauth"
 import { TestDatabase } from "@nexus/testing"
 import { Credentials, Crypto, Migrations, TokenStore } from "@nexus/token-store"
 import { Console, Effect, Layer, Redacted } from "effect"
-import { parseArgs } from "node:util"
+import { benchArgs } from "./args.ts"
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "3" } } })
+const values = benchArgs({ seconds: { type: "string", default: "3" } })
 const seconds = Number(values.seconds)
 
 const Live = Layer.unwrap(

@@ -2,21 +2,17 @@
 // concurrent keep-alive connections, measured side by side in one run with a bare node:http server
 // that writes the same bytes. Servers run in child processes; this process is the load generator.
 //   node tooling/bench/emulator.ts [--seconds 5] [--concurrency 64] [--rounds 2]
+import { benchArgs } from "./args.ts"
 import { startServer } from "./children.ts"
 import { writeFileSync } from "node:fs"
 import { Agent, request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { parseArgs } from "node:util"
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "5" },
-    concurrency: { type: "string", default: "64" },
-    rounds: { type: "string", default: "2" }
-  },
-  // `pnpm run … -- --seconds 2` passes the `--` through.
-  allowPositionals: true
+const values = benchArgs({
+  seconds: { type: "string", default: "5" },
+  concurrency: { type: "string", default: "64" },
+  rounds: { type: "string", default: "2" }
 })
 const seconds = Number(values.seconds)
 const concurrency = Number(values.concurrency)

@@ -36,6 +36,7 @@ import { type ChatRequest, toResponsesBody } from "./ChatRequest.ts"
 import { type CodexError, isRetryable, retryAfter, UpstreamUnavailable } from "./Errors.ts"
 import * as Backend from "./internal/backend.ts"
 import { statusError } from "./internal/classify.ts"
+import { makeSpan, traced } from "./internal/traced.ts"
 import * as Transport from "./internal/transport.ts"
 import {
   type Answer,
@@ -492,20 +493,20 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
           return Effect.andThen(retryAfterFailure(error), pull)
         }
         const pull: Pulled = Effect.catchIf(next, (error): error is CodexError => !Cause.isDone(error), retry)
-        // One span for the whole turn, ended with the stream. Made and ended by hand: a scoped span
-        // that parents the requests cost a fifth of the client's time per turn.
-        return Effect.map(
-          Effect.clockWith((clock) =>
-            Effect.tap(Effect.makeSpan("CodexClient.stream", { attributes: { model: prepared.model } }), (span) =>
-              Scope.addFinalizerExit(scope, (exit) =>
+        // One span for the whole turn (when a tracer collects spans, see traced.ts), ended with the
+        // stream; each pull runs under it, so the requests' spans are its children.
+        return Effect.flatMap(makeSpan("CodexClient.stream", { model: prepared.model }), (span) =>
+          Effect.as(
+            Scope.addFinalizerExit(scope, (exit) =>
+              Effect.clockWith((clock) =>
                 Effect.sync(() => {
                   releaseAll(owned)
-                  span.end(clock.currentTimeNanosUnsafe(), exit)
+                  span?.end(clock.currentTimeNanosUnsafe(), exit)
                 })
               )
-            )
-          ),
-          () => pull
+            ),
+            span === undefined ? pull : Effect.withParentSpan(pull, span, { captureStackTrace: false })
+          )
         )
       })
     )
@@ -519,39 +520,43 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
   /** One pull of a stream: the next events, a failure, or the end. */
   type Pulled = Effect.Effect<Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent>, CodexError | Cause.Done>
 
-  // Spans without a call-site stack trace: capturing one costs more than the rest of the call.
-  const chat = Effect.fnUntraced(
-    function* (request: ChatRequest, options: CallOptions | TokenSet.AccountId) {
-      const call = callOf(options)
-      const prepared = yield* prepare(request)
-      const state = new TurnState(call.account)
-      const retryAfterFailure = makeRetry(call)
-      // Nothing reaches a caller before the turn is whole: every transient failure may be retried.
-      const once: Effect.Effect<Turn, CodexError> = Effect.suspend(() => {
-        const owned: Owned = []
-        const turn = new Turn()
-        return Effect.ensuring(
-          Effect.flatMap(send(prepared, call, state, owned), (answer) =>
-            Effect.as(foldInto(answer, turn, state.accountId, observe), turn)
-          ),
-          Effect.sync(() => releaseAll(owned))
-        )
-      }).pipe(Effect.catch((error) => Effect.andThen(retryAfterFailure(error), once)))
-      const turn = yield* once
-      return {
-        text: turn.text.length > 0 ? turn.text : turn.deltas,
-        toolCalls: turn.toolCalls,
-        reasoningSummary: turn.summary,
-        usage: turn.usage,
-        model: prepared.model,
-        responseId: turn.responseId,
-        warnings: prepared.warnings,
-        rateLimits: state.windows,
-        credits: state.credits
-      } satisfies ChatResult
-    },
-    (effect) => Effect.withSpan(effect, "CodexClient.chat", { captureStackTrace: false })
-  )
+  /** A whole turn: attempts until one is read to its end (nothing reaches the caller before). */
+  const turnResult = (prepared: Prepared, call: CallOptions): Effect.Effect<ChatResult, CodexError> => {
+    const state = new TurnState(call.account)
+    const retryAfterFailure = makeRetry(call)
+    // Nothing reaches a caller before the turn is whole: every transient failure may be retried.
+    const once: Effect.Effect<Turn, CodexError> = Effect.suspend(() => {
+      const owned: Owned = []
+      const turn = new Turn()
+      return Effect.ensuring(
+        Effect.flatMap(send(prepared, call, state, owned), (answer) =>
+          Effect.as(foldInto(answer, turn, state.accountId, observe), turn)
+        ),
+        Effect.sync(() => releaseAll(owned))
+      )
+    }).pipe(Effect.catch((error) => Effect.andThen(retryAfterFailure(error), once)))
+    return Effect.map(once, (turn): ChatResult => ({
+      text: turn.text.length > 0 ? turn.text : turn.deltas,
+      toolCalls: turn.toolCalls,
+      reasoningSummary: turn.summary,
+      usage: turn.usage,
+      model: prepared.model,
+      responseId: turn.responseId,
+      warnings: prepared.warnings,
+      rateLimits: state.windows,
+      credits: state.credits
+    }))
+  }
+
+  // Like the stream's, the span covers the turn once its model is resolved, and has no call-site
+  // stack trace (capturing one costs more than the rest of the call).
+  const chat = (
+    request: ChatRequest,
+    options: CallOptions | TokenSet.AccountId
+  ): Effect.Effect<ChatResult, CodexError> =>
+    Effect.flatMap(prepare(request), (prepared) =>
+      traced(turnResult(prepared, callOf(options)), "CodexClient.chat", { model: prepared.model })
+    )
 
   return CodexClient.of({ stream, chat, models: catalog.models })
 })

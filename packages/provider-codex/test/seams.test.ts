@@ -6,7 +6,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it as unit, layer } from "@effect/vitest"
 import { Errors as OAuthErrors } from "@nexus/oauth"
 import { Credentials, Errors as TokenStoreErrors } from "@nexus/token-store"
-import { Context, Duration, Effect, Fiber, Layer, Option, Stream } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Option, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { type CallOptions, type ChatResult, CodexClient, type Retry, type Settings } from "../src/CodexClient.ts"
 import {
@@ -292,6 +292,39 @@ layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })("the client's 
       assert.strictEqual(Duration.toMillis(retries[0]!.delay), 300)
     })
   )
+
+  /** A tracer that keeps every span it makes, for `effect` only. */
+  const withRecordedSpans = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.suspend(() => {
+      const spans: Array<Tracer.NativeSpan> = []
+      const tracer = Tracer.make({
+        span: (options) => {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      return Effect.map(Effect.withTracer(effect, tracer), (result) => ({ result, spans }))
+    })
+
+  for (const call of ["chat", "stream"] as const) {
+    it.effect(
+      `${call} with a tracer installed: one ended CodexClient.${call} span with the model, parent of the Credentials span of its request`,
+      () =>
+        Effect.gen(function* () {
+          const { client, account } = yield* setup
+          const { spans } = yield* withRecordedSpans(calls[call](client, { account }))
+          const own = spans.filter((span) => span.name === `CodexClient.${call}`)
+          assert.lengthOf(own, 1)
+          const span = own[0]!
+          assert.strictEqual(span.status._tag, "Ended")
+          assert.strictEqual(span.attributes.get("model"), "gpt-5.5")
+          const credentials = spans.filter((inner) => inner.name === "Credentials.tokens")
+          assert.lengthOf(credentials, 1)
+          assert.strictEqual(Option.getOrUndefined(credentials[0]!.parent), span)
+        })
+    )
+  }
 
   it.effect("two concurrent chats on two accounts each carry their own account's usage windows, not the other's", () =>
     Effect.gen(function* () {
