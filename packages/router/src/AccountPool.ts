@@ -1,0 +1,328 @@
+/**
+ * The pool of signed-in ChatGPT accounts as the router sees it: every account of the token store,
+ * its usage windows, the usage-limit blocks the fleet recorded, and this process's cooldowns and
+ * requests in flight. Kept in memory, so that planning costs no query: the fleet's part is read at
+ * start, then re-read when Postgres announces a change on `nexus_pool` (within a second of a
+ * block recorded by any process), with a bounded poll while notifications are unavailable.
+ *
+ * @since 0.1.0
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Database, type Errors as DatabaseErrors, Migrations as DatabaseMigrations } from "@nexus/database"
+import { UsageWindows } from "@nexus/provider-codex"
+import { TokenStore } from "@nexus/token-store"
+import {
+  Clock,
+  Context,
+  DateTime,
+  Duration,
+  Effect,
+  Layer,
+  Metric,
+  Option,
+  Queue,
+  Schedule,
+  Schema,
+  type Scope
+} from "effect"
+import { SqlClient, SqlError, SqlSchema } from "effect/sql"
+import { type PoolAccount, type PoolState, type PoolWindow, pairKey } from "./internal/planner.ts"
+import * as Migrations from "./Migrations.ts"
+import { type Cooldown, RoutingPolicy } from "./RoutingPolicy.ts"
+
+export type { PoolAccount, PoolState, PoolWindow } from "./internal/planner.ts"
+
+/**
+ * The pool's state could not be read from Postgres (at start; later failures keep the last state).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PoolUnavailable extends Schema.TaggedError<PoolUnavailable>()("PoolUnavailable", {
+  detail: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  override get message() {
+    return `The account pool cannot be read from PostgreSQL: ${this.detail}. Check DATABASE_URL and that \`nexus db migrate\` succeeds, then try again.`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export class AccountPool extends Context.Service<
+  AccountPool,
+  {
+    /** The pool now, from memory (no query). Live: read it, do not keep it. */
+    readonly state: Effect.Effect<PoolState>
+    /** Blocks an account until `until` (Unix ms): at once here, and in Postgres for the fleet. */
+    readonly block: (accountId: string, until: number, reason: string) => Effect.Effect<void>
+    /** A rate limit or an unavailable backend on (account, model): may open its cooldown. */
+    readonly failure: (accountId: string, model: string) => Effect.Effect<void>
+    /** A turn served by (account, model): its failures are forgotten. */
+    readonly success: (accountId: string, model: string) => Effect.Effect<void>
+    /** Counts a request in flight on the account for as long as the scope lasts. */
+    readonly acquire: (accountId: string) => Effect.Effect<void, never, Scope.Scope>
+    /** Reads the fleet's part again now. */
+    readonly refresh: Effect.Effect<void, PoolUnavailable>
+  }
+>()("@nexus/router/AccountPool") {
+  /**
+   * The pool over the token store, the usage windows and Postgres (the blocks, and LISTEN on
+   * `nexus_pool`); checks when it starts that `nexus db migrate` created its table.
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layer: Layer.Layer<
+    AccountPool,
+    PoolUnavailable | DatabaseErrors.SchemaNotReady,
+    TokenStore.TokenStore | UsageWindows.UsageWindows | RoutingPolicy | PgClient.PgClient
+  > = Layer.effect(AccountPool)(
+    Effect.gen(function* () {
+      const sql = yield* PgClient.PgClient
+      yield* DatabaseMigrations.check(Migrations.migrations).pipe(
+        Effect.provideService(SqlClient.SqlClient, sql),
+        Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))
+      )
+      return yield* make(Option.some(sql))
+    })
+  )
+
+  /**
+   * The pool without Postgres, for unit and property tests: the store and windows are read on
+   * every `state`, blocks are kept in memory.
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layerTest: Layer.Layer<
+    AccountPool,
+    PoolUnavailable,
+    TokenStore.TokenStore | UsageWindows.UsageWindows | RoutingPolicy
+  > = Layer.effect(AccountPool)(Effect.suspend(() => make(Option.none())))
+}
+
+const unavailable = (error: SqlError.SqlError | Schema.SchemaError) =>
+  new PoolUnavailable({
+    detail: Database.describe(error),
+    retryable: SqlError.isSqlError(error) && error.isRetryable,
+    cause: error
+  })
+
+/**
+ * The (account, model) pairs cooling down in this process.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const cooldownsOpen = Metric.gauge("nexus_router_cooldowns_open", {
+  description: "(account, model) pairs cooling down in this process"
+})
+
+const BlockRow = Schema.Struct({
+  account_id: Schema.String,
+  blocked_until: Schema.DateTimeUtcFromDate
+})
+
+/** How long to wait after a notification for others of the same burst (one read serves them all). */
+const COALESCE = Duration.millis(50)
+/** While notifications are unavailable, the fleet's part is read this often. */
+const POLL = Duration.seconds(1)
+/** Even with notifications, read everything this often (a missed one cannot last). */
+const FULL_REFRESH = Duration.seconds(30)
+
+const make = (listenOn: Option.Option<PgClient.PgClient>) =>
+  Effect.gen(function* () {
+    const store = yield* TokenStore.TokenStore
+    const usage = yield* UsageWindows.UsageWindows
+    const policy = yield* RoutingPolicy
+    const accounts: Array<PoolAccount> = []
+    const windows = new Map<string, ReadonlyArray<PoolWindow>>()
+    const blocks = new Map<string, number>()
+    const cooldowns = new Map<string, number>()
+    const inFlight = new Map<string, number>()
+    const state: PoolState = {
+      accounts,
+      windows,
+      blocks,
+      cooldowns,
+      inFlight,
+      maxInFlight: policy.maxInFlightPerAccount
+    }
+    const failures = new Map<string, Array<number>>()
+
+    const openCooldowns = (now: number) => {
+      let open = 0
+      for (const [key, until] of cooldowns) {
+        if (until > now) open++
+        else cooldowns.delete(key)
+      }
+      return open
+    }
+
+    const selectBlocks = Option.map(listenOn, (sql) =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: BlockRow,
+        execute: () => sql`SELECT account_id, blocked_until FROM nexus.account_blocks WHERE blocked_until > now()`
+      })(undefined).pipe(Effect.mapError(unavailable))
+    )
+
+    const load = Effect.gen(function* () {
+      const stored = yield* store.list.pipe(
+        Effect.mapError((error) => new PoolUnavailable({ detail: error.message, retryable: true, cause: error }))
+      )
+      const observed = yield* usage.list.pipe(
+        Effect.mapError(
+          (error) => new PoolUnavailable({ detail: error.message, retryable: error.retryable, cause: error })
+        )
+      )
+      const blocked = Option.isSome(selectBlocks) ? yield* selectBlocks.value : undefined
+      accounts.length = 0
+      for (const row of stored) {
+        accounts.push({
+          accountId: row.tokens.accountId,
+          label: row.label,
+          plan: row.tokens.planType,
+          status: row.status,
+          statusReason: row.statusReason
+        })
+      }
+      windows.clear()
+      for (const window of observed) {
+        const resetsAt =
+          window.resetsAt === undefined
+            ? DateTime.toEpochMillis(window.observedAt) + window.windowMinutes * 60_000
+            : DateTime.toEpochMillis(window.resetsAt)
+        windows.set(window.accountId, [
+          ...(windows.get(window.accountId) ?? []),
+          { limitId: window.limitId, windowMinutes: window.windowMinutes, usedPercent: window.usedPercent, resetsAt }
+        ])
+      }
+      if (blocked !== undefined) {
+        // Blocks this process recorded stay until they pass: Postgres may not have them yet.
+        const now = yield* Clock.currentTimeMillis
+        for (const [accountId, until] of blocks) if (until <= now) blocks.delete(accountId)
+        for (const row of blocked) {
+          const until = DateTime.toEpochMillis(row.blocked_until)
+          if (until > (blocks.get(row.account_id) ?? 0)) blocks.set(row.account_id, until)
+        }
+      }
+    })
+
+    yield* load
+
+    if (Option.isSome(listenOn)) {
+      const sql = listenOn.value
+      const reload = load.pipe(
+        Effect.andThen(Clock.currentTimeMillis),
+        Effect.flatMap((now) => Metric.update(cooldownsOpen, openCooldowns(now))),
+        Effect.catch((error) =>
+          Effect.logWarning("could not read the account pool; keeping the last one", { error: error.message })
+        )
+      )
+      // One reader of notifications: each burst (and at least every FULL_REFRESH) reloads once.
+      const follow = Effect.scoped(
+        Effect.gen(function* () {
+          const notifications = yield* sql.listen("nexus_pool")
+          yield* reload
+          return yield* Effect.forever(
+            Queue.take(notifications).pipe(
+              Effect.timeoutOption(FULL_REFRESH),
+              Effect.andThen(Effect.sleep(COALESCE)),
+              Effect.andThen(Queue.clear(notifications)),
+              Effect.andThen(reload)
+            )
+          )
+        })
+      )
+      // Without notifications (the connection lost), poll until LISTEN works again.
+      const poll = Effect.forever(Effect.andThen(Effect.sleep(POLL), reload))
+      yield* follow.pipe(
+        Effect.tapError((error) =>
+          Effect.logWarning("lost the pool notifications; polling until they are back", { error: error.message })
+        ),
+        Effect.catch(() => Effect.timeoutOrElse(poll, { duration: POLL, orElse: () => Effect.void })),
+        Effect.repeat(Schedule.forever),
+        Effect.forkScoped
+      )
+    }
+
+    const persistBlock = Option.map(
+      listenOn,
+      (sql) => (accountId: string, until: number, reason: string) =>
+        sql`
+          INSERT INTO nexus.account_blocks (account_id, blocked_until, reason)
+          VALUES (${accountId}, ${new Date(until)}, ${reason})
+          ON CONFLICT (account_id) DO UPDATE SET blocked_until = GREATEST(nexus.account_blocks.blocked_until, EXCLUDED.blocked_until),
+            reason = EXCLUDED.reason, observed_at = now()`.pipe(
+          Effect.asVoid,
+          Effect.catch((error) =>
+            Effect.logWarning("could not record the usage-limit block for the fleet", {
+              account: accountId,
+              error: Database.describe(error)
+            })
+          )
+        )
+    )
+
+    const block = (accountId: string, until: number, reason: string) =>
+      Effect.andThen(
+        Effect.sync(() => {
+          if (until > (blocks.get(accountId) ?? 0)) blocks.set(accountId, until)
+        }),
+        Option.isSome(persistBlock) ? persistBlock.value(accountId, until, reason) : Effect.void
+      )
+
+    const failure = (accountId: string, model: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const key = pairKey(accountId, model)
+        const cooldown: Cooldown = policy.cooldown
+        const since = now - Duration.toMillis(cooldown.window)
+        const recent = (failures.get(key) ?? []).filter((at) => at > since)
+        recent.push(now)
+        if (recent.length >= cooldown.failures) {
+          failures.delete(key)
+          cooldowns.set(key, now + Duration.toMillis(cooldown.duration))
+          return Effect.andThen(
+            Metric.update(cooldownsOpen, openCooldowns(now)),
+            Effect.logWarning("cooling down a model on an account after repeated failures", {
+              account: accountId,
+              model,
+              for: Duration.format(cooldown.duration)
+            })
+          )
+        }
+        failures.set(key, recent)
+        return Effect.void
+      })
+
+    const success = (accountId: string, model: string) =>
+      Effect.sync(() => {
+        failures.delete(pairKey(accountId, model))
+      })
+
+    const acquire = (accountId: string) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          inFlight.set(accountId, (inFlight.get(accountId) ?? 0) + 1)
+        }),
+        () =>
+          Effect.sync(() => {
+            const left = (inFlight.get(accountId) ?? 1) - 1
+            if (left > 0) inFlight.set(accountId, left)
+            else inFlight.delete(accountId)
+          })
+      )
+
+    const current = Option.isSome(listenOn)
+      ? Effect.succeed(state)
+      : // Without Postgres nothing announces changes: the store and windows are read every time.
+        // A failed read keeps the last state, as the Postgres pool does.
+        Effect.as(Effect.ignore(load), state)
+
+    return AccountPool.of({ state: current, block, failure, success, acquire, refresh: load })
+  })
