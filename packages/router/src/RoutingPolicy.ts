@@ -8,7 +8,9 @@
  * A candidate's model is a catalog slug, an alias (`gpt-5-codex`, resolved by `ModelCatalog`), or
  * a selector the catalog's metadata answers, so that the defaults follow the catalog rather than
  * hard-coded slugs: `@strongest` (the best-ranked listed model among those with the most reasoning
- * levels) and `@small` (the best-ranked listed model with fewer reasoning levels than that).
+ * levels), `@small` (the best-ranked listed model with fewer reasoning levels than that) and
+ * `@largest` (the listed model with the largest context window, best-ranked first), the fallback
+ * when a conversation outgrows the others.
  *
  * @since 0.1.0
  */
@@ -36,7 +38,7 @@ export type Complexity = typeof Complexity.Type
  * @since 0.1.0
  * @category models
  */
-export const SELECTORS = ["@strongest", "@small"] as const
+export const SELECTORS = ["@strongest", "@small", "@largest"] as const
 
 /**
  * Whether a model name is a selector.
@@ -55,7 +57,7 @@ export const isSelector = (model: string): boolean => (SELECTORS as ReadonlyArra
  * @category models
  */
 export const Candidate = Schema.Struct({
-  /** A catalog slug, an alias, or a selector (`@strongest`, `@small`). */
+  /** A catalog slug, an alias, or a selector (`@strongest`, `@small`, `@largest`). */
   model: Schema.NonEmptyString.check(
     Schema.makeFilter((model) =>
       !model.startsWith("@") || isSelector(model) ? undefined : `a selector is one of ${SELECTORS.join(", ")}`
@@ -143,8 +145,8 @@ export interface Policy {
 /**
  * The built-in rules: the seed's `select_model` table (complex code generation and architecture on
  * gpt-5-codex, medium coding on gpt-4o, both aliases the catalog resolves), then a catch-all per
- * complexity; every list ends on the strongest model so that a pinned alias that disappears still
- * leaves a candidate.
+ * complexity; every list goes on to the strongest model (an alias that disappears still leaves a
+ * candidate) and ends on the largest context window (the fallback for a conversation too long).
  *
  * @since 0.1.0
  * @category defaults
@@ -155,7 +157,8 @@ export const defaultRules: ReadonlyArray<Rule> = [
     task_type: "code_generation",
     candidates: [
       { model: "gpt-5-codex", effort: "high" },
-      { model: "@strongest", effort: "high" }
+      { model: "@strongest", effort: "high" },
+      { model: "@largest", effort: "high" }
     ]
   },
   {
@@ -163,7 +166,8 @@ export const defaultRules: ReadonlyArray<Rule> = [
     task_type: "architect",
     candidates: [
       { model: "gpt-5-codex", effort: "high" },
-      { model: "@strongest", effort: "high" }
+      { model: "@strongest", effort: "high" },
+      { model: "@largest", effort: "high" }
     ]
   },
   {
@@ -171,18 +175,32 @@ export const defaultRules: ReadonlyArray<Rule> = [
     task_type: "coder",
     candidates: [
       { model: "gpt-4o", effort: "medium" },
-      { model: "@strongest", effort: "medium" }
+      { model: "@strongest", effort: "medium" },
+      { model: "@largest", effort: "medium" }
     ]
   },
   {
     complexity: "simple",
     candidates: [
       { model: "@small", effort: "low" },
-      { model: "@strongest", effort: "low" }
+      { model: "@strongest", effort: "low" },
+      { model: "@largest", effort: "low" }
     ]
   },
-  { complexity: "medium", candidates: [{ model: "@strongest", effort: "medium" }] },
-  { complexity: "complex", candidates: [{ model: "@strongest", effort: "high" }] }
+  {
+    complexity: "medium",
+    candidates: [
+      { model: "@strongest", effort: "medium" },
+      { model: "@largest", effort: "medium" }
+    ]
+  },
+  {
+    complexity: "complex",
+    candidates: [
+      { model: "@strongest", effort: "high" },
+      { model: "@largest", effort: "high" }
+    ]
+  }
 ]
 
 /**
@@ -318,6 +336,13 @@ export const selectModel = (
     case "@small": {
       const smaller = listed.find((model) => strongest !== undefined && levels(model) < levels(strongest))
       return Option.fromUndefinedOr((smaller ?? strongest)?.slug)
+    }
+    case "@largest": {
+      let largest = strongest
+      for (const model of listed) {
+        if ((model.context_window ?? 0) > (largest?.context_window ?? 0)) largest = model
+      }
+      return Option.fromUndefinedOr(largest?.slug)
     }
     default:
       return Option.none()
