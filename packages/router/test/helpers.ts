@@ -1,12 +1,14 @@
 // The real parts every router test runs on: the emulator, a scratch database with every package's
 // tables, Credentials, the Codex client (fast backoff, two attempts), and the router over them.
 import { NodeHttpClient } from "@effect/platform-node"
+import { PgClient } from "@effect/sql-pg"
 import { Emulator } from "@nexus/codex-emulator"
 import { OAuthClient, TokenSet } from "@nexus/oauth"
 import { CodexClient, Migrations as ProviderMigrations, ModelCatalog, UsageWindows } from "@nexus/provider-codex"
 import { TestDatabase } from "@nexus/testing"
 import { Credentials, Crypto, Migrations as TokenStoreMigrations, TokenStore } from "@nexus/token-store"
 import { type Clock, Duration, Effect, Layer } from "effect"
+import { randomBytes } from "node:crypto"
 import { AccountPool } from "../src/AccountPool.ts"
 import * as Migrations from "../src/Migrations.ts"
 import { Router } from "../src/Router.ts"
@@ -21,39 +23,45 @@ export const Infrastructure = Layer.mergeAll(
   Emulator.Emulator.layer({ settings: { requireInstructions: false } })
 )
 
+/** The token key of this test run: a second process (a child) decrypts the same rows with it. */
+export const TEST_KEY = randomBytes(32).toString("base64")
+
 /**
- * The router stack over the emulator and the database: policy, pool, catalog, client, credentials.
- * Another stack over the same infrastructure is another process as far as the pool is concerned
- * (its own memory, its own LISTEN).
+ * The router stack over a backend (`urls`) and the database: policy, pool, catalog, client (fast
+ * backoff, two attempts), credentials under `key`. Each stack is a process as far as the pool is
+ * concerned (its own memory, its own LISTEN); a child process builds one too.
  */
-export const routerStack = (policy: Policy = defaults) =>
-  Layer.unwrap(
-    Effect.gen(function* () {
-      const emulator = yield* Emulator.Emulator
-      const urls = emulator.urls
-      const credentials = Credentials.Credentials.layerStack({
-        crypto: Crypto.Crypto.layerRandom,
-        oauth: OAuthClient.OAuthClient.layerWith({ issuer: urls.issuer }),
-        sources: "postgres"
-      }).pipe(Layer.provide(NodeHttpClient.layerUndici))
-      const catalog = ModelCatalog.ModelCatalog.layer({ baseUrl: urls.codexBaseUrl }).pipe(
-        Layer.provide(NodeHttpClient.layerUndici)
-      )
-      const client = CodexClient.CodexClient.layerNoDeps({
-        baseUrl: urls.codexBaseUrl,
-        baseDelay: Duration.millis(5),
-        attempts: 2
-      }).pipe(Layer.provide(NodeHttpClient.layerDispatcher))
-      const pool = AccountPool.layer.pipe(Layer.provideMerge(RoutingPolicy.layerWith(policy)))
-      return Router.layer.pipe(
-        Layer.provideMerge(client),
-        Layer.provideMerge(pool),
-        Layer.provideMerge(catalog),
-        Layer.provideMerge(UsageWindows.UsageWindows.layer),
-        Layer.provideMerge(credentials)
-      )
-    })
+export const routerStackAt = (
+  urls: { readonly issuer: string; readonly codexBaseUrl: string },
+  key: string,
+  policy: Policy = defaults
+) => {
+  const credentials = Credentials.Credentials.layerStack({
+    crypto: Crypto.Crypto.layerFromKey(key),
+    oauth: OAuthClient.OAuthClient.layerWith({ issuer: urls.issuer }),
+    sources: "postgres"
+  }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  const catalog = ModelCatalog.ModelCatalog.layer({ baseUrl: urls.codexBaseUrl }).pipe(
+    Layer.provide(NodeHttpClient.layerUndici)
   )
+  const client = CodexClient.CodexClient.layerNoDeps({
+    baseUrl: urls.codexBaseUrl,
+    baseDelay: Duration.millis(5),
+    attempts: 2
+  }).pipe(Layer.provide(NodeHttpClient.layerDispatcher))
+  const pool = AccountPool.layer.pipe(Layer.provideMerge(RoutingPolicy.layerWith(policy)))
+  return Router.layer.pipe(
+    Layer.provideMerge(client),
+    Layer.provideMerge(pool),
+    Layer.provideMerge(catalog),
+    Layer.provideMerge(UsageWindows.UsageWindows.layer),
+    Layer.provideMerge(credentials)
+  )
+}
+
+/** The router stack over the test's emulator and database. */
+export const routerStack = (policy: Policy = defaults) =>
+  Layer.unwrap(Effect.map(Emulator.Emulator, (emulator) => routerStackAt(emulator.urls, TEST_KEY, policy)))
 
 /** Signs in a fresh emulator account of `plan` with `budget` turns per window; its id and label. */
 export const signIn = (label: string, plan: "plus" | "pro" | "team", budget = { primary: 1e6, secondary: 1e6 }) =>
@@ -91,4 +99,25 @@ export const shiftedClock = (offset: Duration.Duration) =>
       sleep: (duration) => real.sleep(duration)
     }
     return Effect.succeed(shifted)
+  })
+
+/** Empties the pool's tables and the emulator's faults; the pool re-reads them. */
+export const freshPool = Effect.gen(function* () {
+  const sql = yield* PgClient.PgClient
+  yield* sql`DELETE FROM nexus.oauth_tokens`
+  yield* sql`DELETE FROM nexus.usage_windows`
+  yield* sql`DELETE FROM nexus.account_blocks`
+  yield* (yield* Emulator.Emulator).clearFaults
+})
+
+/** Signs in accounts `a`, `b`, `c` (ids in that order: ties in headroom go to the first). */
+export const threeAccounts = (budgetOfA = { primary: 1e6, secondary: 1e6 }) =>
+  Effect.gen(function* () {
+    yield* freshPool
+    const run = Math.random().toString(36).slice(2, 8)
+    const a = yield* signIn(`a-${run}`, "plus", budgetOfA)
+    const b = yield* signIn(`b-${run}`, "pro")
+    const c = yield* signIn(`c-${run}`, "team")
+    yield* (yield* AccountPool).refresh
+    return { a, b, c }
   })

@@ -7,31 +7,10 @@ import { AccountPool } from "../src/AccountPool.ts"
 import type { RouteRequest } from "../src/Route.ts"
 import { Router } from "../src/Router.ts"
 import { defaults } from "../src/RoutingPolicy.ts"
-import { Infrastructure, requestsByAccount, routerStack, shiftedClock, signIn } from "./helpers.ts"
+import { Infrastructure, requestsByAccount, routerStack, shiftedClock, threeAccounts } from "./helpers.ts"
 
 const conversation = (text: string) => ({ messages: [{ role: "user" as const, content: text }] })
 const simple: RouteRequest = { taskType: "chat", complexity: "simple" }
-
-/** Empties the pool's tables and the emulator's faults; the pool re-reads them. */
-const freshPool = Effect.gen(function* () {
-  const sql = yield* PgClient.PgClient
-  yield* sql`DELETE FROM nexus.oauth_tokens`
-  yield* sql`DELETE FROM nexus.usage_windows`
-  yield* sql`DELETE FROM nexus.account_blocks`
-  yield* (yield* Emulator.Emulator).clearFaults
-})
-
-/** Signs in accounts `a`, `b`, `c` (ids in that order: ties in headroom go to the first). */
-const threeAccounts = (budgetOfA = { primary: 1e6, secondary: 1e6 }) =>
-  Effect.gen(function* () {
-    yield* freshPool
-    const run = Math.random().toString(36).slice(2, 8)
-    const a = yield* signIn(`a-${run}`, "plus", budgetOfA)
-    const b = yield* signIn(`b-${run}`, "pro")
-    const c = yield* signIn(`c-${run}`, "team")
-    yield* (yield* AccountPool).refresh
-    return { a, b, c }
-  })
 
 const policy = { ...defaults, cooldown: { failures: 2, window: Duration.minutes(1), duration: Duration.seconds(1) } }
 
