@@ -79,7 +79,7 @@ export type Candidate = typeof Candidate.Type
  * @category models
  */
 export const Rule = Schema.Struct({
-  complexity: Schema.optional(Schema.Union([Complexity, Schema.Literal("*")])),
+  complexity: Schema.optional(Schema.Literals(["simple", "medium", "complex", "*"])),
   task_type: Schema.optional(Schema.NonEmptyString),
   candidates: Schema.NonEmptyArray(Candidate)
 })
@@ -264,7 +264,17 @@ export const fromText = (file: string, text: string): Effect.Effect<Policy, Poli
   }).pipe(
     Effect.flatMap((parsed) =>
       decodeFile(parsed, { errors: "all", onExcessProperty: "error" }).pipe(
-        Effect.mapError((error) => new PolicyInvalid({ file, detail: error.message.replaceAll("\n", " ") }))
+        Effect.mapError(
+          (error) =>
+            // One line: "Expected … at [path]; Expected … at [path]".
+            new PolicyInvalid({
+              file,
+              detail: error.message
+                .replace(/\n\s+at /g, " at ")
+                .split("\n")
+                .join("; ")
+            })
+        )
       )
     ),
     Effect.map((decoded): Policy => ({
