@@ -9,10 +9,12 @@ import { Cause, Config, Console, Effect, Logger, Option, References, Runtime, Sc
 import type { LogLevel } from "effect"
 import { CliError, CliOutput, Command } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
+import { accounts } from "./commands/accounts.ts"
 import { chat } from "./commands/chat.ts"
 import { firstLine } from "./internal/format.ts"
 import { db } from "./commands/db.ts"
 import { models } from "./commands/models.ts"
+import { route } from "./commands/route.ts"
 import { keys } from "./commands/keys.ts"
 import { login } from "./commands/login.ts"
 import { logout } from "./commands/logout.ts"
@@ -27,7 +29,7 @@ import { token } from "./commands/token.ts"
  */
 export const nexus = Command.make("nexus").pipe(
   Command.withDescription("Nexus: ChatGPT sign-ins for the LLM worker fleet, kept in PostgreSQL"),
-  Command.withSubcommands([login, status, token, logout, chat, models, keys, db])
+  Command.withSubcommands([login, status, accounts, token, logout, chat, route, models, keys, db])
 )
 
 /**

@@ -7,6 +7,7 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { Database } from "@nexus/database"
 import { CodexClient, Migrations as ProviderMigrations, UsageWindows } from "@nexus/provider-codex"
+import { AccountPool, Migrations as RouterMigrations, Router, RoutingPolicy } from "@nexus/router"
 import { Credentials, Crypto, Migrations as TokenStoreMigrations, TokenStore } from "@nexus/token-store"
 import { Layer } from "effect"
 
@@ -16,7 +17,7 @@ import { Layer } from "effect"
  * @since 0.1.0
  * @category migrations
  */
-export const migrations = [TokenStoreMigrations.migrations, ProviderMigrations.migrations]
+export const migrations = [TokenStoreMigrations.migrations, ProviderMigrations.migrations, RouterMigrations.migrations]
 
 /**
  * The configured database (`DATABASE_URL` or `NEXUS_DB_*`), checked on start.
@@ -65,3 +66,34 @@ export const CredentialsLive = Credentials.Credentials.layerConfig.pipe(Layer.pr
  * @category layers
  */
 export const ChatLive = CodexClient.CodexClient.layer.pipe(Layer.provideMerge(CredentialsLive))
+
+/**
+ * The routing policy of `NEXUS_ROUTER_CONFIG` (or the built-in one).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const PolicyLive = RoutingPolicy.RoutingPolicy.layer.pipe(Layer.provide(NodeFileSystem.layer))
+
+/**
+ * The account pool (the store, the usage windows, the blocks, kept by LISTEN) and the policy.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const PoolLive = AccountPool.AccountPool.layer.pipe(
+  Layer.provideMerge(PolicyLive),
+  Layer.provideMerge(StoreAndUsageLive)
+)
+
+/**
+ * The router over the Codex client stack: plans and turns with fallbacks across the pool.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const RouterLive = Router.Router.layer.pipe(
+  Layer.provideMerge(AccountPool.AccountPool.layer),
+  Layer.provideMerge(PolicyLive),
+  Layer.provideMerge(ChatLive)
+)

@@ -47,6 +47,8 @@ const reset = Effect.gen(function* () {
     Effect.provide(Database.Database.layerUrl((yield* TestDatabase.TestDatabase).url))
   )
   yield* sql`DELETE FROM nexus.oauth_tokens`
+  yield* sql`DELETE FROM nexus.usage_windows`
+  yield* sql`DELETE FROM nexus.account_blocks`
   const emulator = yield* Emulator.Emulator
   yield* emulator.clearFaults
 })
@@ -138,24 +140,28 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
         assert.strictEqual(first.code, 0, first.stderr)
         assert.include(first.stdout, "Applied migration 0001_oauth_tokens (@nexus/token-store)")
         assert.include(first.stdout, "Applied migration 0001_usage_and_models (@nexus/provider-codex)")
-        assert.include(first.stdout, "(2 applied)")
+        assert.include(first.stdout, "Applied migration 0001_pool (@nexus/router)")
+        assert.include(first.stdout, "(3 applied)")
         const created = yield* tables
         assert.deepStrictEqual(created, [
+          "nexus.account_blocks",
           "nexus.models",
           "nexus.oauth_tokens",
           "nexus.usage_windows",
           "public.nexus_migrations",
-          "public.nexus_provider_codex_migrations"
+          "public.nexus_provider_codex_migrations",
+          "public.nexus_router_migrations"
         ])
         const recorded = sql<{ readonly n: string }>`
-        SELECT (SELECT count(*) FROM nexus_migrations) + (SELECT count(*) FROM nexus_provider_codex_migrations) AS n`
+        SELECT (SELECT count(*) FROM nexus_migrations) + (SELECT count(*) FROM nexus_provider_codex_migrations)
+          + (SELECT count(*) FROM nexus_router_migrations) AS n`
 
         const second = yield* nexus(["db", "migrate"], env)
         assert.strictEqual(second.code, 0, second.stderr)
         assert.include(second.stdout, "up to date")
         assert.notInclude(second.stdout, "Applied")
         assert.deepStrictEqual(yield* tables, created)
-        assert.strictEqual(Number((yield* recorded)[0]!.n), 2)
+        assert.strictEqual(Number((yield* recorded)[0]!.n), 3)
       })
   )
 
@@ -338,10 +344,15 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
       )
       assertNoTokenShapes(streamed)
       assertNoTokenShapes(json)
-      // status now shows the windows the chat reported.
+      // The windows the chat reported are the pool's: `accounts` shows them, `status` points there.
       const status = yield* nexus(["status"], env)
-      assert.include(status.stdout, "5-hour window")
-      assert.include(status.stdout, "% used")
+      assert.notInclude(status.stdout, "% used")
+      assert.include(status.stdout, "`nexus accounts`")
+      const pool = yield* nexus(["accounts"], env)
+      assert.strictEqual(pool.code, 0, pool.stderr)
+      assert.include(pool.stdout, "chatty")
+      assert.match(pool.stdout, /5-hour\s+\d+(\.\d+)?% used, resets in/)
+      assert.match(pool.stdout, /weekly\s+\d+(\.\d+)?% used/)
       const models = yield* nexus(["models"], env)
       assert.strictEqual(models.code, 0, models.stderr)
       assert.include(models.stdout, "gpt-5.5")
@@ -413,14 +424,14 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
         const piped = yield* nexus(["chat", "-"], env, "from the pipe")
         assert.strictEqual(piped.code, 0, piped.stderr)
         assert.strictEqual(piped.stdout, "from the pipe\n")
-        assert.match(piped.stderr, /\(\d+ tokens in, \d+ out\)/)
+        assert.match(piped.stderr, /\(gpt-[\d.a-z-]+ on [^:]+: \d+ tokens in, \d+ out\)/)
 
         const dir = tempDir("nexus-cli-chat-")
         writeFileSync(join(dir, "prompt.md"), "from the file")
         const filed = yield* nexus(["chat", "--no-stream", "--file", join(dir, "prompt.md")], env)
         assert.strictEqual(filed.code, 0, filed.stderr)
         assert.strictEqual(filed.stdout, "from the file\n")
-        assert.match(filed.stderr, /\(\d+ tokens in, \d+ out\)/)
+        assert.match(filed.stderr, /\(gpt-[\d.a-z-]+ on [^:]+: \d+ tokens in, \d+ out\)/)
 
         const before = yield* sent
         for (const [args, input] of [

@@ -238,13 +238,14 @@ export class CodexClient extends Context.Service<
 
   /**
    * The client configured from the environment (see {@link settingsConfig}), on Node's undici
-   * stack, with usage windows and the model catalog in Postgres.
+   * stack, with usage windows and the model catalog in Postgres — both offered too, so that a
+   * router on the same stack shares the client's catalog and windows.
    *
    * @since 0.1.0
    * @category layers
    */
   static readonly layer: Layer.Layer<
-    CodexClient,
+    CodexClient | ModelCatalog | UsageWindows,
     | CatalogUnavailable
     | UsageWindowsUnavailable
     | DatabaseErrors.SchemaNotReady
@@ -257,12 +258,12 @@ export class CodexClient extends Context.Service<
       // Tokens go to the base URL: https, or http to this machine only (the emulator).
       yield* OAuthConfig.requireHttps("CODEX_BASE_URL", settings.baseUrl)
       return CodexClient.layerNoDeps(settings).pipe(
-        Layer.provide(
+        Layer.provideMerge(
           ModelCatalog.layer({ baseUrl: settings.baseUrl, originator: settings.originator, aliases }).pipe(
             Layer.provide(NodeHttpClient.layerUndiciNoDispatcher)
           )
         ),
-        Layer.provide(UsageWindows.layer)
+        Layer.provideMerge(UsageWindows.layer)
       )
     })
   ).pipe(Layer.provide(NodeHttpClient.layerDispatcher))

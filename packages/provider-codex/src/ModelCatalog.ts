@@ -116,6 +116,15 @@ export const defaultAliases: Readonly<Record<string, string>> = {
 }
 
 /**
+ * The catalog bundled with the Codex CLI Nexus speaks as (0.169.0): what serves until the backend's
+ * `/models` has answered once, and what offline tools (`nexus route check`) resolve against.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const bundled: ReadonlyArray<ModelInfo> = BUNDLED_MODELS
+
+/**
  * Catalog settings.
  *
  * @since 0.1.0

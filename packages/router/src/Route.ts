@@ -149,6 +149,9 @@ export class NoCandidate extends Schema.TaggedError<NoCandidate>()("NoCandidate"
     return this.earliestUsable !== undefined
   }
   override get message() {
+    if (this.skipped.length > 0 && this.skipped.every((skip) => skip.reason === "no_account")) {
+      return "No ChatGPT account is signed in: run `nexus login`."
+    }
     const reasons = [...new Set(this.skipped.map((skip) => skip.reason))].join(", ")
     const wait =
       this.earliestUsable === undefined

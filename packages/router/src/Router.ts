@@ -24,6 +24,17 @@ import { isSelector, matchRule, RoutingPolicy, selectModel } from "./RoutingPoli
 export type Conversation = Omit<ChatRequest.ChatRequest, "model" | "reasoningEffort">
 
 /**
+ * Options of one routed turn, passed to each attempt's client call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TurnOptions {
+  /** Called before each of the client's own retries on an attempt (see `CodexClient.CallOptions`). */
+  readonly onRetry?: ((retry: CodexClient.Retry) => Effect.Effect<void>) | undefined
+}
+
+/**
  * The route a turn took: the attempt that served it, every candidate skipped (before and while
  * running, with the reason), and how many attempts were made.
  *
@@ -69,6 +80,15 @@ export interface RouteChosen {
 export type RouterError = NoCandidate | Errors.CodexError
 
 /**
+ * What planning can fail with: no candidate, the pinned account's usage limit, or a pinned model
+ * the catalog does not know.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type PlanError = NoCandidate | Errors.UsageLimitReached | ModelCatalog.UnknownModel
+
+/**
  * @since 0.1.0
  * @category metrics
  */
@@ -97,17 +117,25 @@ export const planTime = Metric.timer("nexus_router_plan_duration", { description
 export class Router extends Context.Service<
   Router,
   {
-    /** The plan for `request`, from memory (no query): what would be tried, in order, and what not. */
-    readonly plan: (request: RouteRequest) => Effect.Effect<Plan, NoCandidate | Errors.UsageLimitReached>
+    /**
+     * The plan for `request`, from memory (no query): what would be tried, in order, and what not.
+     * A pinned model the catalog does not know fails as `UnknownModel`, with the models it knows.
+     */
+    readonly plan: (request: RouteRequest) => Effect.Effect<Plan, PlanError>
     /** The turn, through the plan, with fallbacks. */
-    readonly execute: (request: RouteRequest, conversation: Conversation) => Effect.Effect<Routed, RouterError>
+    readonly execute: (
+      request: RouteRequest,
+      conversation: Conversation,
+      options?: TurnOptions
+    ) => Effect.Effect<Routed, RouterError>
     /**
      * The turn as events, through the plan: falls back only before content reaches the caller;
      * a `RouteChosen` comes just before the first content.
      */
     readonly stream: (
       request: RouteRequest,
-      conversation: Conversation
+      conversation: Conversation,
+      options?: TurnOptions
     ) => Stream.Stream<ChatEvent.ChatEvent | RouteChosen, RouterError>
   }
 >()("@nexus/router/Router") {
@@ -150,11 +178,13 @@ const make = Effect.gen(function* () {
           onSuccess: (model) => ({ requested, effort, model })
         })
 
-  const plan = (request: RouteRequest): Effect.Effect<Plan, NoCandidate | Errors.UsageLimitReached> =>
+  const plan = (request: RouteRequest): Effect.Effect<Plan, PlanError> =>
     Effect.gen(function* () {
       let rule: number | "pinned" = "pinned"
       let named: ReadonlyArray<{ readonly model: string; readonly effort?: string | undefined }>
       if (request.model !== undefined) {
+        // A pinned model that does not exist is the caller's mistake: say which models do.
+        if (!isSelector(request.model)) yield* catalog.resolve(request.model)
         named = [{ model: request.model, effort: request.effort }]
       } else {
         const matched = matchRule(policy, request.complexity, request.taskType)
@@ -305,14 +335,21 @@ const make = Effect.gen(function* () {
       : { reasoningEffort: attempt.effort as ChatRequest.ChatRequest["reasoningEffort"] })
   })
 
-  const accountOf = (attempt: Attempt) => attempt.accountId as TokenSet.AccountId
+  const callOf = (attempt: Attempt, options: TurnOptions): CodexClient.CallOptions => ({
+    account: attempt.accountId as TokenSet.AccountId,
+    ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry })
+  })
 
-  const execute = (request: RouteRequest, conversation: Conversation): Effect.Effect<Routed, RouterError> =>
+  const execute = (
+    request: RouteRequest,
+    conversation: Conversation,
+    options: TurnOptions = {}
+  ): Effect.Effect<Routed, RouterError> =>
     through(request, (attempt, skipped, tried) =>
       Effect.scoped(
         Effect.andThen(
           pool.acquire(attempt.accountId),
-          Effect.map(client.chat(chatRequest(attempt, conversation), accountOf(attempt)), (result) => ({
+          Effect.map(client.chat(chatRequest(attempt, conversation), callOf(attempt, options)), (result) => ({
             result,
             route: { served: attempt, skipped: [...skipped], attempts: tried }
           }))
@@ -322,7 +359,8 @@ const make = Effect.gen(function* () {
 
   const stream = (
     request: RouteRequest,
-    conversation: Conversation
+    conversation: Conversation,
+    options: TurnOptions = {}
   ): Stream.Stream<ChatEvent.ChatEvent | RouteChosen, RouterError> =>
     Stream.unwrap(
       Effect.gen(function* () {
@@ -333,7 +371,9 @@ const make = Effect.gen(function* () {
           Effect.flatMap(Scope.fork(scope), (attemptScope) =>
             Effect.gen(function* () {
               yield* pool.acquire(attempt.accountId)
-              const pull = yield* Stream.toPull(client.stream(chatRequest(attempt, conversation), accountOf(attempt)))
+              const pull = yield* Stream.toPull(
+                client.stream(chatRequest(attempt, conversation), callOf(attempt, options))
+              )
               // The client holds back everything but content: its first batch is the point of no return.
               const first = yield* Effect.catchIf(pull, Cause.isDone, () => Effect.undefined)
               const route: Taken = { served: attempt, skipped: [...skipped], attempts: tried }

@@ -360,6 +360,61 @@ export const selectModel = (
 }
 
 /**
+ * One rule of a policy as a table row: what it matches and its candidates, each resolved against a
+ * catalog (`slug` undefined when the catalog has no such model or alias).
+ *
+ * @since 0.1.0
+ * @category matching
+ */
+export interface TableRow {
+  readonly complexity: string
+  readonly taskType: string
+  readonly candidates: ReadonlyArray<{
+    readonly model: string
+    readonly effort: string | undefined
+    readonly slug: string | undefined
+    /** The effort is not one the model offers: it will get its default instead. */
+    readonly effortUnsupported: boolean
+  }>
+}
+
+/**
+ * The table a policy yields against `models` and `aliases` (what `nexus route check` prints).
+ *
+ * @since 0.1.0
+ * @category matching
+ */
+export const table = (
+  policy: Pick<Policy, "rules">,
+  models: ReadonlyArray<ModelCatalog.ModelInfo>,
+  aliases: Readonly<Record<string, string>>
+): ReadonlyArray<TableRow> =>
+  policy.rules.map((rule) => ({
+    complexity: rule.complexity ?? "*",
+    taskType: rule.task_type ?? "*",
+    candidates: rule.candidates.map((candidate) => {
+      const selected = selectModel(candidate.model, models)
+      const name =
+        selected === undefined
+          ? Object.hasOwn(aliases, candidate.model)
+            ? aliases[candidate.model]!
+            : candidate.model
+          : Option.getOrUndefined(selected)
+      const info = models.find((model) => model.slug === name)
+      const offered = info?.supported_reasoning_levels
+      return {
+        model: candidate.model,
+        effort: candidate.effort,
+        slug: info?.slug,
+        effortUnsupported:
+          candidate.effort !== undefined &&
+          offered !== undefined &&
+          !offered.some((level) => level.effort === candidate.effort)
+      }
+    })
+  }))
+
+/**
  * The policy service: the one policy of this process.
  *
  * @since 0.1.0

@@ -1,16 +1,18 @@
 /**
- * `nexus chat "…"`: one turn with the Codex backend, streamed to the terminal as it arrives.
+ * `nexus chat "…"`: one turn with the Codex backend, streamed to the terminal as it arrives, on
+ * the model and account the router chooses (or the ones given); says which answered.
  *
  * @since 0.1.0
  */
-import { CodexClient, Errors } from "@nexus/provider-codex"
+import { type ChatEvent, type CodexClient, Errors } from "@nexus/provider-codex"
+import { type Route, Router } from "@nexus/router"
 import { Console, Effect, Option, Stream } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import { readFile } from "node:fs/promises"
 import * as Flags from "../internal/flags.ts"
 import { firstLine } from "../internal/format.ts"
-import { resolveAccount } from "../internal/accounts.ts"
-import { ChatLive } from "../Services.ts"
+import { RouterLive } from "../Services.ts"
+import { requestFlags, routeRequest } from "./route.ts"
 
 /**
  * `nexus chat`.
@@ -26,71 +28,86 @@ export const chat = Command.make(
       Argument.optional
     ),
     file: Flag.String("file").pipe(Flag.withDescription("Read what to ask from this file"), Flag.optional),
-    model: Flag.String("model").pipe(Flag.withDescription("The model (default gpt-5.5)"), Flag.withDefault("gpt-5.5")),
+    ...requestFlags,
+    model: Flag.String("model").pipe(
+      Flag.withDescription("Pin the model (a slug or an alias); by default the routing policy chooses"),
+      Flag.optional
+    ),
     system: Flag.String("system").pipe(
       Flag.withDescription("A system prompt (sent as a developer message)"),
       Flag.optional
     ),
-    effort: Flag.String("effort").pipe(
-      Flag.withDescription("Reasoning effort, one the model lists (`nexus models`): minimal … xhigh, max, ultra"),
+    account: Flag.String("account").pipe(
+      Flag.withDescription("Pin the account (id or label); by default the router chooses one with room"),
       Flag.optional
     ),
-    account: Flags.account,
-    json: Flags.json("the whole result"),
+    json: Flags.json("the whole result, with the route it took"),
     stream: Flag.Boolean("stream").pipe(
       Flag.withDescription("Print the text as it arrives (--no-stream: all at once)"),
       Flag.withDefault(true)
     )
   },
-  Effect.fn("nexus.chat")(function* ({ message, file, model, system, effort, account, json, stream }) {
-    const prompt = yield* promptOf(message, file)
-    const target = yield* resolveAccount("chat", account)
-    const client = yield* CodexClient.CodexClient
-    const request = {
-      model,
+  Effect.fn("nexus.chat")(function* (input) {
+    const prompt = yield* promptOf(input.message, input.file)
+    const router = yield* Router.Router
+    const conversation = {
       messages: [
-        ...(Option.isSome(system) ? [{ role: "system" as const, content: system.value }] : []),
+        ...(Option.isSome(input.system) ? [{ role: "system" as const, content: input.system.value }] : []),
         { role: "user" as const, content: prompt }
-      ],
-      ...(Option.isSome(effort) ? { reasoningEffort: effort.value } : {})
+      ]
     }
+    const request = routeRequest(input)
     const progress = retryProgress()
-    const options = { account: target.tokens.accountId, onRetry: progress.show }
-    if (json || !stream) {
-      const result = yield* client.chat(request, options).pipe(Effect.ensuring(progress.clear))
-      if (json) return yield* Console.log(JSON.stringify(result, null, 2))
+    const options = { onRetry: progress.show }
+    if (input.json || !input.stream) {
+      const { result, route } = yield* router
+        .execute(request, conversation, options)
+        .pipe(Effect.ensuring(progress.clear))
+      if (input.json) return yield* Console.log(JSON.stringify({ ...result, route }, null, 2))
       yield* Console.log(result.text)
-      if (result.usage) yield* Console.error(tokenLine(result.usage.inputTokens, result.usage.outputTokens))
-      return
+      return yield* Console.error(summaryLine(route.served, result.usage))
     }
     let last = ""
-    yield* client.stream(request, options).pipe(
+    let served: Route.Attempt | undefined
+    yield* router.stream(request, conversation, options).pipe(
       Stream.ensuring(progress.clear),
-      Stream.runForEach((event) =>
-        event._tag === "TextDelta"
-          ? Effect.andThen(
+      Stream.runForEach((event) => {
+        switch (event._tag) {
+          case "RouteChosen":
+            return Effect.sync(() => {
+              served = event.route.served
+            })
+          case "TextDelta":
+            return Effect.andThen(
               progress.clear,
               Effect.sync(() => {
                 last = event.delta
                 process.stdout.write(event.delta)
               })
             )
-          : event._tag === "Completed"
-            ? Effect.andThen(
-                // The reply ends with a newline, so that a shell prompt or a pipe reader gets a whole line.
-                Effect.sync(() => void (last.endsWith("\n") ? undefined : process.stdout.write("\n"))),
-                Console.error(tokenLine(event.usage.inputTokens, event.usage.outputTokens))
-              )
-            : Effect.void
-      )
+          case "Completed":
+            return Effect.andThen(
+              // The reply ends with a newline, so that a shell prompt or a pipe reader gets a whole line.
+              Effect.sync(() => void (last.endsWith("\n") ? undefined : process.stdout.write("\n"))),
+              Console.error(summaryLine(served, event.usage))
+            )
+          default:
+            return Effect.void
+        }
+      })
     )
   })
 ).pipe(
-  Command.withDescription("Ask the Codex backend once, as a signed-in account"),
+  Command.withDescription(
+    "Ask the Codex backend once, on the model and account the router chooses (or the ones given)"
+  ),
   Command.withExamples([
     { command: 'nexus chat "Summarise RFC 8628 in one line"', description: "Ask, streaming the reply" },
-    { command: "git diff | nexus chat -", description: "Ask with the prompt from stdin" },
-    { command: "nexus chat --file prompt.md --no-stream", description: "Ask with the prompt from a file" }
+    { command: "git diff | nexus chat --task reviewer -", description: "Ask with the prompt from stdin" },
+    {
+      command: "nexus chat --file prompt.md --no-stream --complexity complex",
+      description: "Ask with the prompt from a file"
+    }
   ]),
   Command.validate(({ message, file }) =>
     Option.isSome(message) && Option.isSome(file)
@@ -105,10 +122,17 @@ export const chat = Command.make(
           )
         : Effect.void
   ),
-  Command.provide(ChatLive)
+  Command.provide(RouterLive)
 )
 
-const tokenLine = (input: number, output: number) => `(${input} tokens in, ${output} out)`
+/** Who answered, and the tokens it took: "(gpt-5.5 on work: 12 tokens in, 5 out)". */
+const summaryLine = (served: Route.Attempt | undefined, usage: ChatEvent.Usage | undefined) => {
+  const who = served === undefined ? "" : `${served.model} on ${served.label ?? served.accountId}`
+  const tokens = usage === undefined ? "" : tokenLine(usage.inputTokens, usage.outputTokens)
+  return `(${[who, tokens].filter((part) => part.length > 0).join(": ")})`
+}
+
+const tokenLine = (input: number, output: number) => `${input} tokens in, ${output} out`
 
 /**
  * On a terminal, one line on stderr that says why nothing is happening while the client waits to

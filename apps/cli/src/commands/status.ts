@@ -1,16 +1,17 @@
 /**
- * `nexus status`: every stored sign-in, its expiry and status. Never a token.
+ * `nexus status`: every stored sign-in, its expiry and status. Never a token. The usage windows,
+ * blocks and cooldowns the router reads are `nexus accounts`' (one listing each, not two tables
+ * drifting apart).
  *
  * @since 0.1.0
  */
-import { UsageWindows } from "@nexus/provider-codex"
 import { TokenStore } from "@nexus/token-store"
 import { Clock, Console, DateTime, Effect } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../internal/flags.ts"
 import { AccountsNeedAttention, NoAccount } from "../Errors.ts"
 import { ago, expiresIn } from "../internal/format.ts"
-import { StoreAndUsageLive } from "../Services.ts"
+import { StoreLive } from "../Services.ts"
 
 /**
  * One account as `status --json` prints it: only these fields, built one by one, so that nothing
@@ -37,21 +38,9 @@ export interface AccountStatus {
   readonly store: "postgres"
   /** How it got there: `login`, `codex` (imported), or copied from the token `file` or the `env`. */
   readonly source: string
-  /** The usage windows the backend last reported for the account. */
-  readonly usage: ReadonlyArray<{
-    readonly kind: string
-    readonly windowMinutes: number
-    readonly usedPercent: number
-    readonly resetsAt: string | null
-    readonly resetsIn: string | null
-  }>
 }
 
-const describe = (
-  stored: TokenStore.StoredTokens,
-  windows: ReadonlyArray<UsageWindows.UsageWindow>,
-  now: number
-): AccountStatus => {
+const describe = (stored: TokenStore.StoredTokens, now: number): AccountStatus => {
   const expires = DateTime.toEpochMillis(stored.tokens.expiresAt)
   const refreshed = DateTime.toEpochMillis(stored.tokens.lastRefresh)
   return {
@@ -68,14 +57,7 @@ const describe = (
     readable: true,
     keyId: null,
     store: "postgres",
-    source: stored.source,
-    usage: windows.map((window) => ({
-      kind: window.kind,
-      windowMinutes: window.windowMinutes,
-      usedPercent: window.usedPercent,
-      resetsAt: window.resetsAt ? DateTime.formatIso(window.resetsAt) : null,
-      resetsIn: window.resetsAt ? expiresIn(DateTime.toEpochMillis(window.resetsAt), now) : null
-    }))
+    source: stored.source
   }
 }
 
@@ -93,8 +75,7 @@ const describeUnreadable = (row: TokenStore.Unreadable): AccountStatus => ({
   readable: false,
   keyId: row.keyId,
   store: "postgres",
-  source: "unknown",
-  usage: []
+  source: "unknown"
 })
 
 /** What an account needs before it can be used, if anything. */
@@ -132,10 +113,6 @@ const render = (account: AccountStatus): string => {
     `  token         ${account.expiresIn!.startsWith("expired") ? account.expiresIn : `expires ${account.expiresIn}`} (${account.expiresAt})`,
     `  last refresh  ${account.lastRefreshAgo} (${account.lastRefresh})`,
     `  status        ${statusLine}`,
-    ...account.usage.map(
-      (window) =>
-        `  usage         ${window.kind === "five_hour" ? "5-hour" : window.kind} window ${window.usedPercent}% used${window.resetsIn ? `, resets ${window.resetsIn}` : ""}`
-    ),
     `  store         ${account.store}${account.source === "login" ? "" : ` (${account.source === "file" ? "copied from the token file" : account.source === "env" ? "copied from the environment" : account.source === "codex" ? "imported from the Codex CLI" : `from ${account.source}`})`}`
   ].join("\n")
 }
@@ -155,20 +132,17 @@ export const status = Command.make(
     const store = yield* TokenStore.TokenStore
     const { readable, unreadable } = yield* store.inventory
     const now = yield* Clock.currentTimeMillis
-    const usage = yield* UsageWindows.UsageWindows
-    const accounts = [
-      ...(yield* Effect.forEach(readable, (stored) =>
-        Effect.map(usage.get(stored.tokens.accountId), (windows) => describe(stored, windows, now))
-      )),
-      ...unreadable.map(describeUnreadable)
-    ]
+    const accounts = [...readable.map((stored) => describe(stored, now)), ...unreadable.map(describeUnreadable)]
     if (json) yield* Console.log(JSON.stringify(accounts, null, 2))
     if (accounts.length === 0) return yield* new NoAccount()
-    if (!json) yield* Console.log(accounts.map(render).join("\n\n"))
+    if (!json) {
+      yield* Console.log(accounts.map(render).join("\n\n"))
+      yield* Console.log("\nUsage windows, blocks and cooldowns (what the router chooses by): `nexus accounts`.")
+    }
     const problems = accounts.flatMap((account) => attention(account) ?? [])
     if (problems.length > 0) return yield* new AccountsNeedAttention({ problems })
   })
 ).pipe(
   Command.withDescription("Show the signed-in ChatGPT accounts and their tokens' state"),
-  Command.provide(StoreAndUsageLive)
+  Command.provide(StoreLive)
 )
