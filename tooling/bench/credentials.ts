@@ -3,16 +3,17 @@
 // implementation does) and with a bare Effect.succeed of the token (the floor).
 //   node tooling/bench/credentials.ts [--seconds 3]
 import { NodeRuntime } from "@effect/platform-node"
-import { PgClient } from "@effect/sql-pg"
 import { Emulator } from "@nexus/codex-emulator"
 import { OAuthClient, TokenSet } from "@nexus/oauth"
 import { TestDatabase } from "@nexus/testing"
 import { Credentials, Crypto, Migrations, TokenStore } from "@nexus/token-store"
 import { Console, Effect, Layer, Redacted } from "effect"
 import { benchArgs } from "./args.ts"
+import { measure as measureFor } from "./measure.ts"
 
 const values = benchArgs({ seconds: { type: "string", default: "3" } })
 const seconds = Number(values.seconds)
+const measure = (name: string, call: Effect.Effect<unknown, unknown>) => measureFor(name, call, seconds)
 
 const Live = Layer.unwrap(
   Effect.gen(function* () {
@@ -27,37 +28,6 @@ const Live = Layer.unwrap(
   Layer.provideMerge(TestDatabase.layer({ migrations: [Migrations.migrations] })),
   Layer.provideMerge(Emulator.Emulator.layer())
 )
-
-/** Transactions Postgres has counted for the scratch database (each statement outside a transaction is one). */
-const transactions = Effect.gen(function* () {
-  const sql = yield* PgClient.PgClient
-  // Backends report their statistics when idle, at most once a second.
-  yield* Effect.sleep("1500 millis")
-  const [row] = yield* sql<{ xact_commit: string; xact_rollback: string }>`
-    SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = current_database()`
-  return Number(row!.xact_commit) + Number(row!.xact_rollback)
-})
-
-/** Runs `call` back to back for `seconds`; answers calls per second and round trips per call. */
-const measure = (name: string, call: Effect.Effect<unknown, unknown>) =>
-  Effect.gen(function* () {
-    const before = yield* transactions
-    const deadline = performance.now() + seconds * 1000
-    const began = performance.now()
-    let calls = 0
-    while (performance.now() < deadline) {
-      for (let i = 0; i < 256; i++) yield* call
-      calls += 256
-    }
-    const elapsed = (performance.now() - began) / 1000
-    // The measuring query itself is one transaction on each side.
-    const roundTrips = Math.max(0, (yield* transactions) - before - 1)
-    const rate = calls / elapsed
-    yield* Console.log(
-      `${name.padEnd(34)} ${rate.toFixed(0).padStart(9)} calls/s   ${(roundTrips / calls).toFixed(4)} database round trips per call`
-    )
-    return { rate, roundTrips, calls }
-  })
 
 const program = Effect.gen(function* () {
   const emulator = yield* Emulator.Emulator

@@ -36,8 +36,8 @@ import { type ChatRequest, toResponsesBody } from "./ChatRequest.ts"
 import { type CodexError, isRetryable, retryAfter, UpstreamUnavailable } from "./Errors.ts"
 import * as Backend from "./internal/backend.ts"
 import { statusError } from "./internal/classify.ts"
-import { makeSpan, traced } from "./internal/traced.ts"
 import * as Transport from "./internal/transport.ts"
+import { makeSpan, traced } from "./Tracing.ts"
 import {
   type Answer,
   foldInto,
@@ -494,7 +494,7 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
           return Effect.andThen(retryAfterFailure(error), pull)
         }
         const pull: Pulled = Effect.catchIf(next, (error): error is CodexError => !Cause.isDone(error), retry)
-        // One span for the whole turn (when a tracer collects spans, see traced.ts), ended with the
+        // One span for the whole turn (when a tracer collects spans, see Tracing.ts), ended with the
         // stream; each pull runs under it, so the requests' spans are its children.
         return Effect.flatMap(makeSpan("CodexClient.stream", { model: prepared.model }), (span) =>
           Effect.as(

@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import type { TokenSet } from "@nexus/oauth"
-import { type ChatEvent, type ChatRequest, CodexClient, Errors, ModelCatalog } from "@nexus/provider-codex"
+import { type ChatEvent, type ChatRequest, CodexClient, Errors, ModelCatalog, Tracing } from "@nexus/provider-codex"
 import { Cause, Clock, Context, Effect, Exit, Layer, Metric, Option, Scope, Stream } from "effect"
 import { AccountPool } from "./AccountPool.ts"
 import { plan as planWith, type Resolved } from "./internal/planner.ts"
@@ -165,18 +165,34 @@ const make = Effect.gen(function* () {
   const catalog = yield* ModelCatalog.ModelCatalog
   const client = yield* CodexClient.CodexClient
 
-  /** A candidate's model resolved through the catalog (a selector through its metadata). */
-  const resolve = (requested: string, effort: string | undefined): Effect.Effect<Resolved> =>
-    isSelector(requested)
-      ? Effect.map(catalog.cached, (models) => {
-          const slug = selectModel(requested, models)
-          const slugValue = slug === undefined ? undefined : Option.getOrUndefined(slug)
-          return { requested, effort, model: models.find((model) => model.slug === slugValue) }
+  /**
+   * Candidates' models resolved through the catalog (a selector through its metadata), kept per
+   * catalog: `cached` answers the same array until the catalog changes, and resolving (a sort of
+   * the catalog for a selector) is then done once, not per plan.
+   */
+  const resolved = new WeakMap<ReadonlyArray<ModelCatalog.ModelInfo>, Map<string, ModelCatalog.ModelInfo | undefined>>()
+  const resolve = (
+    models: ReadonlyArray<ModelCatalog.ModelInfo>,
+    requested: string,
+    effort: string | undefined
+  ): Effect.Effect<Resolved> => {
+    let known = resolved.get(models)
+    if (known === undefined) {
+      known = new Map()
+      resolved.set(models, known)
+    }
+    if (known.has(requested)) return Effect.succeed({ requested, effort, model: known.get(requested) })
+    const found: Effect.Effect<ModelCatalog.ModelInfo | undefined> = isSelector(requested)
+      ? Effect.sync(() => {
+          const slug = Option.getOrUndefined(selectModel(requested, models) ?? Option.none())
+          return models.find((model) => model.slug === slug)
         })
-      : Effect.match(catalog.resolve(requested), {
-          onFailure: () => ({ requested, effort, model: undefined }),
-          onSuccess: (model) => ({ requested, effort, model })
-        })
+      : Effect.match(catalog.resolve(requested), { onFailure: () => undefined, onSuccess: (model) => model })
+    return Effect.map(found, (model) => {
+      known.set(requested, model)
+      return { requested, effort, model }
+    })
+  }
 
   const plan = (request: RouteRequest): Effect.Effect<Plan, PlanError> =>
     Effect.gen(function* () {
@@ -202,7 +218,9 @@ const make = Effect.gen(function* () {
         rule = matched.value.index
         named = matched.value.rule.candidates
       }
-      const candidates = yield* Effect.forEach(named, (candidate) => resolve(candidate.model, candidate.effort))
+      const models = yield* catalog.cached
+      const candidates: Array<Resolved> = []
+      for (const candidate of named) candidates.push(yield* resolve(models, candidate.model, candidate.effort))
       const state = yield* pool.state
       const now = yield* Clock.currentTimeMillis
       const outcome = planWith(request, candidates, rule, state, now)
@@ -212,7 +230,7 @@ const make = Effect.gen(function* () {
       Effect.timed,
       Effect.tap(([took]) => Metric.update(planTime, took)),
       Effect.map(([, planned]) => planned),
-      Effect.withSpan("Router.plan", {}, { captureStackTrace: false })
+      (effect) => Tracing.traced(effect, "Router.plan")
     )
 
   /** What to do after an attempt failed with `error`. */
@@ -278,13 +296,11 @@ const make = Effect.gen(function* () {
         if (excluded.has(attempt.accountId)) continue
         tried++
         const outcome = yield* Effect.result(
-          run(attempt, skipped, tried).pipe(
-            Effect.withSpan(
-              "Router.attempt",
-              { attributes: { model: attempt.model, account: attempt.accountId, effort: attempt.effort ?? "default" } },
-              { captureStackTrace: false }
-            )
-          )
+          Tracing.traced(run(attempt, skipped, tried), "Router.attempt", {
+            model: attempt.model,
+            account: attempt.accountId,
+            effort: attempt.effort ?? "default"
+          })
         )
         if (outcome._tag === "Success") {
           yield* pool.success(attempt.accountId, attempt.model)
@@ -355,7 +371,7 @@ const make = Effect.gen(function* () {
           }))
         )
       )
-    ).pipe(Effect.withSpan("Router.execute", {}, { captureStackTrace: false }))
+    ).pipe((effect) => Tracing.traced(effect, "Router.execute"))
 
   const stream = (
     request: RouteRequest,

@@ -4,6 +4,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
 import { TestDatabase } from "@nexus/testing"
+import { PgClient } from "@effect/sql-pg"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
@@ -107,6 +108,47 @@ layer(Infrastructure, { excludeTestServices: true, timeout: 120_000 })("two rout
           for (let i = 1; i < keys.length; i++) {
             if (chosen[i] !== sticky) assert.deepStrictEqual(yield* there(keys[i]!), { accountId: chosen[i] })
           }
+        })
+    )
+
+    it.effect(
+      "with the listening connections terminated, a process still learns of a block within 2 s (poll, then LISTEN again)",
+      () =>
+        Effect.gen(function* () {
+          const { a, b, c } = yield* threeAccounts()
+          const emulator = yield* Emulator.Emulator
+          const database = yield* TestDatabase.TestDatabase
+          const child = yield* childRouter({
+            DATABASE_URL: database.url,
+            CODEX_BASE_URL: emulator.urls.codexBaseUrl,
+            CODEX_ISSUER: emulator.urls.issuer,
+            NEXUS_TOKEN_KEY: TEST_KEY
+          })
+          const request: RouteRequest = { taskType: "chat", complexity: "simple" }
+          const first = yield* Effect.promise(() => child.ask(request))
+          assert.include([a.id, b.id, c.id], first.accountId)
+          const sql = yield* PgClient.PgClient
+          const killed = yield* sql<{ readonly pid: number }>`
+          SELECT pid FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'`
+          assert.isAbove(killed.length, 0)
+          yield* sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'`
+          // Blocked by another instance, straight in the table: the notification has no listener.
+          yield* sql`INSERT INTO nexus.account_blocks (account_id, blocked_until, reason)
+          VALUES (${first.accountId!}, now() + interval '1 hour', 'usage_limit_reached')`
+          const started = Date.now()
+          let moved = false
+          while (Date.now() - started < 5_000) {
+            if ((yield* Effect.promise(() => child.ask(request))).accountId !== first.accountId) {
+              moved = true
+              break
+            }
+            yield* Effect.sleep("50 millis")
+          }
+          const elapsed = Date.now() - started
+          assert.isTrue(moved, "the child never learned of the block")
+          assert.isBelow(elapsed, 2_000, `the child took ${elapsed} ms without notifications`)
         })
     )
   })

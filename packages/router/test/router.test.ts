@@ -2,10 +2,10 @@
 import { assert, layer } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
 import { Emulator } from "@nexus/codex-emulator"
-import { Clock, Duration, Effect, Stream } from "effect"
+import { Clock, Duration, Effect, Metric, Option, Stream, Tracer } from "effect"
 import { AccountPool } from "../src/AccountPool.ts"
 import type { RouteRequest } from "../src/Route.ts"
-import { Router } from "../src/Router.ts"
+import { fallbacks, planTime, routed as routedTurns, Router } from "../src/Router.ts"
 import { defaults } from "../src/RoutingPolicy.ts"
 import { Infrastructure, requestsByAccount, routerStack, shiftedClock, threeAccounts } from "./helpers.ts"
 
@@ -195,6 +195,69 @@ layer(Infrastructure, { excludeTestServices: true, timeout: 120_000 })("the rout
         assert.strictEqual(skip.reason, "reauth_required")
         assert.include(skip.detail, "nexus login")
       })
+    )
+
+    it.effect(
+      "observable: spans around the plan and each attempt (model, account, effort; never the prompt) and metrics by model, account, outcome and fallback reason",
+      () =>
+        Effect.gen(function* () {
+          const { a, b } = yield* threeAccounts()
+          const emulator = yield* Emulator.Emulator
+          yield* emulator.injectFault({ kind: "usage_limit", account: a.id, times: 1 })
+          const count = (metric: typeof routedTurns) => Effect.map(Metric.value(metric), (state) => state.count)
+          const okOnB = Metric.withAttributes(routedTurns, { model: "gpt-6-luna", account: b.id, outcome: "ok" })
+          const limitOnA = Metric.withAttributes(routedTurns, {
+            model: "gpt-6-luna",
+            account: a.id,
+            outcome: "UsageLimitReached"
+          })
+          const usageFallbacks = Metric.withAttributes(fallbacks, { reason: "usage_limit" })
+          const before = [yield* count(okOnB), yield* count(limitOnA), yield* count(usageFallbacks)]
+          const plansBefore = (yield* Metric.value(planTime)).count
+          const spans: Array<Tracer.NativeSpan> = []
+          const tracer = Tracer.make({
+            span: (options) => {
+              const span = new Tracer.NativeSpan(options)
+              spans.push(span)
+              return span
+            }
+          })
+          const secret = "the prompt text must not reach a span"
+          yield* Effect.flatMap(Router, (router) => router.execute(simple, conversation(secret))).pipe(
+            Effect.withTracer(tracer)
+          )
+          assert.deepStrictEqual(
+            [
+              (yield* count(okOnB)) - before[0]!,
+              (yield* count(limitOnA)) - before[1]!,
+              (yield* count(usageFallbacks)) - before[2]!
+            ],
+            [1, 1, 1]
+          )
+          assert.isAbove((yield* Metric.value(planTime)).count, plansBefore)
+          const named = (name: string) => spans.filter((span) => span.name === name)
+          assert.lengthOf(named("Router.execute"), 1)
+          assert.lengthOf(named("Router.plan"), 1)
+          const attempts = named("Router.attempt")
+          assert.deepStrictEqual(
+            attempts.map((span) => [
+              span.attributes.get("account"),
+              span.attributes.get("model"),
+              span.attributes.get("effort")
+            ]),
+            [
+              [a.id, "gpt-6-luna", "low"],
+              [b.id, "gpt-6-luna", "low"]
+            ]
+          )
+          // Each attempt's client span is its child.
+          const chats = named("CodexClient.chat")
+          assert.lengthOf(chats, 2)
+          assert.strictEqual(Option.getOrUndefined(chats[1]!.parent), attempts[1])
+          for (const span of spans) {
+            for (const value of span.attributes.values()) assert.notInclude(String(value), secret)
+          }
+        })
     )
 
     it.effect("stream: a RouteChosen, then the turn's events; fallback happens before any content", () =>

@@ -49,18 +49,19 @@ export interface Resolved {
   readonly model: ModelCatalog.ModelInfo | undefined
 }
 
-/**
- * A 32-bit FNV-1a hash with a final avalanche, the same in every process: rendezvous hashing picks
- * the account with the highest `score(key, account)`, so the fleet agrees without shared state and
- * only the keys of an account that leaves move.
- */
-const score = (key: string, accountId: string) => {
+/** A 32-bit FNV-1a hash of `text`. */
+const fnv = (text: string) => {
   let hash = 0x811c9dc5
-  const text = `${key}\u0000${accountId}`
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i)
     hash = Math.imul(hash, 0x01000193)
   }
+  return hash
+}
+
+/** A final avalanche, so that close inputs give unrelated outputs. */
+const mix = (value: number) => {
+  let hash = value
   hash ^= hash >>> 16
   hash = Math.imul(hash, 0x85ebca6b)
   hash ^= hash >>> 13
@@ -68,6 +69,24 @@ const score = (key: string, accountId: string) => {
   hash ^= hash >>> 16
   return hash >>> 0
 }
+
+/** Account ids' hashes, computed once per process (accounts are few and long-lived). */
+const accountHashes = new Map<string, number>()
+const accountHash = (accountId: string) => {
+  let hash = accountHashes.get(accountId)
+  if (hash === undefined) {
+    hash = mix(fnv(accountId))
+    accountHashes.set(accountId, hash)
+  }
+  return hash
+}
+
+/**
+ * Rendezvous hashing: the account with the highest `score(key, account)` takes the key, the same
+ * in every process, so the fleet agrees without shared state and only the keys of an account that
+ * leaves move.
+ */
+const score = (keyHash: number, accountId: string) => mix(keyHash ^ Math.imul(accountHash(accountId), 0x9e3779b1))
 
 const nameOf = (account: PoolAccount) => account.label ?? account.accountId
 
@@ -78,61 +97,81 @@ const effortFor = (model: ModelCatalog.ModelInfo, effort: string | undefined) =>
   return levels.some((level) => level.effort === effort) ? effort : undefined
 }
 
-/** Why an account cannot take a model now, or `undefined` when it can. */
-const accountSkip = (
-  state: PoolState,
-  account: PoolAccount,
-  model: ModelCatalog.ModelInfo,
-  now: number
-): Pick<Skip, "reason" | "detail" | "until"> | undefined => {
-  if (account.status !== "active") {
-    return {
-      reason: account.status,
-      detail:
-        account.status === "reauth_required"
-          ? `must sign in again${account.statusReason ? ` (${account.statusReason})` : ""}: \`nexus login --label ${nameOf(account)}\``
-          : "disabled"
-    }
-  }
-  const plans = model.available_in_plans
-  if (plans !== undefined && account.plan !== undefined && !plans.includes(account.plan)) {
-    return { reason: "plan_excludes_model", detail: `${model.slug} is not available on the ${account.plan} plan` }
-  }
-  const blocked = state.blocks.get(account.accountId)
-  if (blocked !== undefined && blocked > now) {
-    return { reason: "usage_limit", detail: "usage limit reached", until: blocked }
-  }
-  let full: PoolWindow | undefined
-  for (const window of state.windows.get(account.accountId) ?? []) {
-    if (window.usedPercent >= 100 && window.resetsAt > now && (full === undefined || window.resetsAt > full.resetsAt)) {
-      full = window
-    }
-  }
-  if (full !== undefined) {
-    return {
-      reason: "window_full",
-      detail: `its ${full.windowMinutes}-minute ${full.limitId} window is at ${full.usedPercent} %`,
-      until: full.resetsAt
-    }
-  }
-  const cooling = state.cooldowns.get(pairKey(account.accountId, model.slug))
-  if (cooling !== undefined && cooling > now) {
-    return { reason: "cooling_down", detail: `${model.slug} failed repeatedly on it`, until: cooling }
-  }
-  if (state.maxInFlight > 0 && (state.inFlight.get(account.accountId) ?? 0) >= state.maxInFlight) {
-    return { reason: "at_capacity", detail: `${state.maxInFlight} requests in flight` }
-  }
-  return undefined
+type Reason = Pick<Skip, "reason" | "detail" | "until">
+
+/** What a plan needs to know of an account, whatever the model: computed once per plan. */
+interface Facts {
+  readonly account: PoolAccount
+  /** Not active: the first reason, before any model's. */
+  readonly inactive: Reason | undefined
+  /** Blocked by a usage limit, or a window at 100 %. */
+  readonly limited: Reason | undefined
+  readonly atCapacity: Reason | undefined
+  /** 100 minus its fullest current window. */
+  readonly room: number
+  readonly inFlight: number
 }
 
-/** Room left on an account: 100 minus its fullest current window. */
-const headroom = (state: PoolState, accountId: string, now: number) => {
+const factsOf = (state: PoolState, account: PoolAccount, now: number): Facts => {
+  const inactive: Reason | undefined =
+    account.status === "active"
+      ? undefined
+      : {
+          reason: account.status,
+          detail:
+            account.status === "reauth_required"
+              ? `must sign in again${account.statusReason ? ` (${account.statusReason})` : ""}: \`nexus login --label ${nameOf(account)}\``
+              : "disabled"
+        }
   let used = 0
-  for (const window of state.windows.get(accountId) ?? []) {
-    if (window.resetsAt > now && window.usedPercent > used) used = window.usedPercent
+  let full: PoolWindow | undefined
+  for (const window of state.windows.get(account.accountId) ?? []) {
+    if (window.resetsAt <= now) continue
+    if (window.usedPercent > used) used = window.usedPercent
+    if (window.usedPercent >= 100 && (full === undefined || window.resetsAt > full.resetsAt)) full = window
   }
-  return 100 - used
+  const blocked = state.blocks.get(account.accountId)
+  const limited: Reason | undefined =
+    blocked !== undefined && blocked > now
+      ? { reason: "usage_limit", detail: "usage limit reached", until: blocked }
+      : full !== undefined
+        ? {
+            reason: "window_full",
+            detail: `its ${full.windowMinutes}-minute ${full.limitId} window is at ${full.usedPercent} %`,
+            until: full.resetsAt
+          }
+        : undefined
+  const inFlight = state.inFlight.get(account.accountId) ?? 0
+  const atCapacity: Reason | undefined =
+    state.maxInFlight > 0 && inFlight >= state.maxInFlight
+      ? { reason: "at_capacity", detail: `${state.maxInFlight} requests in flight` }
+      : undefined
+  return { account, inactive, limited, atCapacity, room: 100 - used, inFlight }
 }
+
+/** Why an account cannot take a model now, or `undefined` when it can. */
+const skipFor = (state: PoolState, facts: Facts, model: ModelCatalog.ModelInfo, now: number): Reason | undefined => {
+  if (facts.inactive !== undefined) return facts.inactive
+  const plans = model.available_in_plans
+  const plan = facts.account.plan
+  if (plans !== undefined && plan !== undefined && !plans.includes(plan)) {
+    return { reason: "plan_excludes_model", detail: `${model.slug} is not available on the ${plan} plan` }
+  }
+  if (facts.limited !== undefined) return facts.limited
+  if (state.cooldowns.size > 0) {
+    const cooling = state.cooldowns.get(pairKey(facts.account.accountId, model.slug))
+    if (cooling !== undefined && cooling > now) {
+      return { reason: "cooling_down", detail: `${model.slug} failed repeatedly on it`, until: cooling }
+    }
+  }
+  return facts.atCapacity
+}
+
+/** Most room first, then fewest in flight, then by id (the same order in every process). */
+const byRoom = (a: Facts, b: Facts) =>
+  b.room - a.room ||
+  a.inFlight - b.inFlight ||
+  (a.account.accountId < b.account.accountId ? -1 : a.account.accountId > b.account.accountId ? 1 : 0)
 
 /**
  * The plan for `request`: for each candidate in order, its eligible accounts ranked (the sticky
@@ -172,6 +211,11 @@ export const plan = (
       })
     }
   }
+  const ranked = accounts.map((account) => factsOf(state, account, now)).sort(byRoom)
+  const keyHash =
+    request.promptCacheKey !== undefined && request.promptCacheKey.length > 0
+      ? mix(fnv(request.promptCacheKey))
+      : undefined
   const seen = new Set<string>()
   for (const candidate of candidates) {
     const model = candidate.model
@@ -195,33 +239,26 @@ export const plan = (
       })
       continue
     }
-    const eligible: Array<PoolAccount> = []
-    for (const account of accounts) {
-      const skip = accountSkip(state, account, model, now)
-      if (skip === undefined) eligible.push(account)
-      else skipped.push({ ...base, account: nameOf(account), ...skip })
-    }
-    const room = new Map(eligible.map((account) => [account.accountId, headroom(state, account.accountId, now)]))
-    eligible.sort(
-      (a, b) =>
-        room.get(b.accountId)! - room.get(a.accountId)! ||
-        (state.inFlight.get(a.accountId) ?? 0) - (state.inFlight.get(b.accountId) ?? 0) ||
-        (a.accountId < b.accountId ? -1 : a.accountId > b.accountId ? 1 : 0)
-    )
-    const cacheKey = request.promptCacheKey
-    if (cacheKey !== undefined && cacheKey.length > 0 && eligible.length > 1) {
-      let best = 0
-      let bestScore = -1
-      for (let i = 0; i < eligible.length; i++) {
-        const s = score(cacheKey, eligible[i]!.accountId)
-        if (s > bestScore) {
-          bestScore = s
-          best = i
+    const eligible: Array<Facts> = []
+    let sticky = -1
+    let best = -1
+    for (const facts of ranked) {
+      const skip = skipFor(state, facts, model, now)
+      if (skip !== undefined) {
+        skipped.push({ ...base, account: nameOf(facts.account), ...skip })
+        continue
+      }
+      if (keyHash !== undefined) {
+        const s = score(keyHash, facts.account.accountId)
+        if (s > best) {
+          best = s
+          sticky = eligible.length
         }
       }
-      if (best > 0) eligible.unshift(...eligible.splice(best, 1))
+      eligible.push(facts)
     }
-    for (const account of eligible) {
+    if (sticky > 0) eligible.unshift(...eligible.splice(sticky, 1))
+    for (const { account } of eligible) {
       attempts.push({
         model: model.slug,
         requested: candidate.requested,
