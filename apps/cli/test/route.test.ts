@@ -20,6 +20,7 @@ const reset = Effect.gen(function* () {
   yield* sql`DELETE FROM nexus.oauth_tokens`
   yield* sql`DELETE FROM nexus.usage_windows`
   yield* sql`DELETE FROM nexus.account_blocks`
+  yield* sql`DELETE FROM nexus.model_cooldowns`
   yield* (yield* Emulator.Emulator).clearFaults
 })
 

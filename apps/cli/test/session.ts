@@ -35,6 +35,7 @@ export const reset = Effect.gen(function* () {
   yield* sql`DELETE FROM nexus.oauth_tokens`
   yield* sql`DELETE FROM nexus.usage_windows`
   yield* sql`DELETE FROM nexus.account_blocks`
+  yield* sql`DELETE FROM nexus.model_cooldowns`
   const emulator = yield* Emulator.Emulator
   yield* emulator.clearFaults
 })

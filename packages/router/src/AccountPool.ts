@@ -1,9 +1,10 @@
 /**
  * The pool of signed-in ChatGPT accounts as the router sees it: every account of the token store,
- * its usage windows, the usage-limit blocks the fleet recorded, and this process's cooldowns and
- * requests in flight. Kept in memory, so that planning costs no query: the fleet's part is read at
- * start, then re-read when Postgres announces a change on `nexus_pool` (within a second of a
- * block recorded by any process), with a bounded poll while notifications are unavailable.
+ * its usage windows, the usage-limit blocks and the (account, model) cooldowns the fleet recorded,
+ * and this process's requests in flight. Kept in memory, so that planning costs no query: the
+ * fleet's part is read at start, then re-read when Postgres announces a change on `nexus_pool`
+ * (within a second of a block or cooldown recorded by any process), with a bounded poll while
+ * notifications are unavailable.
  *
  * @since 0.1.0
  */
@@ -59,7 +60,10 @@ export class AccountPool extends Context.Service<
     readonly state: Effect.Effect<PoolState>
     /** Blocks an account until `until` (Unix ms): at once here, and in Postgres for the fleet. */
     readonly block: (accountId: string, until: number, reason: string) => Effect.Effect<void>
-    /** A rate limit or an unavailable backend on (account, model): may open its cooldown. */
+    /**
+     * A rate limit or an unavailable backend on (account, model): may open its cooldown, for the
+     * whole fleet.
+     */
     readonly failure: (accountId: string, model: string) => Effect.Effect<void>
     /** A turn served by (account, model): its failures are forgotten. */
     readonly success: (accountId: string, model: string) => Effect.Effect<void>
@@ -127,6 +131,12 @@ const BlockRow = Schema.Struct({
   blocked_until: Schema.DateTimeUtcFromDate
 })
 
+const CooldownRow = Schema.Struct({
+  account_id: Schema.String,
+  model: Schema.String,
+  cooled_until: Schema.DateTimeUtcFromDate
+})
+
 /** How long to wait after a notification for others of the same burst (one read serves them all). */
 const COALESCE = Duration.millis(50)
 /** While notifications are unavailable, the fleet's part is read this often. */
@@ -171,6 +181,14 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
       })(undefined).pipe(Effect.mapError(unavailable))
     )
 
+    const selectCooldowns = Option.map(listenOn, (sql) =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: CooldownRow,
+        execute: () => sql`SELECT account_id, model, cooled_until FROM nexus.model_cooldowns WHERE cooled_until > now()`
+      })(undefined).pipe(Effect.mapError(unavailable))
+    )
+
     const load = Effect.gen(function* () {
       const stored = yield* store.list.pipe(
         Effect.mapError((error) => new PoolUnavailable({ detail: error.message, retryable: true, cause: error }))
@@ -181,6 +199,7 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
         )
       )
       const blocked = Option.isSome(selectBlocks) ? yield* selectBlocks.value : undefined
+      const cooled = Option.isSome(selectCooldowns) ? yield* selectCooldowns.value : undefined
       accounts.length = 0
       for (const row of stored) {
         accounts.push({
@@ -209,6 +228,13 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
         for (const row of blocked) {
           const until = DateTime.toEpochMillis(row.blocked_until)
           if (until > (blocks.get(row.account_id) ?? 0)) blocks.set(row.account_id, until)
+        }
+      }
+      if (cooled !== undefined) {
+        for (const row of cooled) {
+          const key = pairKey(row.account_id, row.model)
+          const until = DateTime.toEpochMillis(row.cooled_until)
+          if (until > (cooldowns.get(key) ?? 0)) cooldowns.set(key, until)
         }
       }
     })
@@ -269,6 +295,25 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
         )
     )
 
+    const persistCooldown = Option.map(
+      listenOn,
+      (sql) => (accountId: string, model: string, until: number) =>
+        sql`
+          INSERT INTO nexus.model_cooldowns (account_id, model, cooled_until)
+          VALUES (${accountId}, ${model}, ${new Date(until)})
+          ON CONFLICT (account_id, model) DO UPDATE
+            SET cooled_until = GREATEST(nexus.model_cooldowns.cooled_until, EXCLUDED.cooled_until), observed_at = now()`.pipe(
+          Effect.asVoid,
+          Effect.catch((error) =>
+            Effect.logWarning("could not record the cooldown for the fleet", {
+              account: accountId,
+              model,
+              error: Database.describe(error)
+            })
+          )
+        )
+    )
+
     const block = (accountId: string, until: number, reason: string) =>
       Effect.andThen(
         Effect.sync(() => {
@@ -286,14 +331,19 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
         recent.push(now)
         if (recent.length >= cooldown.failures) {
           failures.delete(key)
-          cooldowns.set(key, now + Duration.toMillis(cooldown.duration))
-          return Effect.andThen(
-            Metric.update(cooldownsOpen, openCooldowns(now)),
-            Effect.logWarning("cooling down a model on an account after repeated failures", {
-              account: accountId,
-              model,
-              for: Duration.format(cooldown.duration)
-            })
+          const until = now + Duration.toMillis(cooldown.duration)
+          cooldowns.set(key, until)
+          return Effect.all(
+            [
+              Metric.update(cooldownsOpen, openCooldowns(now)),
+              Effect.logWarning("cooling down a model on an account after repeated failures", {
+                account: accountId,
+                model,
+                for: Duration.format(cooldown.duration)
+              }),
+              Option.isSome(persistCooldown) ? persistCooldown.value(accountId, model, until) : Effect.void
+            ],
+            { discard: true }
           )
         }
         failures.set(key, recent)

@@ -110,6 +110,14 @@ layer(Infrastructure, { excludeTestServices: true, timeout: 120_000 })("the rout
           assert.strictEqual((yield* requestsByAccount)[a.id], before, "a cooling pair was asked")
           const skip = cooled.route.skipped.find((entry) => entry.account === a.label)!
           assert.strictEqual(skip.reason, "cooling_down")
+          // Recorded for the fleet: every router skips the pair until the cooldown ends.
+          const sql = yield* PgClient.PgClient
+          const rows = yield* sql<{ readonly account_id: string; readonly model: string }>`
+            SELECT account_id, model FROM nexus.model_cooldowns WHERE cooled_until > now()`
+          assert.deepStrictEqual(
+            rows.map((row) => [row.account_id, row.model]),
+            [[a.id, "gpt-6-luna"]]
+          )
           yield* emulator.clearFaults
           yield* Effect.sleep(Duration.millis(1100))
           const back = yield* router.execute(simple, conversation("fourth"))

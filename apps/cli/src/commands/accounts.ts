@@ -1,7 +1,7 @@
 /**
  * `nexus accounts`: the pool the router chooses from — every signed-in account, its plan and
- * status, each usage window's use and reset, the usage-limit block the fleet recorded, and this
- * process's cooldowns and requests in flight. `nexus status` is the sign-in view; this is the
+ * status, each usage window's use and reset, the usage-limit block and the (account, model)
+ * cooldowns the fleet recorded, and this process's requests in flight. `nexus status` is the sign-in view; this is the
  * routing view.
  *
  * @since 0.1.0
@@ -40,7 +40,7 @@ export interface PoolEntry {
   }>
   /** The usage-limit block recorded for the fleet, while it lasts. */
   readonly blockedUntil: string | null
-  /** (model, until) pairs cooling down in this process. */
+  /** Models cooling down on the account, for the whole fleet. */
   readonly cooldowns: ReadonlyArray<{ readonly model: string; readonly until: string }>
   /** Requests in flight on the account in this process. */
   readonly inFlight: number
@@ -71,7 +71,7 @@ const render = (entry: PoolEntry, now: number): string => {
             `  ${kindName(window.kind, window.windowMinutes).padEnd(11)} ${window.usedPercent}% used${window.resetsAt ? `, resets ${at(window.resetsAt)}` : ""}`
         )),
     ...(entry.blockedUntil === null ? [] : [`  blocked     until ${at(entry.blockedUntil)}`]),
-    ...entry.cooldowns.map((cooldown) => `  cooldown    ${cooldown.model} until ${at(cooldown.until)} (this process)`),
+    ...entry.cooldowns.map((cooldown) => `  cooldown    ${cooldown.model} until ${at(cooldown.until)}`),
     ...(entry.inFlight === 0 ? [] : [`  in flight   ${entry.inFlight} (this process)`])
   ].join("\n")
 }
