@@ -71,13 +71,15 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
         assert.include(first.stdout, "Applied migration 0001_usage_and_models (@nexus/provider-codex)")
         assert.include(first.stdout, "Applied migration 0001_pool (@nexus/router)")
         assert.include(first.stdout, "Applied migration 0002_cooldowns (@nexus/router)")
-        assert.include(first.stdout, "(4 applied)")
+        assert.include(first.stdout, "Applied migration 0003_instances (@nexus/router)")
+        assert.include(first.stdout, "(5 applied)")
         const created = yield* tables
         assert.deepStrictEqual(created, [
           "nexus.account_blocks",
           "nexus.model_cooldowns",
           "nexus.models",
           "nexus.oauth_tokens",
+          "nexus.router_instances",
           "nexus.usage_windows",
           "public.nexus_migrations",
           "public.nexus_provider_codex_migrations",
@@ -92,7 +94,7 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
         assert.include(second.stdout, "up to date")
         assert.notInclude(second.stdout, "Applied")
         assert.deepStrictEqual(yield* tables, created)
-        assert.strictEqual(Number((yield* recorded)[0]!.n), 4)
+        assert.strictEqual(Number((yield* recorded)[0]!.n), 5)
       })
   )
 

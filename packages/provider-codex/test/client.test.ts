@@ -358,9 +358,10 @@ layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })("CodexClient a
   it.effect("a stream that goes idle ends UpstreamUnavailable after the idle limit, and is retried", () =>
     Effect.gen(function* () {
       const { account, emulator, requests } = yield* setup
+      // A second long enough that, under a full CI run, the retry's headers arrive within it.
       const client = yield* clientWith({
         baseUrl: emulator.urls.codexBaseUrl,
-        idleTimeout: Duration.millis(300),
+        idleTimeout: Duration.seconds(1),
         attempts: 2
       })
       yield* emulator.injectFault({ kind: "idle", account, afterEvents: 2, times: 2 })

@@ -29,6 +29,8 @@ import {
 import { SqlClient, SqlError, SqlSchema } from "effect/sql"
 import { type PoolAccount, type PoolState, type PoolWindow, pairKey } from "./internal/planner.ts"
 import * as Migrations from "./Migrations.ts"
+import { randomUUID } from "node:crypto"
+import { hostname } from "node:os"
 import { type Cooldown, RoutingPolicy } from "./RoutingPolicy.ts"
 
 export type { PoolAccount, PoolState, PoolWindow } from "./internal/planner.ts"
@@ -71,6 +73,14 @@ export class AccountPool extends Context.Service<
     readonly acquire: (accountId: string) => Effect.Effect<void, never, Scope.Scope>
     /** Reads the fleet's part again now. */
     readonly refresh: Effect.Effect<void, PoolUnavailable>
+    /**
+     * Requests in flight per account across the fleet's router processes, as each last reported
+     * it (every few seconds, never per request); with how many processes reported.
+     */
+    readonly fleetInFlight: Effect.Effect<
+      { readonly processes: number; readonly byAccount: ReadonlyMap<string, number> },
+      PoolUnavailable
+    >
   }
 >()("@nexus/router/AccountPool") {
   /**
@@ -143,6 +153,12 @@ const COALESCE = Duration.millis(50)
 const POLL = Duration.seconds(1)
 /** Even with notifications, read everything this often (a missed one cannot last). */
 const FULL_REFRESH = Duration.seconds(30)
+/** How often a process reports its requests in flight; a report older than three of these is gone. */
+const HEARTBEAT = Duration.seconds(2)
+
+const InstanceRow = Schema.Struct({
+  in_flight: Schema.Record(Schema.String, Schema.Finite)
+})
 
 const make = (listenOn: Option.Option<PgClient.PgClient>) =>
   Effect.gen(function* () {
@@ -275,7 +291,48 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
         Effect.repeat(Schedule.forever),
         Effect.forkScoped
       )
+
+      // This process's requests in flight, for `nexus accounts`: written every HEARTBEAT, removed
+      // when the pool closes (a crashed process's row ages out).
+      const instance = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+      const report = Effect.suspend(
+        () =>
+          sql`
+          INSERT INTO nexus.router_instances (instance, in_flight, seen_at)
+          VALUES (${instance}, ${sql.json(Object.fromEntries(inFlight))}, now())
+          ON CONFLICT (instance) DO UPDATE SET in_flight = EXCLUDED.in_flight, seen_at = now()`
+      ).pipe(
+        Effect.asVoid,
+        Effect.catch((error) =>
+          Effect.logDebug("could not report the requests in flight", { error: Database.describe(error) })
+        )
+      )
+      yield* Effect.addFinalizer(() =>
+        sql`DELETE FROM nexus.router_instances WHERE instance = ${instance}`.pipe(Effect.ignore)
+      )
+      yield* Effect.forkScoped(Effect.forever(Effect.andThen(report, Effect.sleep(HEARTBEAT))))
     }
+
+    const selectInstances = Option.map(listenOn, (sql) =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: InstanceRow,
+        execute: () => sql`
+          SELECT in_flight FROM nexus.router_instances
+          WHERE seen_at > now() - ${`${Duration.toMillis(HEARTBEAT) * 3} milliseconds`}::interval`
+      })(undefined).pipe(Effect.mapError(unavailable))
+    )
+    const fleetInFlight = Option.isSome(selectInstances)
+      ? Effect.map(selectInstances.value, (rows) => {
+          const byAccount = new Map<string, number>()
+          for (const row of rows) {
+            for (const [accountId, count] of Object.entries(row.in_flight)) {
+              byAccount.set(accountId, (byAccount.get(accountId) ?? 0) + count)
+            }
+          }
+          return { processes: rows.length, byAccount: byAccount as ReadonlyMap<string, number> }
+        })
+      : Effect.sync(() => ({ processes: 1, byAccount: new Map(inFlight) as ReadonlyMap<string, number> }))
 
     const persistBlock = Option.map(
       listenOn,
@@ -374,5 +431,5 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
         // A failed read keeps the last state, as the Postgres pool does.
         Effect.as(Effect.ignore(load), state)
 
-    return AccountPool.of({ state: current, block, failure, success, acquire, refresh: load })
+    return AccountPool.of({ state: current, block, failure, success, acquire, refresh: load, fleetInFlight })
   })

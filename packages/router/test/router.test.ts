@@ -268,6 +268,31 @@ layer(Infrastructure, { excludeTestServices: true, timeout: 120_000 })("the rout
         })
     )
 
+    it.effect("requests in flight are reported for the fleet every few seconds, and drop when they end", () =>
+      Effect.gen(function* () {
+        const { a } = yield* threeAccounts()
+        const pool = yield* AccountPool
+        const inFlightOnA = Effect.map(pool.fleetInFlight, (fleet) => fleet.byAccount.get(a.id) ?? 0)
+        const until = (expected: number) =>
+          Effect.gen(function* () {
+            const started = Date.now()
+            while (Date.now() - started < 8_000) {
+              if ((yield* inFlightOnA) === expected) return Date.now() - started
+              yield* Effect.sleep("100 millis")
+            }
+            return assert.fail(`in flight on a never reached ${expected}`)
+          })
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* pool.acquire(a.id)
+            yield* pool.acquire(a.id)
+            assert.isBelow(yield* until(2), 5_000)
+          })
+        )
+        assert.isBelow(yield* until(0), 5_000)
+      })
+    )
+
     it.effect("stream: a RouteChosen, then the turn's events; fallback happens before any content", () =>
       Effect.gen(function* () {
         const { a, b } = yield* threeAccounts()

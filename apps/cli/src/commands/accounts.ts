@@ -1,7 +1,7 @@
 /**
  * `nexus accounts`: the pool the router chooses from — every signed-in account, its plan and
  * status, each usage window's use and reset, the usage-limit block and the (account, model)
- * cooldowns the fleet recorded, and this process's requests in flight. `nexus status` is the sign-in view; this is the
+ * cooldowns the fleet recorded, and the requests in flight the fleet's routers reported. `nexus status` is the sign-in view; this is the
  * routing view.
  *
  * @since 0.1.0
@@ -42,7 +42,7 @@ export interface PoolEntry {
   readonly blockedUntil: string | null
   /** Models cooling down on the account, for the whole fleet. */
   readonly cooldowns: ReadonlyArray<{ readonly model: string; readonly until: string }>
-  /** Requests in flight on the account in this process. */
+  /** Requests in flight on the account across the fleet's router processes (as each last reported). */
   readonly inFlight: number
 }
 
@@ -72,7 +72,7 @@ const render = (entry: PoolEntry, now: number): string => {
         )),
     ...(entry.blockedUntil === null ? [] : [`  blocked     until ${at(entry.blockedUntil)}`]),
     ...entry.cooldowns.map((cooldown) => `  cooldown    ${cooldown.model} until ${at(cooldown.until)}`),
-    ...(entry.inFlight === 0 ? [] : [`  in flight   ${entry.inFlight} (this process)`])
+    ...(entry.inFlight === 0 ? [] : [`  in flight   ${entry.inFlight}`])
   ].join("\n")
 }
 
@@ -92,6 +92,7 @@ export const accounts = Command.make(
     const { readable, unreadable } = yield* store.inventory
     const observed = yield* usage.list
     const state = yield* pool.state
+    const fleet = yield* pool.fleetInFlight
     const now = yield* Clock.currentTimeMillis
     const iso = (millis: number) => new Date(millis).toISOString()
     const poolOf = (accountId: string) => {
@@ -116,7 +117,7 @@ export const accounts = Command.make(
           })),
         blockedUntil: blocked !== undefined && blocked > now ? iso(blocked) : null,
         cooldowns,
-        inFlight: state.inFlight.get(accountId) ?? 0
+        inFlight: fleet.byAccount.get(accountId) ?? 0
       }
     }
     const entries: Array<PoolEntry> = [
