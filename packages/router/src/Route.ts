@@ -132,6 +132,15 @@ export interface Plan {
 
 const when = (millis: number) => new Date(millis).toISOString()
 
+/** The reasons that pass with time. */
+const TRANSIENT: ReadonlySet<SkipReason> = new Set<SkipReason>([
+  "usage_limit",
+  "window_full",
+  "cooling_down",
+  "at_capacity",
+  "failed"
+])
+
 /**
  * No candidate can serve the request now: why each was skipped, and the earliest time one of them
  * becomes usable again, when that is known.
@@ -144,9 +153,13 @@ export class NoCandidate extends Schema.TaggedError<NoCandidate>()("NoCandidate"
   /** Unix milliseconds. */
   earliestUsable: Schema.optional(Schema.Finite)
 }) {
-  /** Waiting may help when some candidate becomes usable at a known time. */
+  /**
+   * Waiting may help: some candidate is held back by something that passes (a usage limit or a
+   * full window, a cooldown, a full account, a failure of the backend), not by a sign-in, a plan or
+   * the policy.
+   */
   get isRetryable(): boolean {
-    return this.earliestUsable !== undefined
+    return this.skipped.some((skip) => TRANSIENT.has(skip.reason))
   }
   override get message() {
     if (this.skipped.length > 0 && this.skipped.every((skip) => skip.reason === "no_account")) {

@@ -118,6 +118,7 @@ describe("plan", () => {
     const outcome = plan(request(), [candidate(big), candidate(undefined, "gone")], 0, pool, NOW)
     assert.instanceOf(outcome, NoCandidate)
     assert.strictEqual(outcome.earliestUsable, NOW + HOUR)
+    assert.isTrue(outcome.isRetryable)
     assert.deepStrictEqual(
       outcome.skipped.map((skip) => `${skip.model}/${skip.account ?? "-"}/${skip.reason}`),
       ["big/a/usage_limit", "big/b/usage_limit", "gone/-/unknown_model"]
