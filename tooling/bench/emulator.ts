@@ -4,7 +4,7 @@
 //   node tooling/bench/emulator.ts [--seconds 5] [--concurrency 64] [--rounds 2]
 import { benchArgs } from "./args.ts"
 import { startServer } from "./children.ts"
-import { writeFileSync } from "node:fs"
+import { rmSync, writeFileSync } from "node:fs"
 import { Agent, request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -110,7 +110,10 @@ const recorded = {
 }
 const recording = join(tmpdir(), `nexus-bench-reply-${process.pid}.json`)
 writeFileSync(recording, JSON.stringify(recorded))
-const bare = await startServer(["tooling/bench/bare-server.ts", recording])
+const bare = await startServer(["tooling/bench/bare-server.ts", recording]).finally(() =>
+  // The bare server read the recording before it printed its URL: nothing is left in the temp dir.
+  rmSync(recording, { force: true })
+)
 
 const targets: Array<Target> = [
   { name: "emulator", url: new URL(`${urls.codexBaseUrl}/responses`), headers },
