@@ -267,9 +267,38 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
         )
       )
       // One reader of notifications: each burst (and at least every FULL_REFRESH) reloads once.
-      const follow = Effect.scoped(
+      // Without notifications (the connection lost, or a pooler that does not pass LISTEN): read the
+      // pool, wait POLL, try LISTEN again — a read every second until it works. Said once when lost
+      // and once when back, not at every try.
+      let lost = false
+      const pollOnce = (error: { readonly message: string }) =>
+        Effect.andThen(
+          lost
+            ? Effect.void
+            : Effect.andThen(
+                Effect.sync(() => {
+                  lost = true
+                }),
+                Effect.logWarning("lost the pool notifications; reading the pool every second until they are back", {
+                  error: error.message
+                })
+              ),
+          Effect.andThen(reload, Effect.sleep(POLL))
+        )
+      const listening = Effect.suspend(() =>
+        lost
+          ? Effect.andThen(
+              Effect.sync(() => {
+                lost = false
+              }),
+              Effect.logInfo("the pool notifications are back")
+            )
+          : Effect.void
+      )
+      yield* Effect.scoped(
         Effect.gen(function* () {
           const notifications = yield* sql.listen("nexus_pool")
+          yield* listening
           yield* reload
           return yield* Effect.forever(
             Queue.take(notifications).pipe(
@@ -280,17 +309,7 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
             )
           )
         })
-      )
-      // Without notifications (the connection lost), poll until LISTEN works again.
-      const poll = Effect.forever(Effect.andThen(Effect.sleep(POLL), reload))
-      yield* follow.pipe(
-        Effect.tapError((error) =>
-          Effect.logWarning("lost the pool notifications; polling until they are back", { error: error.message })
-        ),
-        Effect.catch(() => Effect.timeoutOrElse(poll, { duration: POLL, orElse: () => Effect.void })),
-        Effect.repeat(Schedule.forever),
-        Effect.forkScoped
-      )
+      ).pipe(Effect.catch(pollOnce), Effect.repeat(Schedule.forever), Effect.forkScoped)
 
       // This process's requests in flight, for `nexus accounts`: written every HEARTBEAT, removed
       // when the pool closes (a crashed process's row ages out).

@@ -5,7 +5,9 @@ import { assert, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
 import { TestDatabase } from "@nexus/testing"
 import { PgClient } from "@effect/sql-pg"
-import { Effect } from "effect"
+import { Context, Effect, Layer } from "effect"
+import { SqlError } from "effect/sql"
+import { AccountPool } from "../src/AccountPool.ts"
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 import type { RouteRequest } from "../src/Route.ts"
@@ -150,6 +152,38 @@ layer(Infrastructure, { excludeTestServices: true, timeout: 120_000 })("two rout
           assert.isTrue(moved, "the child never learned of the block")
           assert.isBelow(elapsed, 2_000, `the child took ${elapsed} ms without notifications`)
         })
+    )
+
+    it.effect(
+      "a process whose LISTEN never works (a pooler that does not pass it) still reads every change within 2 s",
+      () =>
+        Effect.gen(function* () {
+          const { a } = yield* threeAccounts()
+          const sql = yield* PgClient.PgClient
+          // The same client, except that LISTEN is refused, as behind a transaction-mode pooler.
+          const refusing: typeof sql = Object.assign((...args: Parameters<typeof sql>) => sql(...args), sql, {
+            listen: () =>
+              Effect.fail(
+                new SqlError.SqlError({
+                  reason: new SqlError.ConnectionError({ cause: "LISTEN is not supported", message: "LISTEN refused" })
+                })
+              )
+          })
+          const context = yield* Layer.build(
+            Layer.fresh(AccountPool.layer).pipe(Layer.provide(Layer.succeed(PgClient.PgClient)(refusing)))
+          )
+          const pool = Context.get(context, AccountPool)
+          yield* sql`INSERT INTO nexus.account_blocks (account_id, blocked_until, reason)
+          VALUES (${a.id}, now() + interval '1 hour', 'usage_limit_reached')`
+          const started = Date.now()
+          while (Date.now() - started < 5_000) {
+            if ((yield* pool.state).blocks.has(a.id)) break
+            yield* Effect.sleep("50 millis")
+          }
+          const elapsed = Date.now() - started
+          assert.isTrue((yield* pool.state).blocks.has(a.id), "the pool never read the block")
+          assert.isBelow(elapsed, 2_000, `the pool took ${elapsed} ms without LISTEN`)
+        }).pipe(Effect.scoped)
     )
   })
 })
