@@ -1,43 +1,22 @@
 // `nexus route`, `nexus route check`, `nexus accounts` and a routed `nexus chat`, end to end: real
 // child processes against a scratch database and the emulator, with two accounts in the pool.
 import { assert, layer } from "@effect/vitest"
-import { PgClient } from "@effect/sql-pg"
 import { Emulator } from "@nexus/codex-emulator"
-import { Database, Migrations } from "@nexus/database"
-import { TestDatabase } from "@nexus/testing"
 import { Effect } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { migrations } from "../src/Services.ts"
 import { childEnv, type Env, nexus, tempDir, TestLive } from "./helpers.ts"
-
-/** Migrated, with no sign-in, window, block or fault left from another test. */
-const reset = Effect.gen(function* () {
-  yield* Migrations.run(migrations).pipe(
-    Effect.provide(Database.Database.layerUrl((yield* TestDatabase.TestDatabase).url))
-  )
-  const sql = yield* PgClient.PgClient
-  yield* sql`DELETE FROM nexus.oauth_tokens`
-  yield* sql`DELETE FROM nexus.usage_windows`
-  yield* sql`DELETE FROM nexus.account_blocks`
-  yield* sql`DELETE FROM nexus.model_cooldowns`
-  yield* (yield* Emulator.Emulator).clearFaults
-})
+import { envFromIssued, reset } from "./session.ts"
 
 /** Signs in a fresh emulator account of `plan` as `label`, through `nexus login --from-env`. */
 const signIn = (env: Env, label: string, plan: "plus" | "pro") =>
   Effect.gen(function* () {
     const emulator = yield* Emulator.Emulator
     const account = yield* emulator.addAccount({ id: `acct-${label}`, email: `${label}@example.com`, plan })
-    const issued = yield* emulator.issueTokens(account.id)
-    const exp = (
-      JSON.parse(Buffer.from(issued.access_token.split(".")[1]!, "base64url").toString("utf8")) as { exp: number }
-    ).exp
+    const { env: tokens } = yield* envFromIssued(account.id)
     const login = yield* nexus(["login", "--from-env", "--label", label], {
       ...env,
-      CODEX_ACCESS_TOKEN: issued.access_token,
-      CODEX_REFRESH_TOKEN: issued.refresh_token,
-      CODEX_EXPIRES_AT: String(exp),
+      ...tokens,
       CODEX_ACCOUNT_ID: account.id
     })
     assert.strictEqual(login.code, 0, login.stderr)

@@ -5,8 +5,9 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it as unit, layer } from "@effect/vitest"
 import { Errors as OAuthErrors } from "@nexus/oauth"
+import { RecordedSpans } from "@nexus/testing"
 import { Credentials, Errors as TokenStoreErrors } from "@nexus/token-store"
-import { Context, Duration, Effect, Fiber, Layer, Option, Stream, Tracer } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Option, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { type CallOptions, type ChatResult, CodexClient, type Retry, type Settings } from "../src/CodexClient.ts"
 import {
@@ -293,27 +294,13 @@ layer(ClientLive, { excludeTestServices: true, timeout: 60_000 })("the client's 
     })
   )
 
-  /** A tracer that keeps every span it makes, for `effect` only. */
-  const withRecordedSpans = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    Effect.suspend(() => {
-      const spans: Array<Tracer.NativeSpan> = []
-      const tracer = Tracer.make({
-        span: (options) => {
-          const span = new Tracer.NativeSpan(options)
-          spans.push(span)
-          return span
-        }
-      })
-      return Effect.map(Effect.withTracer(effect, tracer), (result) => ({ result, spans }))
-    })
-
   for (const call of ["chat", "stream"] as const) {
     it.effect(
       `${call} with a tracer installed: one ended CodexClient.${call} span with the model, parent of the Credentials span of its request`,
       () =>
         Effect.gen(function* () {
           const { client, account } = yield* setup
-          const { spans } = yield* withRecordedSpans(calls[call](client, { account }))
+          const { spans } = yield* RecordedSpans.withRecordedSpans(calls[call](client, { account }))
           const own = spans.filter((span) => span.name === `CodexClient.${call}`)
           assert.lengthOf(own, 1)
           const span = own[0]!

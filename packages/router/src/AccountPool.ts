@@ -205,17 +205,11 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
       })(undefined).pipe(Effect.mapError(unavailable))
     )
 
-    const load = Effect.gen(function* () {
+    /** The sign-ins (status, plan, label): decrypting every row, so read only when they changed. */
+    const loadAccounts = Effect.gen(function* () {
       const stored = yield* store.list.pipe(
         Effect.mapError((error) => new PoolUnavailable({ detail: error.message, retryable: true, cause: error }))
       )
-      const observed = yield* usage.list.pipe(
-        Effect.mapError(
-          (error) => new PoolUnavailable({ detail: error.message, retryable: error.retryable, cause: error })
-        )
-      )
-      const blocked = Option.isSome(selectBlocks) ? yield* selectBlocks.value : undefined
-      const cooled = Option.isSome(selectCooldowns) ? yield* selectCooldowns.value : undefined
       accounts.length = 0
       for (const row of stored) {
         accounts.push({
@@ -226,6 +220,14 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
           statusReason: row.statusReason
         })
       }
+    })
+
+    const loadWindows = Effect.gen(function* () {
+      const observed = yield* usage.list.pipe(
+        Effect.mapError(
+          (error) => new PoolUnavailable({ detail: error.message, retryable: error.retryable, cause: error })
+        )
+      )
       windows.clear()
       for (const window of observed) {
         const resetsAt =
@@ -237,35 +239,65 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
           { limitId: window.limitId, windowMinutes: window.windowMinutes, usedPercent: window.usedPercent, resetsAt }
         ])
       }
-      if (blocked !== undefined) {
-        // Blocks this process recorded stay until they pass: Postgres may not have them yet.
-        const now = yield* Clock.currentTimeMillis
-        for (const [accountId, until] of blocks) if (until <= now) blocks.delete(accountId)
-        for (const row of blocked) {
-          const until = DateTime.toEpochMillis(row.blocked_until)
-          if (until > (blocks.get(row.account_id) ?? 0)) blocks.set(row.account_id, until)
-        }
-      }
-      if (cooled !== undefined) {
-        for (const row of cooled) {
-          const key = pairKey(row.account_id, row.model)
-          const until = DateTime.toEpochMillis(row.cooled_until)
-          if (until > (cooldowns.get(key) ?? 0)) cooldowns.set(key, until)
-        }
+    })
+
+    const loadBlocks = Effect.gen(function* () {
+      if (Option.isNone(selectBlocks)) return
+      const blocked = yield* selectBlocks.value
+      // Blocks this process recorded stay until they pass: Postgres may not have them yet.
+      const now = yield* Clock.currentTimeMillis
+      for (const [accountId, until] of blocks) if (until <= now) blocks.delete(accountId)
+      for (const row of blocked) {
+        const until = DateTime.toEpochMillis(row.blocked_until)
+        if (until > (blocks.get(row.account_id) ?? 0)) blocks.set(row.account_id, until)
       }
     })
+
+    const loadCooldowns = Effect.gen(function* () {
+      if (Option.isNone(selectCooldowns)) return
+      for (const row of yield* selectCooldowns.value) {
+        const key = pairKey(row.account_id, row.model)
+        const until = DateTime.toEpochMillis(row.cooled_until)
+        if (until > (cooldowns.get(key) ?? 0)) cooldowns.set(key, until)
+      }
+    })
+
+    /** What each table of a `nexus_pool` notification (`<table>:<account id>`) makes the pool read. */
+    const loaders: Readonly<Record<string, Effect.Effect<void, PoolUnavailable>>> = {
+      oauth_tokens: loadAccounts,
+      usage_windows: loadWindows,
+      account_blocks: loadBlocks,
+      model_cooldowns: loadCooldowns
+    }
+    const load = Effect.all([loadAccounts, loadWindows, loadBlocks, loadCooldowns], { discard: true })
+
+    /**
+     * The parts a burst of notifications changed; everything when one names no known table (or
+     * when `payloads` is undefined: the periodic full read).
+     */
+    const loadFor = (payloads: ReadonlyArray<string> | undefined): Effect.Effect<void, PoolUnavailable> => {
+      if (payloads === undefined) return load
+      const parts = new Set<Effect.Effect<void, PoolUnavailable>>()
+      for (const payload of payloads) {
+        const loader = loaders[payload.slice(0, payload.indexOf(":"))]
+        if (loader === undefined) return load
+        parts.add(loader)
+      }
+      return Effect.all([...parts], { discard: true })
+    }
 
     yield* load
 
     if (Option.isSome(listenOn)) {
       const sql = listenOn.value
-      const reload = load.pipe(
-        Effect.andThen(Clock.currentTimeMillis),
-        Effect.flatMap((now) => Metric.update(cooldownsOpen, openCooldowns(now))),
-        Effect.catch((error) =>
-          Effect.logWarning("could not read the account pool; keeping the last one", { error: error.message })
+      const reload = (payloads?: ReadonlyArray<string>) =>
+        loadFor(payloads).pipe(
+          Effect.andThen(Clock.currentTimeMillis),
+          Effect.flatMap((now) => Metric.update(cooldownsOpen, openCooldowns(now))),
+          Effect.catch((error) =>
+            Effect.logWarning("could not read the account pool; keeping the last one", { error: error.message })
+          )
         )
-      )
       // One reader of notifications: each burst (and at least every FULL_REFRESH) reloads once.
       // Without notifications (the connection lost, or a pooler that does not pass LISTEN): read the
       // pool, wait POLL, try LISTEN again — a read every second until it works. Said once when lost
@@ -283,7 +315,7 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
                   error: error.message
                 })
               ),
-          Effect.andThen(reload, Effect.sleep(POLL))
+          Effect.andThen(reload(), Effect.sleep(POLL))
         )
       const listening = Effect.suspend(() =>
         lost
@@ -299,14 +331,15 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
         Effect.gen(function* () {
           const notifications = yield* sql.listen("nexus_pool")
           yield* listening
-          yield* reload
+          yield* reload()
           return yield* Effect.forever(
-            Queue.take(notifications).pipe(
-              Effect.timeoutOption(FULL_REFRESH),
-              Effect.andThen(Effect.sleep(COALESCE)),
-              Effect.andThen(Queue.clear(notifications)),
-              Effect.andThen(reload)
-            )
+            Effect.gen(function* () {
+              const first = yield* Effect.timeoutOption(Queue.take(notifications), FULL_REFRESH)
+              if (Option.isNone(first)) return yield* reload()
+              yield* Effect.sleep(COALESCE)
+              const rest = yield* Queue.clear(notifications)
+              yield* reload([first.value, ...rest].map((notification) => notification.payload))
+            })
           )
         })
       ).pipe(Effect.catch(pollOnce), Effect.repeat(Schedule.forever), Effect.forkScoped)

@@ -153,6 +153,15 @@ export class NoCandidate extends Schema.TaggedError<NoCandidate>()("NoCandidate"
   /** Unix milliseconds. */
   earliestUsable: Schema.optional(Schema.Finite)
 }) {
+  /** The failure for these skipped candidates: the earliest time one becomes usable, when known. */
+  static fromSkipped(skipped: ReadonlyArray<Skip>): NoCandidate {
+    let earliest: number | undefined
+    for (const skip of skipped) {
+      if (skip.until !== undefined && (earliest === undefined || skip.until < earliest)) earliest = skip.until
+    }
+    return new NoCandidate({ skipped, ...(earliest === undefined ? {} : { earliestUsable: earliest }) })
+  }
+
   /**
    * Waiting may help: some candidate is held back by something that passes (a usage limit or a
    * full window, a cooldown, a full account, a failure of the backend), not by a sign-in, a plan or

@@ -336,11 +336,7 @@ const make = Effect.gen(function* () {
           queue = larger.success.attempts.filter((next) => !excluded.has(next.accountId))
         }
       }
-      let earliest: number | undefined
-      for (const skip of skipped) {
-        if (skip.until !== undefined && (earliest === undefined || skip.until < earliest)) earliest = skip.until
-      }
-      return yield* new NoCandidate({ skipped, ...(earliest === undefined ? {} : { earliestUsable: earliest }) })
+      return yield* NoCandidate.fromSkipped(skipped)
     })
 
   const chatRequest = (attempt: Attempt, conversation: Conversation): ChatRequest.ChatRequest => ({

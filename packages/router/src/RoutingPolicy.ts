@@ -151,57 +151,25 @@ export interface Policy {
  * @since 0.1.0
  * @category defaults
  */
-export const defaultRules: ReadonlyArray<Rule> = [
-  {
-    complexity: "complex",
-    task_type: "code_generation",
-    candidates: [
-      { model: "gpt-5-codex", effort: "high" },
-      { model: "@strongest", effort: "high" },
-      { model: "@largest", effort: "high" }
-    ]
-  },
-  {
-    complexity: "complex",
-    task_type: "architect",
-    candidates: [
-      { model: "gpt-5-codex", effort: "high" },
-      { model: "@strongest", effort: "high" },
-      { model: "@largest", effort: "high" }
-    ]
-  },
-  {
-    complexity: "medium",
-    task_type: "coder",
-    candidates: [
-      { model: "gpt-4o", effort: "medium" },
-      { model: "@strongest", effort: "medium" },
-      { model: "@largest", effort: "medium" }
-    ]
-  },
-  {
-    complexity: "simple",
-    candidates: [
-      { model: "@small", effort: "low" },
-      { model: "@strongest", effort: "low" },
-      { model: "@largest", effort: "low" }
-    ]
-  },
-  {
-    complexity: "medium",
-    candidates: [
-      { model: "@strongest", effort: "medium" },
-      { model: "@largest", effort: "medium" }
-    ]
-  },
-  {
-    complexity: "complex",
-    candidates: [
-      { model: "@strongest", effort: "high" },
-      { model: "@largest", effort: "high" }
-    ]
+export const defaultRules: ReadonlyArray<Rule> = (() => {
+  /** `first` (if any), then the strongest model, then the widest context, all at `effort`. */
+  const rule = (matches: Pick<Rule, "complexity" | "task_type">, effort: string, first?: string): Rule => {
+    const strongest = { model: "@strongest", effort }
+    const largest = { model: "@largest", effort }
+    return {
+      ...matches,
+      candidates: first === undefined ? [strongest, largest] : [{ model: first, effort }, strongest, largest]
+    }
   }
-]
+  return [
+    rule({ complexity: "complex", task_type: "code_generation" }, "high", "gpt-5-codex"),
+    rule({ complexity: "complex", task_type: "architect" }, "high", "gpt-5-codex"),
+    rule({ complexity: "medium", task_type: "coder" }, "medium", "gpt-4o"),
+    rule({ complexity: "simple" }, "low", "@small"),
+    rule({ complexity: "medium" }, "medium"),
+    rule({ complexity: "complex" }, "high")
+  ]
+})()
 
 /**
  * The built-in cooldown: 3 failures within a minute cool the pair down for 30 seconds.

@@ -16,9 +16,20 @@ import { Infrastructure, requestsByAccount, routerStack, TEST_KEY, threeAccounts
 
 const fixture = new URL("./fixtures/planner.ts", import.meta.url).pathname
 
-/** The child router: asks it for a plan's first account (or its failure), one request at a time. */
-const childRouter = (env: Record<string, string>) =>
-  Effect.acquireRelease(
+/**
+ * The child router, over this test's database and emulator: asks it for a plan's first account (or
+ * its failure), one request at a time.
+ */
+const childRouter = Effect.gen(function* () {
+  const emulator = yield* Emulator.Emulator
+  const database = yield* TestDatabase.TestDatabase
+  const env = {
+    DATABASE_URL: database.url,
+    CODEX_BASE_URL: emulator.urls.codexBaseUrl,
+    CODEX_ISSUER: emulator.urls.issuer,
+    NEXUS_TOKEN_KEY: TEST_KEY
+  }
+  return yield* Effect.acquireRelease(
     Effect.promise(
       () =>
         new Promise<{
@@ -47,6 +58,7 @@ const childRouter = (env: Record<string, string>) =>
     ),
     (child) => Effect.sync(child.kill)
   )
+})
 
 layer(Infrastructure, { excludeTestServices: true, timeout: 120_000 })("two router processes", (outer) => {
   outer.layer(routerStack(), { timeout: 120_000 })("this process and a child", (it) => {
@@ -55,14 +67,7 @@ layer(Infrastructure, { excludeTestServices: true, timeout: 120_000 })("two rout
       () =>
         Effect.gen(function* () {
           const { a, b, c } = yield* threeAccounts()
-          const emulator = yield* Emulator.Emulator
-          const database = yield* TestDatabase.TestDatabase
-          const child = yield* childRouter({
-            DATABASE_URL: database.url,
-            CODEX_BASE_URL: emulator.urls.codexBaseUrl,
-            CODEX_ISSUER: emulator.urls.issuer,
-            NEXUS_TOKEN_KEY: TEST_KEY
-          })
+          const child = yield* childRouter
           const router = yield* Router
           const request = (key: string): RouteRequest => ({
             taskType: "chat",
@@ -84,7 +89,9 @@ layer(Infrastructure, { excludeTestServices: true, timeout: 120_000 })("two rout
 
           // This process meets the usage limit of the account the first key sticks to.
           const sticky = chosen[0]!
-          yield* emulator.injectFault({ kind: "usage_limit", account: sticky, times: 1 })
+          yield* Effect.flatMap(Emulator.Emulator, (emulator) =>
+            emulator.injectFault({ kind: "usage_limit", account: sticky, times: 1 })
+          )
           const routed = yield* router.execute(request(keys[0]!), { messages: [{ role: "user", content: "hi" }] })
           assert.notStrictEqual(routed.route.served.accountId, sticky)
           const childRequestsBefore = (yield* requestsByAccount)[sticky] ?? 0
@@ -118,14 +125,7 @@ layer(Infrastructure, { excludeTestServices: true, timeout: 120_000 })("two rout
       () =>
         Effect.gen(function* () {
           const { a, b, c } = yield* threeAccounts()
-          const emulator = yield* Emulator.Emulator
-          const database = yield* TestDatabase.TestDatabase
-          const child = yield* childRouter({
-            DATABASE_URL: database.url,
-            CODEX_BASE_URL: emulator.urls.codexBaseUrl,
-            CODEX_ISSUER: emulator.urls.issuer,
-            NEXUS_TOKEN_KEY: TEST_KEY
-          })
+          const child = yield* childRouter
           const request: RouteRequest = { taskType: "chat", complexity: "simple" }
           const first = yield* Effect.promise(() => child.ask(request))
           assert.include([a.id, b.id, c.id], first.accountId)

@@ -2,7 +2,8 @@
 import { assert, layer } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
 import { Emulator } from "@nexus/codex-emulator"
-import { Clock, Duration, Effect, Metric, Option, Stream, Tracer } from "effect"
+import { RecordedSpans } from "@nexus/testing"
+import { Clock, Duration, Effect, Metric, Option, Stream } from "effect"
 import { AccountPool } from "../src/AccountPool.ts"
 import type { RouteRequest } from "../src/Route.ts"
 import { fallbacks, planTime, routed as routedTurns, Router } from "../src/Router.ts"
@@ -222,17 +223,9 @@ layer(Infrastructure, { excludeTestServices: true, timeout: 120_000 })("the rout
           const usageFallbacks = Metric.withAttributes(fallbacks, { reason: "usage_limit" })
           const before = [yield* count(okOnB), yield* count(limitOnA), yield* count(usageFallbacks)]
           const plansBefore = (yield* Metric.value(planTime)).count
-          const spans: Array<Tracer.NativeSpan> = []
-          const tracer = Tracer.make({
-            span: (options) => {
-              const span = new Tracer.NativeSpan(options)
-              spans.push(span)
-              return span
-            }
-          })
           const secret = "the prompt text must not reach a span"
-          yield* Effect.flatMap(Router, (router) => router.execute(simple, conversation(secret))).pipe(
-            Effect.withTracer(tracer)
+          const { spans } = yield* RecordedSpans.withRecordedSpans(
+            Effect.flatMap(Router, (router) => router.execute(simple, conversation(secret)))
           )
           assert.deepStrictEqual(
             [

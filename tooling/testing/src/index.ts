@@ -12,3 +12,10 @@ export * as TestDatabase from "./TestDatabase.ts"
  * @since 0.1.0
  */
 export * as Ports from "./Ports.ts"
+
+/**
+ * Spans recorded for a test.
+ *
+ * @since 0.1.0
+ */
+export * as RecordedSpans from "./RecordedSpans.ts"

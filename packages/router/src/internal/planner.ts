@@ -280,9 +280,5 @@ export const plan = (
       })
     }
   }
-  let earliest: number | undefined
-  for (const skip of skipped) {
-    if (skip.until !== undefined && (earliest === undefined || skip.until < earliest)) earliest = skip.until
-  }
-  return new NoCandidate({ skipped, ...(earliest === undefined ? {} : { earliestUsable: earliest }) })
+  return NoCandidate.fromSkipped(skipped)
 }
