@@ -1,0 +1,487 @@
+/**
+ * The pgmq 1.11 API as an Effect service over `SqlClient` — the extension's functions or Nexus's
+ * compatible install, whichever the database has (`PgmqInstall`). Every call checks its queue
+ * name before any SQL, casts every argument (pgmq's overloads make uncast calls ambiguous:
+ * `send(unknown, unknown, unknown)`), decodes what pgmq answers with Schema, and fails with
+ * `InvalidQueueName`, `QueueNotFound` or `PgmqError` naming the queue and the operation.
+ *
+ * Delays and visibility timeouts are whole seconds (a number) or a point in time (a `Date`).
+ *
+ * @since 0.1.0
+ */
+import { Database } from "@nexus/database"
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import type { Statement } from "effect/sql"
+import { fromSqlError, PgmqError, pgmqError, type QueueNotFound } from "./Errors.ts"
+import {
+  Message,
+  type MessageId,
+  NotifyThrottle,
+  QueueInfo,
+  QueueMetrics,
+  RouteMatch,
+  TopicBinding,
+  TopicMessage
+} from "./Messages.ts"
+import { detect, type Installation } from "./PgmqInstall.ts"
+import * as QueueName from "./QueueName.ts"
+
+/**
+ * How a send is delayed: whole seconds from now, or the moment it becomes visible.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Delay = number | Date
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SendOptions {
+  readonly headers?: Schema.Json | null | undefined
+  readonly delay?: Delay | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SendBatchOptions {
+  /** One per message, or none at all. */
+  readonly headers?: ReadonlyArray<Schema.Json | null> | undefined
+  readonly delay?: Delay | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReadOptions {
+  /** Seconds the messages stay invisible to other readers. */
+  readonly vt: number
+  /** How many at most; `null` for no limit. */
+  readonly qty: number | null
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConditionalReadOptions extends ReadOptions {
+  /** Only messages whose body contains this JSON (`message @> conditional`). */
+  readonly conditional?: Schema.Json | undefined
+}
+
+/**
+ * How long a `…WithPoll` read waits for a message.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PollOptions {
+  readonly maxPollSeconds?: number | undefined
+  readonly pollIntervalMs?: number | undefined
+}
+
+/**
+ * A failure of a call on a named queue.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type QueueError = QueueName.InvalidQueueName | QueueNotFound | PgmqError
+
+type Read = (queue: string, options: ReadOptions) => Effect.Effect<ReadonlyArray<Message>, QueueError>
+type ReadWithPoll = (
+  queue: string,
+  options: ReadOptions & PollOptions
+) => Effect.Effect<ReadonlyArray<Message>, QueueError>
+
+/**
+ * The pgmq API.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class Pgmq extends Context.Service<
+  Pgmq,
+  {
+    /** What provides pgmq on this database. */
+    readonly installation: Effect.Effect<Installation, PgmqError>
+    readonly create: (queue: string) => Effect.Effect<void, QueueError>
+    readonly createUnlogged: (queue: string) => Effect.Effect<void, QueueError>
+    /** False when there was no such queue. */
+    readonly dropQueue: (queue: string) => Effect.Effect<boolean, QueueError>
+    /** How many messages were removed (the archive is kept). */
+    readonly purgeQueue: (queue: string) => Effect.Effect<number, QueueError>
+    readonly send: (queue: string, message: Schema.Json | null, options?: SendOptions) => Effect.Effect<MessageId, QueueError>
+    /** The ids, in the order of `messages`. */
+    readonly sendBatch: (
+      queue: string,
+      messages: ReadonlyArray<Schema.Json>,
+      options?: SendBatchOptions
+    ) => Effect.Effect<ReadonlyArray<MessageId>, QueueError>
+    readonly read: (queue: string, options: ConditionalReadOptions) => Effect.Effect<ReadonlyArray<Message>, QueueError>
+    readonly readWithPoll: (
+      queue: string,
+      options: ConditionalReadOptions & PollOptions
+    ) => Effect.Effect<ReadonlyArray<Message>, QueueError>
+    /** Removes and returns visible messages (at most once: no read counted, nothing archived). */
+    readonly pop: (queue: string, qty?: number) => Effect.Effect<ReadonlyArray<Message>, QueueError>
+    /** The message with its new visibility time; none when there is no such message. */
+    readonly setVt: (queue: string, id: MessageId, vt: Delay) => Effect.Effect<Option.Option<Message>, QueueError>
+    readonly setVtBatch: (
+      queue: string,
+      ids: ReadonlyArray<MessageId>,
+      vt: Delay
+    ) => Effect.Effect<ReadonlyArray<Message>, QueueError>
+    /** Moves a message to the archive; false when there was no such message. */
+    readonly archive: (queue: string, id: MessageId) => Effect.Effect<boolean, QueueError>
+    /** The ids actually archived. */
+    readonly archiveBatch: (queue: string, ids: ReadonlyArray<MessageId>) => Effect.Effect<ReadonlyArray<MessageId>, QueueError>
+    readonly delete: (queue: string, id: MessageId) => Effect.Effect<boolean, QueueError>
+    readonly deleteBatch: (queue: string, ids: ReadonlyArray<MessageId>) => Effect.Effect<ReadonlyArray<MessageId>, QueueError>
+    readonly listQueues: Effect.Effect<ReadonlyArray<QueueInfo>, PgmqError>
+    readonly metrics: (queue: string) => Effect.Effect<QueueMetrics, QueueError>
+    readonly metricsAll: Effect.Effect<ReadonlyArray<QueueMetrics>, QueueError>
+    /** FIFO by `x-pgmq-group`: the oldest group's run first. */
+    readonly readGrouped: Read
+    readonly readGroupedWithPoll: ReadWithPoll
+    /** FIFO by `x-pgmq-group`, round robin across groups. */
+    readonly readGroupedRr: Read
+    readonly readGroupedRrWithPoll: ReadWithPoll
+    /** At most one message per group: each group's head. */
+    readonly readGroupedHead: Read
+    readonly readGroupedHeadWithPoll: ReadWithPoll
+    readonly createFifoIndex: (queue: string) => Effect.Effect<void, QueueError>
+    readonly createFifoIndexesAll: Effect.Effect<void, PgmqError>
+    /** Notifies `channel(queue)` on inserts, at most once per `throttleMs` (default 250). */
+    readonly enableNotifyInsert: (queue: string, throttleMs?: number) => Effect.Effect<void, QueueError>
+    readonly disableNotifyInsert: (queue: string) => Effect.Effect<void, QueueError>
+    readonly updateNotifyInsert: (queue: string, throttleMs: number) => Effect.Effect<void, QueueError>
+    readonly listNotifyInsertThrottles: Effect.Effect<ReadonlyArray<NotifyThrottle>, PgmqError>
+    readonly bindTopic: (pattern: string, queue: string) => Effect.Effect<void, QueueError>
+    readonly unbindTopic: (pattern: string, queue: string) => Effect.Effect<boolean, QueueError>
+    readonly listTopicBindings: (queue?: string) => Effect.Effect<ReadonlyArray<TopicBinding>, QueueError>
+    readonly testRouting: (routingKey: string) => Effect.Effect<ReadonlyArray<RouteMatch>, PgmqError>
+    /** How many queues received the message. */
+    readonly sendTopic: (
+      routingKey: string,
+      message: Schema.Json,
+      options?: { readonly headers?: Schema.Json | null | undefined; readonly delay?: number | undefined }
+    ) => Effect.Effect<number, PgmqError>
+    readonly sendBatchTopic: (
+      routingKey: string,
+      messages: ReadonlyArray<Schema.Json>,
+      options?: SendBatchOptions
+    ) => Effect.Effect<ReadonlyArray<TopicMessage>, PgmqError>
+  }
+>()("@nexus/queue-pgmq/Pgmq") {
+  /**
+   * Over the `SqlClient` in context.
+   *
+   * @since 0.1.0
+   * @category constructors
+   */
+  static readonly make = Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    return makeWith(sql)
+  })
+
+  /**
+   * Over the `SqlClient` provided to it (tests, tools).
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layerNoDeps: Layer.Layer<Pgmq, never, SqlClient.SqlClient> = Layer.effect(Pgmq, Pgmq.make)
+
+  /**
+   * Over the queue database (`SHARED_QUEUE_DB_URL`, else the Nexus database).
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  static readonly layer: Layer.Layer<Pgmq, never, Database.QueueDatabase> = Layer.effect(
+    Pgmq,
+    Effect.gen(function* () {
+      const queues = yield* Database.QueueDatabase
+      return makeWith(queues.sql)
+    })
+  )
+}
+
+/** `JSON` text for a jsonb parameter; SQL NULL for null. */
+const json = (value: Schema.Json | null | undefined): string | null =>
+  value === null || value === undefined ? null : JSON.stringify(value)
+
+const decodeMessages = Schema.decodeUnknownEffect(Schema.Array(Message))
+const decodeIds = Schema.decodeUnknownEffect(Schema.Array(Schema.Struct({ id: Schema.BigInt })))
+const decodeFlag = Schema.decodeUnknownEffect(Schema.Tuple([Schema.Struct({ ok: Schema.Boolean })]))
+
+/** The queue name checked, or its InvalidQueueName. */
+const checked = (queue: string): Effect.Effect<QueueName.QueueName, QueueName.InvalidQueueName> => {
+  const name = QueueName.make(queue)
+  return typeof name === "string" ? Effect.succeed(name) : Effect.fail(name)
+}
+
+const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
+  /**
+   * Runs a pgmq call: the queue (when named) checked first, SQL failures and undecodable
+   * answers mapped to the queue's errors.
+   */
+  const call = <A>(
+    operation: string,
+    queue: string | undefined,
+    statement: (name: string) => Statement.Statement<object>,
+    decode: (rows: ReadonlyArray<object>) => Effect.Effect<A, Schema.SchemaError>
+  ): Effect.Effect<A, QueueError> =>
+    Effect.flatMap(queue === undefined ? Effect.succeed("") : checked(queue), (name) =>
+      statement(name).pipe(
+        Effect.mapError(queue === undefined ? pgmqError(operation) : fromSqlError(operation, queue)),
+        Effect.flatMap((rows) =>
+          Effect.mapError(
+            decode(rows),
+            (error) =>
+              new PgmqError({
+                operation,
+                ...(queue === undefined ? {} : { queue }),
+                reason: "incompatible",
+                detail: `unexpected answer (${error.message.split("\n")[0]})`
+              })
+          )
+        )
+      )
+    )
+
+  const none = () => Effect.void
+  const ids = (rows: ReadonlyArray<object>) => Effect.map(decodeIds(rows), (decoded) => decoded.map((row) => row.id))
+  const flag = (rows: ReadonlyArray<object>) => Effect.map(decodeFlag(rows), ([row]) => row.ok)
+  const delayed = (delay: Delay) => (typeof delay === "number" ? sql`${delay}::integer` : sql`${delay}::timestamptz`)
+  const idList = (list: ReadonlyArray<MessageId>) => sql`${list as Array<MessageId>}::bigint[]`
+  // pgmq's queue-less functions fail only for their own reasons.
+  const global = <A>(effect: Effect.Effect<A, QueueError>) => effect as Effect.Effect<A, PgmqError>
+
+  const poll = (options: PollOptions) =>
+    sql`${options.maxPollSeconds ?? 5}::integer, ${options.pollIntervalMs ?? 100}::integer`
+
+  const grouped = (fn: string, withPoll: boolean) =>
+    Effect.fn(`Pgmq.${fn}${withPoll ? "WithPoll" : ""}`)(function* (
+      queue: string,
+      options: ReadOptions & PollOptions
+    ) {
+      const name = `${fn.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)}${withPoll ? "_with_poll" : ""}`
+      return yield* call(
+        name,
+        queue,
+        (q) =>
+          withPoll
+            ? sql`SELECT * FROM ${sql.literal(`pgmq.${name}`)}(${q}::text, ${options.vt}::integer, ${options.qty}::integer, ${poll(options)})`
+            : sql`SELECT * FROM ${sql.literal(`pgmq.${name}`)}(${q}::text, ${options.vt}::integer, ${options.qty}::integer)`,
+        decodeMessages
+      )
+    })
+
+  const read = (operation: string, queue: string, options: ConditionalReadOptions & PollOptions, withPoll: boolean) =>
+    call(
+      operation,
+      queue,
+      (q) =>
+        withPoll
+          ? sql`SELECT * FROM pgmq.read_with_poll(${q}::text, ${options.vt}::integer, ${options.qty}::integer, ${poll(options)}, ${json(options.conditional ?? {})}::jsonb)`
+          : sql`SELECT * FROM pgmq.read(${q}::text, ${options.vt}::integer, ${options.qty}::integer, ${json(options.conditional ?? {})}::jsonb)`,
+      decodeMessages
+    )
+
+  return Pgmq.of({
+    installation: detect.pipe(
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.catchTags({
+        SchemaError: (error) =>
+          Effect.fail(new PgmqError({ operation: "installation", reason: "incompatible", detail: error.message })),
+        SqlError: (error) => Effect.fail(pgmqError("installation")(error))
+      }),
+      Effect.withSpan("Pgmq.installation")
+    ),
+    create: Effect.fn("Pgmq.create")((queue: string) => call("create", queue, (q) => sql`SELECT pgmq.create(${q}::text)`, none)),
+    createUnlogged: Effect.fn("Pgmq.createUnlogged")((queue: string) =>
+      call("create_unlogged", queue, (q) => sql`SELECT pgmq.create_unlogged(${q}::text)`, none)
+    ),
+    dropQueue: Effect.fn("Pgmq.dropQueue")((queue: string) =>
+      call("drop_queue", queue, (q) => sql`SELECT pgmq.drop_queue(${q}::text) AS ok`, flag)
+    ),
+    purgeQueue: Effect.fn("Pgmq.purgeQueue")((queue: string) =>
+      call("purge_queue", queue, (q) => sql`SELECT pgmq.purge_queue(${q}::text) AS id`, (rows) =>
+        Effect.map(ids(rows), ([count]) => Number(count ?? 0))
+      )
+    ),
+    send: Effect.fn("Pgmq.send")((queue: string, message: Schema.Json | null, options?: SendOptions) =>
+      call(
+        "send",
+        queue,
+        (q) =>
+          sql`SELECT pgmq.send(${q}::text, ${json(message)}::jsonb, ${json(options?.headers)}::jsonb, ${delayed(options?.delay ?? 0)}) AS id`,
+        (rows) => Effect.map(ids(rows), ([id]) => id!)
+      )
+    ),
+    sendBatch: Effect.fn("Pgmq.sendBatch")(
+      (queue: string, messages: ReadonlyArray<Schema.Json>, options?: SendBatchOptions) =>
+        call(
+          "send_batch",
+          queue,
+          (q) =>
+            sql`SELECT pgmq.send_batch(${q}::text, ${messages.map(json)}::jsonb[], ${options?.headers === undefined ? null : options.headers.map(json)}::jsonb[], ${delayed(options?.delay ?? 0)}) AS id`,
+          ids
+        )
+    ),
+    read: Effect.fn("Pgmq.read")((queue: string, options: ConditionalReadOptions) => read("read", queue, options, false)),
+    readWithPoll: Effect.fn("Pgmq.readWithPoll")((queue: string, options: ConditionalReadOptions & PollOptions) =>
+      read("read_with_poll", queue, options, true)
+    ),
+    pop: Effect.fn("Pgmq.pop")((queue: string, qty = 1) =>
+      call("pop", queue, (q) => sql`SELECT * FROM pgmq.pop(${q}::text, ${qty}::integer)`, decodeMessages)
+    ),
+    setVt: Effect.fn("Pgmq.setVt")((queue: string, id: MessageId, vt: Delay) =>
+      call("set_vt", queue, (q) => sql`SELECT * FROM pgmq.set_vt(${q}::text, ${id}::bigint, ${delayed(vt)})`, (rows) =>
+        Effect.map(decodeMessages(rows), (messages) => Option.fromNullishOr(messages[0]))
+      )
+    ),
+    setVtBatch: Effect.fn("Pgmq.setVtBatch")((queue: string, list: ReadonlyArray<MessageId>, vt: Delay) =>
+      call("set_vt", queue, (q) => sql`SELECT * FROM pgmq.set_vt(${q}::text, ${idList(list)}, ${delayed(vt)})`, decodeMessages)
+    ),
+    archive: Effect.fn("Pgmq.archive")((queue: string, id: MessageId) =>
+      call("archive", queue, (q) => sql`SELECT pgmq.archive(${q}::text, ${id}::bigint) AS ok`, flag)
+    ),
+    archiveBatch: Effect.fn("Pgmq.archiveBatch")((queue: string, list: ReadonlyArray<MessageId>) =>
+      call("archive", queue, (q) => sql`SELECT pgmq.archive(${q}::text, ${idList(list)}) AS id`, ids)
+    ),
+    delete: Effect.fn("Pgmq.delete")((queue: string, id: MessageId) =>
+      call("delete", queue, (q) => sql`SELECT pgmq.delete(${q}::text, ${id}::bigint) AS ok`, flag)
+    ),
+    deleteBatch: Effect.fn("Pgmq.deleteBatch")((queue: string, list: ReadonlyArray<MessageId>) =>
+      call("delete", queue, (q) => sql`SELECT pgmq.delete(${q}::text, ${idList(list)}) AS id`, ids)
+    ),
+    listQueues: global(
+      call("list_queues", undefined, () => sql`SELECT * FROM pgmq.list_queues()`, Schema.decodeUnknownEffect(Schema.Array(QueueInfo)))
+    ).pipe(Effect.withSpan("Pgmq.listQueues")),
+    metrics: Effect.fn("Pgmq.metrics")((queue: string) =>
+      call("metrics", queue, (q) => sql`SELECT * FROM pgmq.metrics(${q}::text)`, (rows) =>
+        Effect.map(Schema.decodeUnknownEffect(Schema.Tuple([QueueMetrics]))(rows), ([metrics]) => metrics)
+      )
+    ),
+    metricsAll: call(
+      "metrics_all",
+      undefined,
+      () => sql`SELECT * FROM pgmq.metrics_all()`,
+      Schema.decodeUnknownEffect(Schema.Array(QueueMetrics))
+    ).pipe(Effect.withSpan("Pgmq.metricsAll")),
+    readGrouped: grouped("readGrouped", false),
+    readGroupedWithPoll: grouped("readGrouped", true),
+    readGroupedRr: grouped("readGroupedRr", false),
+    readGroupedRrWithPoll: grouped("readGroupedRr", true),
+    readGroupedHead: grouped("readGroupedHead", false),
+    readGroupedHeadWithPoll: grouped("readGroupedHead", true),
+    createFifoIndex: Effect.fn("Pgmq.createFifoIndex")((queue: string) =>
+      call("create_fifo_index", queue, (q) => sql`SELECT pgmq.create_fifo_index(${q}::text)`, none)
+    ),
+    createFifoIndexesAll: global(
+      call("create_fifo_indexes_all", undefined, () => sql`SELECT pgmq.create_fifo_indexes_all()`, none)
+    ).pipe(Effect.withSpan("Pgmq.createFifoIndexesAll")),
+    enableNotifyInsert: Effect.fn("Pgmq.enableNotifyInsert")((queue: string, throttleMs = 250) =>
+      call(
+        "enable_notify_insert",
+        queue,
+        (q) => sql`SELECT pgmq.enable_notify_insert(${q}::text, ${throttleMs}::integer)`,
+        none
+      )
+    ),
+    disableNotifyInsert: Effect.fn("Pgmq.disableNotifyInsert")((queue: string) =>
+      call("disable_notify_insert", queue, (q) => sql`SELECT pgmq.disable_notify_insert(${q}::text)`, none)
+    ),
+    updateNotifyInsert: Effect.fn("Pgmq.updateNotifyInsert")((queue: string, throttleMs: number) =>
+      call(
+        "update_notify_insert",
+        queue,
+        (q) => sql`SELECT pgmq.update_notify_insert(${q}::text, ${throttleMs}::integer)`,
+        none
+      )
+    ),
+    listNotifyInsertThrottles: global(
+      call(
+        "list_notify_insert_throttles",
+        undefined,
+        () => sql`SELECT * FROM pgmq.list_notify_insert_throttles()`,
+        Schema.decodeUnknownEffect(Schema.Array(NotifyThrottle))
+      )
+    ).pipe(Effect.withSpan("Pgmq.listNotifyInsertThrottles")),
+    bindTopic: Effect.fn("Pgmq.bindTopic")((pattern: string, queue: string) =>
+      call("bind_topic", queue, (q) => sql`SELECT pgmq.bind_topic(${pattern}::text, ${q}::text)`, none)
+    ),
+    unbindTopic: Effect.fn("Pgmq.unbindTopic")((pattern: string, queue: string) =>
+      call("unbind_topic", queue, (q) => sql`SELECT pgmq.unbind_topic(${pattern}::text, ${q}::text) AS ok`, flag)
+    ),
+    listTopicBindings: Effect.fn("Pgmq.listTopicBindings")((queue?: string) =>
+      call(
+        "list_topic_bindings",
+        queue,
+        (q) =>
+          queue === undefined
+            ? sql`SELECT * FROM pgmq.list_topic_bindings()`
+            : sql`SELECT * FROM pgmq.list_topic_bindings(${q}::text)`,
+        Schema.decodeUnknownEffect(Schema.Array(TopicBinding))
+      )
+    ),
+    testRouting: Effect.fn("Pgmq.testRouting")((routingKey: string) =>
+      global(
+        call(
+          "test_routing",
+          undefined,
+          () => sql`SELECT * FROM pgmq.test_routing(${routingKey}::text)`,
+          Schema.decodeUnknownEffect(Schema.Array(RouteMatch))
+        )
+      )
+    ),
+    sendTopic: Effect.fn("Pgmq.sendTopic")(
+      (
+        routingKey: string,
+        message: Schema.Json,
+        options?: { readonly headers?: Schema.Json | null | undefined; readonly delay?: number | undefined }
+      ) =>
+        global(
+          call(
+            "send_topic",
+            undefined,
+            () =>
+              sql`SELECT pgmq.send_topic(${routingKey}::text, ${json(message)}::jsonb, ${json(options?.headers)}::jsonb, ${options?.delay ?? 0}::integer) AS reached`,
+            (rows) =>
+              Effect.map(
+                Schema.decodeUnknownEffect(Schema.Tuple([Schema.Struct({ reached: Schema.Int })]))(rows),
+                ([row]) => row.reached
+              )
+          )
+        )
+    ),
+    sendBatchTopic: Effect.fn("Pgmq.sendBatchTopic")(
+      (routingKey: string, messages: ReadonlyArray<Schema.Json>, options?: SendBatchOptions) =>
+        global(
+          call(
+            "send_batch_topic",
+            undefined,
+            () =>
+              sql`SELECT * FROM pgmq.send_batch_topic(${routingKey}::text, ${messages.map(json)}::jsonb[], ${options?.headers === undefined ? null : options.headers.map(json)}::jsonb[], ${delayed(options?.delay ?? 0)})`,
+            Schema.decodeUnknownEffect(Schema.Array(TopicMessage))
+          )
+        )
+    )
+  })
+}
+
+/**
+ * The LISTEN channel pgmq notifies when `enableNotifyInsert(queue)` is on (quote it: it has dots).
+ *
+ * @since 0.1.0
+ * @category naming
+ */
+export const channel = (queue: QueueName.QueueName): string => `pgmq.q_${queue}.INSERT`
