@@ -85,7 +85,11 @@ export class PgmqError extends Schema.TaggedError<PgmqError>()("PgmqError", {
 const serverError = (error: SqlError.SqlError): { readonly code?: string; readonly message?: string } => {
   let current: unknown = error
   for (let depth = 0; depth < 5 && Predicate.isObject(current); depth++) {
-    if (Predicate.hasProperty(current, "code") && Predicate.isString(current.code) && /^[0-9A-Z]{5}$/.test(current.code)) {
+    if (
+      Predicate.hasProperty(current, "code") &&
+      Predicate.isString(current.code) &&
+      /^[0-9A-Z]{5}$/.test(current.code)
+    ) {
       return {
         code: current.code,
         ...(Predicate.hasProperty(current, "message") && Predicate.isString(current.message)
@@ -115,7 +119,9 @@ export const pgmqError =
           ? "not_installed"
           : code === "42703" || code === "42804"
             ? "incompatible"
-            : error.reason._tag === "ConnectionError" || error.reason._tag === "AuthenticationError" || error.isRetryable
+            : error.reason._tag === "ConnectionError" ||
+                error.reason._tag === "AuthenticationError" ||
+                error.isRetryable
               ? "unavailable"
               : "failed"
     return new PgmqError({

@@ -116,7 +116,11 @@ export class Pgmq extends Context.Service<
     readonly dropQueue: (queue: string) => Effect.Effect<boolean, QueueError>
     /** How many messages were removed (the archive is kept). */
     readonly purgeQueue: (queue: string) => Effect.Effect<number, QueueError>
-    readonly send: (queue: string, message: Schema.Json | null, options?: SendOptions) => Effect.Effect<MessageId, QueueError>
+    readonly send: (
+      queue: string,
+      message: Schema.Json | null,
+      options?: SendOptions
+    ) => Effect.Effect<MessageId, QueueError>
     /** The ids, in the order of `messages`. */
     readonly sendBatch: (
       queue: string,
@@ -140,9 +144,15 @@ export class Pgmq extends Context.Service<
     /** Moves a message to the archive; false when there was no such message. */
     readonly archive: (queue: string, id: MessageId) => Effect.Effect<boolean, QueueError>
     /** The ids actually archived. */
-    readonly archiveBatch: (queue: string, ids: ReadonlyArray<MessageId>) => Effect.Effect<ReadonlyArray<MessageId>, QueueError>
+    readonly archiveBatch: (
+      queue: string,
+      ids: ReadonlyArray<MessageId>
+    ) => Effect.Effect<ReadonlyArray<MessageId>, QueueError>
     readonly delete: (queue: string, id: MessageId) => Effect.Effect<boolean, QueueError>
-    readonly deleteBatch: (queue: string, ids: ReadonlyArray<MessageId>) => Effect.Effect<ReadonlyArray<MessageId>, QueueError>
+    readonly deleteBatch: (
+      queue: string,
+      ids: ReadonlyArray<MessageId>
+    ) => Effect.Effect<ReadonlyArray<MessageId>, QueueError>
     readonly listQueues: Effect.Effect<ReadonlyArray<QueueInfo>, PgmqError>
     readonly metrics: (queue: string) => Effect.Effect<QueueMetrics, QueueError>
     readonly metricsAll: Effect.Effect<ReadonlyArray<QueueMetrics>, QueueError>
@@ -268,10 +278,7 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
     sql`${options.maxPollSeconds ?? 5}::integer, ${options.pollIntervalMs ?? 100}::integer`
 
   const grouped = (fn: string, withPoll: boolean) =>
-    Effect.fn(`Pgmq.${fn}${withPoll ? "WithPoll" : ""}`)(function* (
-      queue: string,
-      options: ReadOptions & PollOptions
-    ) {
+    Effect.fn(`Pgmq.${fn}${withPoll ? "WithPoll" : ""}`)(function* (queue: string, options: ReadOptions & PollOptions) {
       const name = `${fn.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)}${withPoll ? "_with_poll" : ""}`
       return yield* call(
         name,
@@ -305,7 +312,9 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
       }),
       Effect.withSpan("Pgmq.installation")
     ),
-    create: Effect.fn("Pgmq.create")((queue: string) => call("create", queue, (q) => sql`SELECT pgmq.create(${q}::text)`, none)),
+    create: Effect.fn("Pgmq.create")((queue: string) =>
+      call("create", queue, (q) => sql`SELECT pgmq.create(${q}::text)`, none)
+    ),
     createUnlogged: Effect.fn("Pgmq.createUnlogged")((queue: string) =>
       call("create_unlogged", queue, (q) => sql`SELECT pgmq.create_unlogged(${q}::text)`, none)
     ),
@@ -313,8 +322,11 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
       call("drop_queue", queue, (q) => sql`SELECT pgmq.drop_queue(${q}::text) AS ok`, flag)
     ),
     purgeQueue: Effect.fn("Pgmq.purgeQueue")((queue: string) =>
-      call("purge_queue", queue, (q) => sql`SELECT pgmq.purge_queue(${q}::text) AS id`, (rows) =>
-        Effect.map(ids(rows), ([count]) => Number(count ?? 0))
+      call(
+        "purge_queue",
+        queue,
+        (q) => sql`SELECT pgmq.purge_queue(${q}::text) AS id`,
+        (rows) => Effect.map(ids(rows), ([count]) => Number(count ?? 0))
       )
     ),
     send: Effect.fn("Pgmq.send")((queue: string, message: Schema.Json | null, options?: SendOptions) =>
@@ -336,7 +348,9 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
           ids
         )
     ),
-    read: Effect.fn("Pgmq.read")((queue: string, options: ConditionalReadOptions) => read("read", queue, options, false)),
+    read: Effect.fn("Pgmq.read")((queue: string, options: ConditionalReadOptions) =>
+      read("read", queue, options, false)
+    ),
     readWithPoll: Effect.fn("Pgmq.readWithPoll")((queue: string, options: ConditionalReadOptions & PollOptions) =>
       read("read_with_poll", queue, options, true)
     ),
@@ -344,12 +358,20 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
       call("pop", queue, (q) => sql`SELECT * FROM pgmq.pop(${q}::text, ${qty}::integer)`, decodeMessages)
     ),
     setVt: Effect.fn("Pgmq.setVt")((queue: string, id: MessageId, vt: Delay) =>
-      call("set_vt", queue, (q) => sql`SELECT * FROM pgmq.set_vt(${q}::text, ${id}::bigint, ${delayed(vt)})`, (rows) =>
-        Effect.map(decodeMessages(rows), (messages) => Option.fromNullishOr(messages[0]))
+      call(
+        "set_vt",
+        queue,
+        (q) => sql`SELECT * FROM pgmq.set_vt(${q}::text, ${id}::bigint, ${delayed(vt)})`,
+        (rows) => Effect.map(decodeMessages(rows), (messages) => Option.fromNullishOr(messages[0]))
       )
     ),
     setVtBatch: Effect.fn("Pgmq.setVtBatch")((queue: string, list: ReadonlyArray<MessageId>, vt: Delay) =>
-      call("set_vt", queue, (q) => sql`SELECT * FROM pgmq.set_vt(${q}::text, ${idList(list)}, ${delayed(vt)})`, decodeMessages)
+      call(
+        "set_vt",
+        queue,
+        (q) => sql`SELECT * FROM pgmq.set_vt(${q}::text, ${idList(list)}, ${delayed(vt)})`,
+        decodeMessages
+      )
     ),
     archive: Effect.fn("Pgmq.archive")((queue: string, id: MessageId) =>
       call("archive", queue, (q) => sql`SELECT pgmq.archive(${q}::text, ${id}::bigint) AS ok`, flag)
@@ -364,11 +386,19 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
       call("delete", queue, (q) => sql`SELECT pgmq.delete(${q}::text, ${idList(list)}) AS id`, ids)
     ),
     listQueues: global(
-      call("list_queues", undefined, () => sql`SELECT * FROM pgmq.list_queues()`, Schema.decodeUnknownEffect(Schema.Array(QueueInfo)))
+      call(
+        "list_queues",
+        undefined,
+        () => sql`SELECT * FROM pgmq.list_queues()`,
+        Schema.decodeUnknownEffect(Schema.Array(QueueInfo))
+      )
     ).pipe(Effect.withSpan("Pgmq.listQueues")),
     metrics: Effect.fn("Pgmq.metrics")((queue: string) =>
-      call("metrics", queue, (q) => sql`SELECT * FROM pgmq.metrics(${q}::text)`, (rows) =>
-        Effect.map(Schema.decodeUnknownEffect(Schema.Tuple([QueueMetrics]))(rows), ([metrics]) => metrics)
+      call(
+        "metrics",
+        queue,
+        (q) => sql`SELECT * FROM pgmq.metrics(${q}::text)`,
+        (rows) => Effect.map(Schema.decodeUnknownEffect(Schema.Tuple([QueueMetrics]))(rows), ([metrics]) => metrics)
       )
     ),
     metricsAll: call(
