@@ -14,6 +14,7 @@ import { chat } from "./commands/chat.ts"
 import { firstLine } from "./internal/format.ts"
 import { db } from "./commands/db.ts"
 import { models } from "./commands/models.ts"
+import { queue } from "./commands/queue.ts"
 import { route } from "./commands/route.ts"
 import { keys } from "./commands/keys.ts"
 import { login } from "./commands/login.ts"
@@ -29,7 +30,7 @@ import { token } from "./commands/token.ts"
  */
 export const nexus = Command.make("nexus").pipe(
   Command.withDescription("Nexus: ChatGPT sign-ins for the LLM worker fleet, kept in PostgreSQL"),
-  Command.withSubcommands([login, status, accounts, token, logout, chat, route, models, keys, db])
+  Command.withSubcommands([login, status, accounts, token, logout, chat, route, models, queue, keys, db])
 )
 
 /**

@@ -47,3 +47,17 @@ export class AccountsNeedAttention extends Schema.TaggedError<AccountsNeedAttent
     return `${this.problems.length} account${this.problems.length === 1 ? " needs" : "s need"} attention: ${this.problems.join("; ")}.`
   }
 }
+
+/**
+ * `nexus queue dlq retry` named dead letters that are not there.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NoDeadLetter extends Schema.TaggedError<NoDeadLetter>()("NoDeadLetter", {
+  ids: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `no dead letter ${this.ids.join(", ")} in llm_requests_dlq: see \`nexus queue dlq list\` for the ids`
+  }
+}

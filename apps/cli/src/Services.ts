@@ -7,6 +7,7 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { Database } from "@nexus/database"
 import { CodexClient, Migrations as ProviderMigrations, UsageWindows } from "@nexus/provider-codex"
+import { LlmQueue, Pgmq } from "@nexus/queue-pgmq"
 import { AccountPool, Migrations as RouterMigrations, Router, RoutingPolicy } from "@nexus/router"
 import { Credentials, Crypto, Migrations as TokenStoreMigrations, TokenStore } from "@nexus/token-store"
 import { Layer } from "effect"
@@ -96,4 +97,22 @@ export const RouterLive = Router.Router.layer.pipe(
   Layer.provideMerge(AccountPool.AccountPool.layer),
   Layer.provideMerge(PolicyLive),
   Layer.provideMerge(ChatLive)
+)
+
+/**
+ * The queue database (`SHARED_QUEUE_DB_URL`, else the Nexus database), checked on start.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const QueueDatabaseLive = Database.QueueDatabase.layer.pipe(Layer.provideMerge(DatabaseLive))
+
+/**
+ * pgmq and the LLM request/result queue on the queue database.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const QueueLive = Layer.mergeAll(LlmQueue.LlmQueue.layer, Pgmq.Pgmq.layer).pipe(
+  Layer.provideMerge(QueueDatabaseLive)
 )

@@ -3,11 +3,25 @@
  */
 
 /**
+ * The LLM request/result contract (version 1) as Schema, and the checks a request body passes.
+ *
+ * @since 0.1.0
+ */
+export * as Contract from "./Contract.ts"
+
+/**
  * The typed failures of pgmq calls: `QueueNotFound`, `PgmqError`, `InvalidQueueName`.
  *
  * @since 0.1.0
  */
 export * as Errors from "./Errors.ts"
+
+/**
+ * The LLM request/result queue: enqueue, awaitResult, consume, complete, dead letters.
+ *
+ * @since 0.1.0
+ */
+export * as LlmQueue from "./LlmQueue.ts"
 
 /**
  * What pgmq calls answer: messages, queues, metrics, throttles, topic bindings.

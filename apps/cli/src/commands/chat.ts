@@ -8,9 +8,9 @@ import { type ChatEvent, type CodexClient, Errors } from "@nexus/provider-codex"
 import { type Route, Router } from "@nexus/router"
 import { Console, Effect, Option, Stream } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
-import { readFile } from "node:fs/promises"
 import * as Flags from "../internal/flags.ts"
 import { firstLine } from "../internal/format.ts"
+import { promptOf } from "../internal/prompt.ts"
 import { RouterLive } from "../Services.ts"
 import { requestFlags, routeRequest } from "./route.ts"
 
@@ -158,30 +158,3 @@ const retryProgress = () => {
     })
   }
 }
-
-/** The prompt from the argument, stdin (`-`) or `--file`; an empty one is refused before any request. */
-const promptOf = Effect.fnUntraced(function* (message: Option.Option<string>, file: Option.Option<string>) {
-  const text = Option.isSome(file)
-    ? yield* Effect.tryPromise({
-        try: () => readFile(file.value, "utf8"),
-        catch: (error) =>
-          new CliError.ValidationError({
-            message: `cannot read --file ${file.value}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message}`
-          })
-      })
-    : message.pipe(Option.getOrElse(() => ""))
-  const prompt =
-    Option.isNone(file) && text === "-"
-      ? yield* Effect.promise(async () => {
-          const chunks: Array<Buffer> = []
-          for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-          return Buffer.concat(chunks).toString("utf8")
-        })
-      : text
-  if (prompt.trim().length === 0) {
-    return yield* new CliError.ValidationError({
-      message: `the prompt is empty (${Option.isSome(file) ? `--file ${file.value}` : text === "-" ? "stdin" : "the argument"}): say what to ask`
-    })
-  }
-  return prompt
-})
