@@ -15,7 +15,9 @@ import { SqlClient } from "effect/sql"
 import type { Statement } from "effect/sql"
 import { fromSqlError, PgmqError, pgmqError, type QueueNotFound } from "./Errors.ts"
 import {
-  Message,
+  fromRow,
+  type Message,
+  MessageRow,
   type MessageId,
   NotifyThrottle,
   QueueInfo,
@@ -227,7 +229,8 @@ export class Pgmq extends Context.Service<
 const json = (value: Schema.Json | null | undefined): string | null =>
   value === null || value === undefined ? null : JSON.stringify(value)
 
-const decodeMessages = Schema.decodeUnknownEffect(Schema.Array(Message))
+const decodeRows = Schema.decodeUnknownEffect(Schema.Array(MessageRow))
+const decodeMessages = (rows: ReadonlyArray<object>) => Effect.map(decodeRows(rows), (decoded) => decoded.map(fromRow))
 const decodeIds = Schema.decodeUnknownEffect(Schema.Array(Schema.Struct({ id: Schema.BigInt })))
 const decodeFlag = Schema.decodeUnknownEffect(Schema.Tuple([Schema.Struct({ ok: Schema.Boolean })]))
 

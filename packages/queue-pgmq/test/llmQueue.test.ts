@@ -35,8 +35,12 @@ const answer = (delivery: Delivery): LlmResult => {
 
 /** Every message on `queue` (read from its table, so nothing is consumed). */
 const bodies = (queue: string) =>
-  Effect.flatMap(PgClient.PgClient, (sql) =>
-    sql<{ readonly message: Record<string, unknown> }>`SELECT message FROM ${sql("pgmq")}.${sql(`q_${queue}`)} ORDER BY msg_id`
+  Effect.flatMap(
+    PgClient.PgClient,
+    (sql) =>
+      sql<{
+        readonly message: Record<string, unknown>
+      }>`SELECT message FROM ${sql("pgmq")}.${sql(`q_${queue}`)} ORDER BY msg_id`
   ).pipe(Effect.map((rows) => rows.map((row) => row.message)))
 
 /** A second, independent consumer: its own connection pool and services, as another process has. */
@@ -132,7 +136,10 @@ layer(Live, { excludeTestServices: true, timeout: 180_000 })("LlmQueue", (it) =>
       const results = yield* Effect.forEach(
         requests,
         (sent) =>
-          Effect.andThen(queue.enqueue(sent), queue.awaitResult(sent.id, { replyTo: sent.reply_to, timeout: "60 seconds" })),
+          Effect.andThen(
+            queue.enqueue(sent),
+            queue.awaitResult(sent.id, { replyTo: sent.reply_to, timeout: "60 seconds" })
+          ),
         { concurrency: "unbounded" }
       )
       yield* Fiber.interrupt(worker)
@@ -150,7 +157,9 @@ layer(Live, { excludeTestServices: true, timeout: 180_000 })("LlmQueue", (it) =>
       const queue = yield* LlmQueue
       const sent = request("late", { reply_to: "late_replies" })
       yield* queue.enqueue(sent)
-      const timedOut = yield* Effect.flip(queue.awaitResult(sent.id, { replyTo: "late_replies", timeout: "300 millis" }))
+      const timedOut = yield* Effect.flip(
+        queue.awaitResult(sent.id, { replyTo: "late_replies", timeout: "300 millis" })
+      )
       assert.strictEqual(timedOut._tag, "ResultTimeout")
       const worker = yield* Effect.forkChild(queue.consume((delivery) => Effect.succeed(answer(delivery))))
       const found = yield* queue.awaitResult(sent.id, { replyTo: "late_replies", timeout: "30 seconds" })
@@ -159,42 +168,44 @@ layer(Live, { excludeTestServices: true, timeout: 180_000 })("LlmQueue", (it) =>
     })
   )
 
-  it.effect("every malformed kind is dead-lettered with its reason; the sender is told when it can be; the loop goes on", () =>
-    Effect.gen(function* () {
-      const queue = yield* LlmQueue.make({ maxBytes: 2048 })
-      const pgmq = yield* Pgmq
-      yield* pgmq.create("told_replies")
-      const good = request("after the bad ones", { reply_to: "told_replies" })
-      const recoverable = { version: 1, id: crypto.randomUUID(), reply_to: "told_replies", complexity: "simple" }
-      yield* pgmq.send(REQUESTS, "not an object")
-      yield* pgmq.send(REQUESTS, null)
-      yield* pgmq.send(REQUESTS, { ...request("big"), padding: "x".repeat(4096) } as never)
-      yield* pgmq.send(REQUESTS, { ...request("v2"), version: 2 } as never)
-      yield* pgmq.send(REQUESTS, recoverable)
-      yield* pgmq.send(REQUESTS, good as never)
-      const worker = yield* Effect.forkChild(queue.consume((delivery) => Effect.succeed(answer(delivery))))
-      const result = yield* queue.awaitResult(good.id, { replyTo: "told_replies", timeout: "30 seconds" })
-      const told = yield* queue.awaitResult(recoverable.id, { replyTo: "told_replies", timeout: "30 seconds" })
-      yield* Fiber.interrupt(worker)
-      assert.strictEqual(result.status, "ok")
-      assert.strictEqual(told.status, "error")
-      assert.strictEqual(told.error?.tag, "InvalidMessage")
-      assert.include(told.error?.message, "task_type")
-      // Handled concurrently: in the order they were sent, by their original id.
-      const letters = [...(yield* queue.deadLetters)].sort(
-        (a, b) => Number(a.letter.original_msg_id) - Number(b.letter.original_msg_id)
-      )
-      assert.deepStrictEqual(
-        letters.map((entry) => entry.letter.problem),
-        ["not_json", "not_json", "too_large", "unknown_version", "invalid"]
-      )
-      assert.include(letters[0]!.letter.reason, "a string")
-      assert.include(letters[2]!.letter.reason, "over the limit of 2048")
-      assert.include(letters[3]!.letter.reason, "version 2")
-      assert.include(letters[4]!.letter.reason, "task_type")
-      assert.strictEqual(letters[0]!.letter.body, "not an object")
-      assert.lengthOf(yield* bodies(REQUESTS), 0)
-    })
+  it.effect(
+    "every malformed kind is dead-lettered with its reason; the sender is told when it can be; the loop goes on",
+    () =>
+      Effect.gen(function* () {
+        const queue = yield* LlmQueue.make({ maxBytes: 2048 })
+        const pgmq = yield* Pgmq
+        yield* pgmq.create("told_replies")
+        const good = request("after the bad ones", { reply_to: "told_replies" })
+        const recoverable = { version: 1, id: crypto.randomUUID(), reply_to: "told_replies", complexity: "simple" }
+        yield* pgmq.send(REQUESTS, "not an object")
+        yield* pgmq.send(REQUESTS, null)
+        yield* pgmq.send(REQUESTS, { ...request("big"), padding: "x".repeat(4096) } as never)
+        yield* pgmq.send(REQUESTS, { ...request("v2"), version: 2 } as never)
+        yield* pgmq.send(REQUESTS, recoverable)
+        yield* pgmq.send(REQUESTS, good as never)
+        const worker = yield* Effect.forkChild(queue.consume((delivery) => Effect.succeed(answer(delivery))))
+        const result = yield* queue.awaitResult(good.id, { replyTo: "told_replies", timeout: "30 seconds" })
+        const told = yield* queue.awaitResult(recoverable.id, { replyTo: "told_replies", timeout: "30 seconds" })
+        yield* Fiber.interrupt(worker)
+        assert.strictEqual(result.status, "ok")
+        assert.strictEqual(told.status, "error")
+        assert.strictEqual(told.error?.tag, "InvalidMessage")
+        assert.include(told.error?.message, "task_type")
+        // Handled concurrently: in the order they were sent, by their original id.
+        const letters = [...(yield* queue.deadLetters)].sort(
+          (a, b) => Number(a.letter.original_msg_id) - Number(b.letter.original_msg_id)
+        )
+        assert.deepStrictEqual(
+          letters.map((entry) => entry.letter.problem),
+          ["not_json", "not_json", "too_large", "unknown_version", "invalid"]
+        )
+        assert.include(letters[0]!.letter.reason, "a string")
+        assert.include(letters[2]!.letter.reason, "over the limit of 2048")
+        assert.include(letters[3]!.letter.reason, "version 2")
+        assert.include(letters[4]!.letter.reason, "task_type")
+        assert.strictEqual(letters[0]!.letter.body, "not an object")
+        assert.lengthOf(yield* bodies(REQUESTS), 0)
+      })
   )
 
   it.effect("dlq retry puts a fixed request back, and it is served", () =>
