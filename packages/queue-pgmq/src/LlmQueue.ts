@@ -338,12 +338,13 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
 
   // One LISTEN per reply queue and process; awaiting callers subscribe to its wake-ups.
   const wakeUps = new Map<string, PubSub.PubSub<void>>()
+  // Callers of one queue arriving together set it up once.
+  const setUp = Semaphore.makeUnsafe(1)
   const wakeUpsOf = (queue: string) =>
     Effect.gen(function* () {
       const known = wakeUps.get(queue)
       if (known !== undefined) return known
       const hub = yield* PubSub.sliding<void>(1)
-      wakeUps.set(queue, hub)
       const throttles = yield* pgmq.listNotifyInsertThrottles
       if (!throttles.some((entry) => entry.queueName === queue && entry.throttleIntervalMs === 0)) {
         yield* pgmq.enableNotifyInsert(queue, 0)
@@ -363,8 +364,9 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
         Effect.repeat(Schedule.spaced("1 second"))
       )
       yield* Effect.forkIn(listen, scope)
+      wakeUps.set(queue, hub)
       return hub
-    })
+    }).pipe(setUp.withPermit)
 
   const awaitResult = Effect.fn("LlmQueue.awaitResult")(function* (
     requestId: string,
@@ -445,7 +447,21 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
         while (free < concurrency && (yield* slots.takeIfAvailable(1))) free++
         const messages = yield* pgmq
           .readWithPoll(REQUESTS, { vt, qty: free, maxPollSeconds: options.pollSeconds ?? 1, pollIntervalMs: 50 })
-          .pipe(Effect.onError(() => slots.release(free)))
+          .pipe(
+            // The database going away for a while does not end the loop (the slots taken are
+            // released below, as for an empty read); a missing queue does.
+            Effect.catchIf(
+              (error) => error._tag === "PgmqError" && error.retryable,
+              (error) =>
+                Effect.as(
+                  Effect.andThen(
+                    Effect.logWarning("cannot read requests; trying again in a second", { reason: error.message }),
+                    Effect.sleep("1 second")
+                  ),
+                  []
+                )
+            )
+          )
         if (messages.length < free) yield* slots.release(free - messages.length)
         for (const message of messages) {
           yield* Effect.forkChild(

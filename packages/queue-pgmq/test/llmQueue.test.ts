@@ -230,6 +230,27 @@ layer(Live, { excludeTestServices: true, timeout: 180_000 })("LlmQueue", (it) =>
     })
   )
 
+  it.effect("the loop outlives its connections being killed, and serves the next request", () =>
+    Effect.gen(function* () {
+      const queue = yield* LlmQueue
+      const sql = yield* PgClient.PgClient
+      const worker = yield* Effect.forkChild(
+        queue.consume((delivery) => Effect.succeed(answer(delivery)), { pollSeconds: 1 })
+      )
+      yield* Effect.sleep("300 millis")
+      const killed = yield* sql<{ readonly n: number }>`
+        SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid()`
+      assert.isAbove(killed[0]!.n, 0)
+      const sent = request("after the outage", { reply_to: "outage_replies" })
+      yield* queue.enqueue(sent)
+      const result = yield* queue.awaitResult(sent.id, { replyTo: "outage_replies", timeout: "30 seconds" })
+      assert.strictEqual(result.request_id, sent.id)
+      assert.isUndefined(worker.pollUnsafe())
+      yield* Fiber.interrupt(worker)
+    })
+  )
+
   it.effect("enqueue refuses a request that breaks the contract before sending anything", () =>
     Effect.gen(function* () {
       const queue = yield* LlmQueue
