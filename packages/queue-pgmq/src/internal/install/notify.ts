@@ -6,6 +6,9 @@
 // fixed it this way — for lower-case names the channel is the same), and a sender never waits for
 // another transaction's throttle update (pgmq's row update serialises concurrent senders until
 // commit): when another sender is recording a notification right now, it is the one that notifies.
+// The price: should that sender roll back, this insert goes unannounced like one inside the
+// throttle interval — listeners must read on a timer as well (LlmQueue.awaitResult does, every
+// second). With no throttle (0) every insert notifies regardless.
 
 export const notify = String.raw`
 CREATE OR REPLACE FUNCTION pgmq._notify_insert()
