@@ -12,7 +12,7 @@
 import { Database } from "@nexus/database"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import type { Statement } from "effect/sql"
+import type { SqlError, Statement } from "effect/sql"
 import { fromSqlError, PgmqError, pgmqError, type QueueNotFound } from "./Errors.ts"
 import {
   fromRow,
@@ -229,7 +229,12 @@ export class Pgmq extends Context.Service<
 const json = (value: Schema.Json | null | undefined): string | null =>
   value === null || value === undefined ? null : JSON.stringify(value)
 
+/** `jsonb[]` text for a list of values; SQL NULL for none. */
+const jsonArray = (values: ReadonlyArray<Schema.Json | null> | undefined): Array<string | null> | null =>
+  values === undefined ? null : values.map(json)
+
 const decodeRows = Schema.decodeUnknownEffect(Schema.Array(MessageRow))
+const decodeBindings = Schema.decodeUnknownEffect(Schema.Array(TopicBinding))
 const decodeMessages = (rows: ReadonlyArray<object>) => Effect.map(decodeRows(rows), (decoded) => decoded.map(fromRow))
 const decodeIds = Schema.decodeUnknownEffect(Schema.Array(Schema.Struct({ id: Schema.BigInt })))
 const decodeFlag = Schema.decodeUnknownEffect(Schema.Tuple([Schema.Struct({ ok: Schema.Boolean })]))
@@ -241,42 +246,53 @@ const checked = (queue: string): Effect.Effect<QueueName.QueueName, QueueName.In
 }
 
 const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
-  /**
-   * Runs a pgmq call: the queue (when named) checked first, SQL failures and undecodable
-   * answers mapped to the queue's errors.
-   */
-  const call = <A>(
+  /** Runs a statement: SQL failures through `onError`, undecodable answers as `incompatible`. */
+  const execute = <A, E>(
     operation: string,
     queue: string | undefined,
-    statement: (name: string) => Statement.Statement<object>,
+    statement: Statement.Statement<object>,
+    onError: (error: SqlError.SqlError) => E,
     decode: (rows: ReadonlyArray<object>) => Effect.Effect<A, Schema.SchemaError>
-  ): Effect.Effect<A, QueueError> =>
-    Effect.flatMap(queue === undefined ? Effect.succeed("") : checked(queue), (name) =>
-      statement(name).pipe(
-        Effect.mapError(queue === undefined ? pgmqError(operation) : fromSqlError(operation, queue)),
-        Effect.flatMap((rows) =>
-          Effect.mapError(
-            decode(rows),
-            (error) =>
-              new PgmqError({
-                operation,
-                ...(queue === undefined ? {} : { queue }),
-                reason: "incompatible",
-                detail: `unexpected answer (${error.message.split("\n")[0]})`
-              })
-          )
+  ): Effect.Effect<A, E | PgmqError> =>
+    statement.pipe(
+      Effect.mapError(onError),
+      Effect.flatMap((rows) =>
+        Effect.mapError(
+          decode(rows),
+          (error) =>
+            new PgmqError({
+              operation,
+              ...(queue === undefined ? {} : { queue }),
+              reason: "incompatible",
+              detail: `unexpected answer (${error.message.split("\n")[0]})`
+            })
         )
       )
     )
+
+  /** A call on a queue: its name checked before any SQL; a missing queue is `QueueNotFound`. */
+  const call = <A>(
+    operation: string,
+    queue: string,
+    statement: (name: string) => Statement.Statement<object>,
+    decode: (rows: ReadonlyArray<object>) => Effect.Effect<A, Schema.SchemaError>
+  ): Effect.Effect<A, QueueError> =>
+    Effect.flatMap(checked(queue), (name) =>
+      execute(operation, queue, statement(name), fromSqlError(operation, queue), decode)
+    )
+
+  /** A call that names no queue. */
+  const callGlobal = <A>(
+    operation: string,
+    statement: Statement.Statement<object>,
+    decode: (rows: ReadonlyArray<object>) => Effect.Effect<A, Schema.SchemaError>
+  ): Effect.Effect<A, PgmqError> => execute(operation, undefined, statement, pgmqError(operation), decode)
 
   const none = () => Effect.void
   const ids = (rows: ReadonlyArray<object>) => Effect.map(decodeIds(rows), (decoded) => decoded.map((row) => row.id))
   const flag = (rows: ReadonlyArray<object>) => Effect.map(decodeFlag(rows), ([row]) => row.ok)
   const delayed = (delay: Delay) => (typeof delay === "number" ? sql`${delay}::integer` : sql`${delay}::timestamptz`)
   const idList = (list: ReadonlyArray<MessageId>) => sql`${list as Array<MessageId>}::bigint[]`
-  // pgmq's queue-less functions fail only for their own reasons.
-  const global = <A>(effect: Effect.Effect<A, QueueError>) => effect as Effect.Effect<A, PgmqError>
-
   const poll = (options: PollOptions) =>
     sql`${options.maxPollSeconds ?? 5}::integer, ${options.pollIntervalMs ?? 100}::integer`
 
@@ -347,7 +363,7 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
           "send_batch",
           queue,
           (q) =>
-            sql`SELECT pgmq.send_batch(${q}::text, ${messages.map(json)}::jsonb[], ${options?.headers === undefined ? null : options.headers.map(json)}::jsonb[], ${delayed(options?.delay ?? 0)}) AS id`,
+            sql`SELECT pgmq.send_batch(${q}::text, ${messages.map(json)}::jsonb[], ${jsonArray(options?.headers)}::jsonb[], ${delayed(options?.delay ?? 0)}) AS id`,
           ids
         )
     ),
@@ -388,13 +404,10 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
     deleteBatch: Effect.fn("Pgmq.deleteBatch")((queue: string, list: ReadonlyArray<MessageId>) =>
       call("delete", queue, (q) => sql`SELECT pgmq.delete(${q}::text, ${idList(list)}) AS id`, ids)
     ),
-    listQueues: global(
-      call(
-        "list_queues",
-        undefined,
-        () => sql`SELECT * FROM pgmq.list_queues()`,
-        Schema.decodeUnknownEffect(Schema.Array(QueueInfo))
-      )
+    listQueues: callGlobal(
+      "list_queues",
+      sql`SELECT * FROM pgmq.list_queues()`,
+      Schema.decodeUnknownEffect(Schema.Array(QueueInfo))
     ).pipe(Effect.withSpan("Pgmq.listQueues")),
     metrics: Effect.fn("Pgmq.metrics")((queue: string) =>
       call(
@@ -404,10 +417,10 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
         (rows) => Effect.map(Schema.decodeUnknownEffect(Schema.Tuple([QueueMetrics]))(rows), ([metrics]) => metrics)
       )
     ),
-    metricsAll: call(
+    // A dangling meta row (pgmq's case-folding quirk) makes it fail like a missing queue: 42P01.
+    metricsAll: callGlobal(
       "metrics_all",
-      undefined,
-      () => sql`SELECT * FROM pgmq.metrics_all()`,
+      sql`SELECT * FROM pgmq.metrics_all()`,
       Schema.decodeUnknownEffect(Schema.Array(QueueMetrics))
     ).pipe(Effect.withSpan("Pgmq.metricsAll")),
     readGrouped: grouped("readGrouped", false),
@@ -419,9 +432,9 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
     createFifoIndex: Effect.fn("Pgmq.createFifoIndex")((queue: string) =>
       call("create_fifo_index", queue, (q) => sql`SELECT pgmq.create_fifo_index(${q}::text)`, none)
     ),
-    createFifoIndexesAll: global(
-      call("create_fifo_indexes_all", undefined, () => sql`SELECT pgmq.create_fifo_indexes_all()`, none)
-    ).pipe(Effect.withSpan("Pgmq.createFifoIndexesAll")),
+    createFifoIndexesAll: callGlobal("create_fifo_indexes_all", sql`SELECT pgmq.create_fifo_indexes_all()`, none).pipe(
+      Effect.withSpan("Pgmq.createFifoIndexesAll")
+    ),
     enableNotifyInsert: Effect.fn("Pgmq.enableNotifyInsert")((queue: string, throttleMs = 250) =>
       call(
         "enable_notify_insert",
@@ -441,13 +454,10 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
         none
       )
     ),
-    listNotifyInsertThrottles: global(
-      call(
-        "list_notify_insert_throttles",
-        undefined,
-        () => sql`SELECT * FROM pgmq.list_notify_insert_throttles()`,
-        Schema.decodeUnknownEffect(Schema.Array(NotifyThrottle))
-      )
+    listNotifyInsertThrottles: callGlobal(
+      "list_notify_insert_throttles",
+      sql`SELECT * FROM pgmq.list_notify_insert_throttles()`,
+      Schema.decodeUnknownEffect(Schema.Array(NotifyThrottle))
     ).pipe(Effect.withSpan("Pgmq.listNotifyInsertThrottles")),
     bindTopic: Effect.fn("Pgmq.bindTopic")((pattern: string, queue: string) =>
       call("bind_topic", queue, (q) => sql`SELECT pgmq.bind_topic(${pattern}::text, ${q}::text)`, none)
@@ -456,24 +466,20 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
       call("unbind_topic", queue, (q) => sql`SELECT pgmq.unbind_topic(${pattern}::text, ${q}::text) AS ok`, flag)
     ),
     listTopicBindings: Effect.fn("Pgmq.listTopicBindings")((queue?: string) =>
-      call(
-        "list_topic_bindings",
-        queue,
-        (q) =>
-          queue === undefined
-            ? sql`SELECT * FROM pgmq.list_topic_bindings()`
-            : sql`SELECT * FROM pgmq.list_topic_bindings(${q}::text)`,
-        Schema.decodeUnknownEffect(Schema.Array(TopicBinding))
-      )
+      queue === undefined
+        ? callGlobal("list_topic_bindings", sql`SELECT * FROM pgmq.list_topic_bindings()`, decodeBindings)
+        : call(
+            "list_topic_bindings",
+            queue,
+            (q) => sql`SELECT * FROM pgmq.list_topic_bindings(${q}::text)`,
+            decodeBindings
+          )
     ),
     testRouting: Effect.fn("Pgmq.testRouting")((routingKey: string) =>
-      global(
-        call(
-          "test_routing",
-          undefined,
-          () => sql`SELECT * FROM pgmq.test_routing(${routingKey}::text)`,
-          Schema.decodeUnknownEffect(Schema.Array(RouteMatch))
-        )
+      callGlobal(
+        "test_routing",
+        sql`SELECT * FROM pgmq.test_routing(${routingKey}::text)`,
+        Schema.decodeUnknownEffect(Schema.Array(RouteMatch))
       )
     ),
     sendTopic: Effect.fn("Pgmq.sendTopic")(
@@ -482,30 +488,22 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
         message: Schema.Json,
         options?: { readonly headers?: Schema.Json | null | undefined; readonly delay?: number | undefined }
       ) =>
-        global(
-          call(
-            "send_topic",
-            undefined,
-            () =>
-              sql`SELECT pgmq.send_topic(${routingKey}::text, ${json(message)}::jsonb, ${json(options?.headers)}::jsonb, ${options?.delay ?? 0}::integer) AS reached`,
-            (rows) =>
-              Effect.map(
-                Schema.decodeUnknownEffect(Schema.Tuple([Schema.Struct({ reached: Schema.Int })]))(rows),
-                ([row]) => row.reached
-              )
-          )
+        callGlobal(
+          "send_topic",
+          sql`SELECT pgmq.send_topic(${routingKey}::text, ${json(message)}::jsonb, ${json(options?.headers)}::jsonb, ${options?.delay ?? 0}::integer) AS reached`,
+          (rows) =>
+            Effect.map(
+              Schema.decodeUnknownEffect(Schema.Tuple([Schema.Struct({ reached: Schema.Int })]))(rows),
+              ([row]) => row.reached
+            )
         )
     ),
     sendBatchTopic: Effect.fn("Pgmq.sendBatchTopic")(
       (routingKey: string, messages: ReadonlyArray<Schema.Json>, options?: SendBatchOptions) =>
-        global(
-          call(
-            "send_batch_topic",
-            undefined,
-            () =>
-              sql`SELECT * FROM pgmq.send_batch_topic(${routingKey}::text, ${messages.map(json)}::jsonb[], ${options?.headers === undefined ? null : options.headers.map(json)}::jsonb[], ${delayed(options?.delay ?? 0)})`,
-            Schema.decodeUnknownEffect(Schema.Array(TopicMessage))
-          )
+        callGlobal(
+          "send_batch_topic",
+          sql`SELECT * FROM pgmq.send_batch_topic(${routingKey}::text, ${messages.map(json)}::jsonb[], ${jsonArray(options?.headers)}::jsonb[], ${delayed(options?.delay ?? 0)})`,
+          Schema.decodeUnknownEffect(Schema.Array(TopicMessage))
         )
     )
   })

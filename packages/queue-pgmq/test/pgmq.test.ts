@@ -41,4 +41,88 @@ layer(PgmqTest, { excludeTestServices: true })("Pgmq", (it) => {
       assert.include(batch.message, "msgs cannot be NULL or empty")
     })
   )
+
+  it.effect("every call of the API reaches its pgmq function with its arguments cast, and decodes the answer", () =>
+    Effect.gen(function* () {
+      const pgmq = yield* Pgmq
+      yield* pgmq.createUnlogged("every")
+      const ids = yield* pgmq.sendBatch("every", [{ n: 1 }, { n: 2 }, { n: 3 }], {
+        headers: [{ "x-pgmq-group": "a" }, { "x-pgmq-group": "a" }, { "x-pgmq-group": "b" }]
+      })
+      assert.lengthOf(ids, 3)
+      const delayed = yield* pgmq.send("every", { n: 4 }, { delay: new Date(Date.now() + 60_000) })
+      const later = yield* pgmq.send("every", { n: 5 }, { delay: 60 })
+      const grouped = yield* pgmq.readGrouped("every", { vt: 0, qty: 10 })
+      assert.deepStrictEqual(
+        grouped.map((message) => message.msgId),
+        ids
+      )
+      assert.lengthOf(yield* pgmq.readGroupedRr("every", { vt: 0, qty: 10 }), 3)
+      assert.lengthOf(yield* pgmq.readGroupedHead("every", { vt: 0, qty: 10 }), 2)
+      assert.lengthOf(yield* pgmq.readGroupedWithPoll("every", { vt: 0, qty: 1, maxPollSeconds: 1 }), 1)
+      assert.lengthOf(yield* pgmq.readGroupedRrWithPoll("every", { vt: 0, qty: 1, maxPollSeconds: 1 }), 1)
+      assert.lengthOf(yield* pgmq.readGroupedHeadWithPoll("every", { vt: 0, qty: 1, maxPollSeconds: 1 }), 1)
+      const conditional = yield* pgmq.readWithPoll("every", {
+        vt: 0,
+        qty: null,
+        conditional: { n: 2 },
+        maxPollSeconds: 1
+      })
+      assert.deepStrictEqual(
+        conditional.map((message) => message.message),
+        [{ n: 2 }]
+      )
+      const moved = yield* pgmq.setVtBatch("every", [delayed, later], 0)
+      assert.lengthOf(moved, 2)
+      assert.isTrue(Option.isNone(yield* pgmq.setVt("every", 999n, new Date())))
+      assert.deepStrictEqual(yield* pgmq.archiveBatch("every", [ids[0]!, 999n]), [ids[0]!])
+      assert.isTrue(yield* pgmq.delete("every", ids[1]!))
+      assert.deepStrictEqual(yield* pgmq.deleteBatch("every", [ids[2]!]), [ids[2]!])
+      const popped = yield* pgmq.pop("every", 5)
+      assert.sameMembers(
+        popped.map((message) => message.msgId),
+        [delayed, later]
+      )
+      yield* pgmq.createFifoIndex("every")
+      yield* pgmq.createFifoIndexesAll
+      const queues = yield* pgmq.listQueues
+      assert.isTrue(queues.some((queue) => queue.queueName === "every" && queue.isUnlogged))
+      const all = yield* pgmq.metricsAll
+      assert.strictEqual(all.find((metrics) => metrics.queueName === "every")?.totalMessages, 5)
+
+      yield* pgmq.enableNotifyInsert("every", 0)
+      yield* pgmq.updateNotifyInsert("every", 500)
+      const throttles = yield* pgmq.listNotifyInsertThrottles
+      assert.deepStrictEqual(
+        throttles.filter((entry) => entry.queueName === "every").map((entry) => entry.throttleIntervalMs),
+        [500]
+      )
+      yield* pgmq.disableNotifyInsert("every")
+      assert.isFalse((yield* pgmq.listNotifyInsertThrottles).some((entry) => entry.queueName === "every"))
+
+      yield* pgmq.bindTopic("orders.*", "every")
+      assert.deepStrictEqual(
+        (yield* pgmq.listTopicBindings("every")).map((binding) => binding.pattern),
+        ["orders.*"]
+      )
+      assert.lengthOf(yield* pgmq.listTopicBindings(), 1)
+      assert.deepStrictEqual(
+        (yield* pgmq.testRouting("orders.created")).map((match) => match.queueName),
+        ["every"]
+      )
+      assert.strictEqual(yield* pgmq.sendTopic("orders.created", { order: 1 }, { headers: { h: 1 } }), 1)
+      assert.strictEqual(yield* pgmq.sendTopic("nobody.listens", { order: 2 }), 0)
+      const sent = yield* pgmq.sendBatchTopic("orders.updated", [{ order: 3 }, { order: 4 }], { delay: 0 })
+      assert.deepStrictEqual(
+        sent.map((entry) => entry.queueName),
+        ["every", "every"]
+      )
+      const rejected = yield* Effect.flip(pgmq.sendTopic("bad..key", {}))
+      assert.strictEqual(rejected.reason, "rejected")
+      assert.isTrue(yield* pgmq.unbindTopic("orders.*", "every"))
+      assert.strictEqual(yield* pgmq.purgeQueue("every"), 3)
+      assert.isTrue(yield* pgmq.dropQueue("every"))
+      assert.isFalse(yield* pgmq.dropQueue("every"))
+    })
+  )
 })
