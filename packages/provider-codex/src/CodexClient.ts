@@ -37,7 +37,7 @@ import { type CodexError, isRetryable, retryAfter, UpstreamUnavailable } from ".
 import * as Backend from "./internal/backend.ts"
 import { statusError } from "./internal/classify.ts"
 import * as Transport from "./internal/transport.ts"
-import { makeSpan, traced } from "./Tracing.ts"
+import { Tracing } from "@nexus/telemetry"
 import {
   type Answer,
   foldInto,
@@ -496,7 +496,7 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
         const pull: Pulled = Effect.catchIf(next, (error): error is CodexError => !Cause.isDone(error), retry)
         // One span for the whole turn (when a tracer collects spans, see Tracing.ts), ended with the
         // stream; each pull runs under it, so the requests' spans are its children.
-        return Effect.flatMap(makeSpan("CodexClient.stream", { model: prepared.model }), (span) =>
+        return Effect.flatMap(Tracing.makeSpan("CodexClient.stream", { model: prepared.model }), (span) =>
           Effect.as(
             Scope.addFinalizerExit(scope, (exit) =>
               Effect.clockWith((clock) =>
@@ -556,7 +556,7 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
     options: CallOptions | TokenSet.AccountId
   ): Effect.Effect<ChatResult, CodexError> =>
     Effect.flatMap(prepare(request), (prepared) =>
-      traced(turnResult(prepared, callOf(options)), "CodexClient.chat", { model: prepared.model })
+      Tracing.traced(turnResult(prepared, callOf(options)), "CodexClient.chat", { model: prepared.model })
     )
 
   return CodexClient.of({ stream, chat, models: catalog.models })

@@ -50,10 +50,3 @@ export * as UsageWindows from "./UsageWindows.ts"
  * @since 0.1.0
  */
 export * as ModelCatalog from "./ModelCatalog.ts"
-
-/**
- * Spans on hot paths, made only when a tracer collects them.
- *
- * @since 0.1.0
- */
-export * as Tracing from "./Tracing.ts"

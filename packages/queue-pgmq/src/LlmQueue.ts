@@ -19,6 +19,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { Database } from "@nexus/database"
+import { Tracing } from "@nexus/telemetry"
 import {
   Config,
   Context,
@@ -242,14 +243,20 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
       return parsed
     })
 
-  const enqueue = Effect.fn("LlmQueue.enqueue")(function* (request: LlmRequest) {
-    return yield* pgmq.send(REQUESTS, (yield* validated(request)) as Schema.Json)
-  })
+  const enqueue = Tracing.fn(
+    "LlmQueue.enqueue",
+    Effect.fnUntraced(function* (request: LlmRequest) {
+      return yield* pgmq.send(REQUESTS, (yield* validated(request)) as Schema.Json)
+    })
+  )
 
-  const enqueueBatch = Effect.fn("LlmQueue.enqueueBatch")(function* (requests: ReadonlyArray<LlmRequest>) {
-    const bodies = yield* Effect.forEach(requests, validated)
-    return bodies.length === 0 ? [] : yield* pgmq.sendBatch(REQUESTS, bodies as ReadonlyArray<Schema.Json>)
-  })
+  const enqueueBatch = Tracing.fn(
+    "LlmQueue.enqueueBatch",
+    Effect.fnUntraced(function* (requests: ReadonlyArray<LlmRequest>) {
+      const bodies = yield* Effect.forEach(requests, validated)
+      return bodies.length === 0 ? [] : yield* pgmq.sendBatch(REQUESTS, bodies as ReadonlyArray<Schema.Json>)
+    })
+  )
 
   /**
    * Runs `publish` in a transaction that first locks the request and checks that `readCt` is
@@ -275,66 +282,72 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
         Effect.catchTag("SqlError", (error) => Effect.fail(pgmqError("transaction", REQUESTS)(error)))
       )
 
-  const complete = Effect.fn("LlmQueue.complete")(function* (delivery: Delivery, result: LlmResult) {
-    const body = yield* encodeResult(result).pipe(Effect.orDie)
-    return yield* whileStillOurs(
-      delivery.msgId,
-      delivery.readCt,
-      Effect.asVoid(pgmq.send(delivery.replyTo, body as Schema.Json))
-    )
-  })
+  const complete = Tracing.fn(
+    "LlmQueue.complete",
+    Effect.fnUntraced(function* (delivery: Delivery, result: LlmResult) {
+      const body = yield* encodeResult(result).pipe(Effect.orDie)
+      return yield* whileStillOurs(
+        delivery.msgId,
+        delivery.readCt,
+        Effect.asVoid(pgmq.send(delivery.replyTo, body as Schema.Json))
+      )
+    })
+  )
 
-  const deadLetter = Effect.fn("LlmQueue.deadLetter")(function* (message: Message, reason: InvalidMessage) {
-    const now = new Date().toISOString()
-    const letter: DeadLetter = {
-      reason: reason.detail,
-      problem: reason.problem,
-      original_msg_id: String(message.msgId),
-      original_queue: REQUESTS,
-      read_ct: message.readCt,
-      enqueued_at: message.enqueuedAt.toISOString(),
-      dead_lettered_at: now,
-      headers: message.headers,
-      body: message.message
-    }
-    const sender = recoverable(message.message)
-    const tell =
-      sender === undefined || typeof QueueName.make(sender.replyTo) !== "string"
-        ? Effect.void
-        : // A savepoint: a reply queue that does not exist must not undo the dead letter.
-          sql
-            .withTransaction(
-              pgmq.send(sender.replyTo, {
-                version: 1,
-                request_id: sender.id,
-                status: "error",
-                model: null,
-                account: null,
-                error: { tag: "InvalidMessage", message: reason.message, retryable: false },
-                attempts: 0,
-                started_at: now,
-                finished_at: now
-              })
-            )
-            .pipe(
-              Effect.asVoid,
-              Effect.catchTag("QueueNotFound", () => Effect.void),
-              Effect.catchTag("SqlError", (error) => Effect.fail(pgmqError("send", sender.replyTo)(error)))
-            )
-    const published = yield* whileStillOurs(
-      message.msgId,
-      message.readCt,
-      Effect.andThen(pgmq.send(DEAD_LETTERS, letter as Schema.Json), tell)
-    )
-    if (published) {
-      yield* Effect.logWarning("request dead-lettered", {
-        msgId: String(message.msgId),
+  const deadLetter = Tracing.fn(
+    "LlmQueue.deadLetter",
+    Effect.fnUntraced(function* (message: Message, reason: InvalidMessage) {
+      const now = new Date().toISOString()
+      const letter: DeadLetter = {
+        reason: reason.detail,
         problem: reason.problem,
-        reason: reason.detail
-      })
-    }
-    return published
-  })
+        original_msg_id: String(message.msgId),
+        original_queue: REQUESTS,
+        read_ct: message.readCt,
+        enqueued_at: message.enqueuedAt.toISOString(),
+        dead_lettered_at: now,
+        headers: message.headers,
+        body: message.message
+      }
+      const sender = recoverable(message.message)
+      const tell =
+        sender === undefined || typeof QueueName.make(sender.replyTo) !== "string"
+          ? Effect.void
+          : // A savepoint: a reply queue that does not exist must not undo the dead letter.
+            sql
+              .withTransaction(
+                pgmq.send(sender.replyTo, {
+                  version: 1,
+                  request_id: sender.id,
+                  status: "error",
+                  model: null,
+                  account: null,
+                  error: { tag: "InvalidMessage", message: reason.message, retryable: false },
+                  attempts: 0,
+                  started_at: now,
+                  finished_at: now
+                })
+              )
+              .pipe(
+                Effect.asVoid,
+                Effect.catchTag("QueueNotFound", () => Effect.void),
+                Effect.catchTag("SqlError", (error) => Effect.fail(pgmqError("send", sender.replyTo)(error)))
+              )
+      const published = yield* whileStillOurs(
+        message.msgId,
+        message.readCt,
+        Effect.andThen(pgmq.send(DEAD_LETTERS, letter as Schema.Json), tell)
+      )
+      if (published) {
+        yield* Effect.logWarning("request dead-lettered", {
+          msgId: String(message.msgId),
+          problem: reason.problem,
+          reason: reason.detail
+        })
+      }
+      return published
+    })
+  )
 
   // One LISTEN per reply queue and process; awaiting callers subscribe to its wake-ups.
   const wakeUps = new Map<string, PubSub.PubSub<void>>()
@@ -368,35 +381,41 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
       return hub
     }).pipe(setUp.withPermit)
 
-  const awaitResult = Effect.fn("LlmQueue.awaitResult")(function* (
-    requestId: string,
-    options: { readonly replyTo?: string | undefined; readonly timeout: Duration.Input }
-  ) {
-    const replyTo = options.replyTo ?? DEFAULT_REPLY_TO
-    const waited = Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
-    const hub = yield* wakeUpsOf(replyTo)
-    const wake = yield* PubSub.subscribe(hub)
-    const find = pgmq.read(replyTo, { vt: 30, qty: 1, conditional: { request_id: requestId } })
-    const found = yield* Effect.gen(function* () {
-      while (true) {
-        const [message] = yield* find
-        if (message !== undefined) return message
-        yield* Effect.timeoutOption(PubSub.take(wake), "1 second")
-      }
-    }).pipe(
-      Effect.timeoutOrElse({
-        duration: options.timeout,
-        orElse: () => Effect.fail(new ResultTimeout({ requestId, replyTo, waitedMs: waited }))
-      })
-    )
-    yield* pgmq.archive(replyTo, found.msgId)
-    return yield* decodeResult(found.message).pipe(
-      Effect.mapError(
-        (error) =>
-          new InvalidMessage({ problem: "invalid", detail: `the result on ${replyTo} is malformed: ${error.message}` })
+  const awaitResult = Tracing.fn(
+    "LlmQueue.awaitResult",
+    Effect.fnUntraced(function* (
+      requestId: string,
+      options: { readonly replyTo?: string | undefined; readonly timeout: Duration.Input }
+    ) {
+      const replyTo = options.replyTo ?? DEFAULT_REPLY_TO
+      const waited = Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
+      const hub = yield* wakeUpsOf(replyTo)
+      const wake = yield* PubSub.subscribe(hub)
+      const find = pgmq.read(replyTo, { vt: 30, qty: 1, conditional: { request_id: requestId } })
+      const found = yield* Effect.gen(function* () {
+        while (true) {
+          const [message] = yield* find
+          if (message !== undefined) return message
+          yield* Effect.timeoutOption(PubSub.take(wake), "1 second")
+        }
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: options.timeout,
+          orElse: () => Effect.fail(new ResultTimeout({ requestId, replyTo, waitedMs: waited }))
+        })
       )
-    )
-  }, Effect.scoped)
+      yield* pgmq.archive(replyTo, found.msgId)
+      return yield* decodeResult(found.message).pipe(
+        Effect.mapError(
+          (error) =>
+            new InvalidMessage({
+              problem: "invalid",
+              detail: `the result on ${replyTo} is malformed: ${error.message}`
+            })
+        )
+      )
+    }, Effect.scoped)
+  )
 
   const consume = <E, R>(
     handler: (delivery: Delivery) => Effect.Effect<LlmResult, E, R>,
@@ -465,7 +484,7 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
         if (messages.length < free) yield* slots.release(free - messages.length)
         for (const message of messages) {
           yield* Effect.forkChild(
-            handle(message).pipe(
+            Tracing.traced(handle(message), "LlmQueue.handle", { msgId: String(message.msgId) }).pipe(
               Effect.catchCause((cause) =>
                 Effect.logWarning("request not completed; it is delivered again after its visibility timeout", {
                   msgId: String(message.msgId),
@@ -477,7 +496,7 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
           )
         }
       }
-    }).pipe(Effect.withSpan("LlmQueue.consume"))
+    })
 
   const dlqTable = sql`${sql("pgmq")}.${sql(QueueName.tables(DEAD_LETTERS as QueueName.QueueName).queue)}`
 
@@ -504,11 +523,14 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
       )
       .pipe(Effect.catchTag("SqlError", (error) => Effect.fail(fromSqlError("retry", DEAD_LETTERS)(error))))
 
-  const retry = Effect.fn("LlmQueue.retry")(function* (ids: ReadonlyArray<MessageId> | "all", body?: Schema.Json) {
-    const targets = ids === "all" ? (yield* deadLetters).map((entry) => entry.msgId) : ids
-    const done = yield* Effect.forEach(targets, (id) => retryOne(id, body))
-    return done.flatMap((entry) => (Option.isSome(entry) ? [entry.value] : []))
-  })
+  const retry = Tracing.fn(
+    "LlmQueue.retry",
+    Effect.fnUntraced(function* (ids: ReadonlyArray<MessageId> | "all", body?: Schema.Json) {
+      const targets = ids === "all" ? (yield* deadLetters).map((entry) => entry.msgId) : ids
+      const done = yield* Effect.forEach(targets, (id) => retryOne(id, body))
+      return done.flatMap((entry) => (Option.isSome(entry) ? [entry.value] : []))
+    })
+  )
 
   return LlmQueue.of({
     enqueue,

@@ -24,7 +24,7 @@ const Count = Schema.Finite
  * @since 0.1.0
  * @category models
  */
-export const JsonValue = Schema.declare((_: unknown): _ is Schema.Json => true, {
+export const JsonValue = Schema.declare((value: unknown): value is Schema.Json => value !== undefined, {
   identifier: "JsonValue",
   description: "a jsonb value"
 })

@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import { Database } from "@nexus/database"
+import { Tracing } from "@nexus/telemetry"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError, Statement } from "effect/sql"
@@ -296,10 +297,10 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
   const poll = (options: PollOptions) =>
     sql`${options.maxPollSeconds ?? 5}::integer, ${options.pollIntervalMs ?? 100}::integer`
 
-  const grouped = (fn: string, withPoll: boolean) =>
-    Effect.fn(`Pgmq.${fn}${withPoll ? "WithPoll" : ""}`)(function* (queue: string, options: ReadOptions & PollOptions) {
-      const name = `${fn.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)}${withPoll ? "_with_poll" : ""}`
-      return yield* call(
+  const grouped = (fn: string, withPoll: boolean) => {
+    const name = `${fn.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)}${withPoll ? "_with_poll" : ""}`
+    return Tracing.fn(`Pgmq.${fn}${withPoll ? "WithPoll" : ""}`, (queue: string, options: ReadOptions & PollOptions) =>
+      call(
         name,
         queue,
         (q) =>
@@ -308,11 +309,12 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
             : sql`SELECT * FROM ${sql.literal(`pgmq.${name}`)}(${q}::text, ${options.vt}::integer, ${options.qty}::integer)`,
         decodeMessages
       )
-    })
+    )
+  }
 
-  const read = (operation: string, queue: string, options: ConditionalReadOptions & PollOptions, withPoll: boolean) =>
+  const read = (name: string, queue: string, options: ConditionalReadOptions & PollOptions, withPoll: boolean) =>
     call(
-      operation,
+      name,
       queue,
       (q) =>
         withPoll
@@ -329,18 +331,18 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
           Effect.fail(new PgmqError({ operation: "installation", reason: "incompatible", detail: error.message })),
         SqlError: (error) => Effect.fail(pgmqError("installation")(error))
       }),
-      Effect.withSpan("Pgmq.installation")
+      (effect) => Tracing.traced(effect, "Pgmq.installation")
     ),
-    create: Effect.fn("Pgmq.create")((queue: string) =>
+    create: Tracing.fn("Pgmq.create", (queue: string) =>
       call("create", queue, (q) => sql`SELECT pgmq.create(${q}::text)`, none)
     ),
-    createUnlogged: Effect.fn("Pgmq.createUnlogged")((queue: string) =>
+    createUnlogged: Tracing.fn("Pgmq.createUnlogged", (queue: string) =>
       call("create_unlogged", queue, (q) => sql`SELECT pgmq.create_unlogged(${q}::text)`, none)
     ),
-    dropQueue: Effect.fn("Pgmq.dropQueue")((queue: string) =>
+    dropQueue: Tracing.fn("Pgmq.dropQueue", (queue: string) =>
       call("drop_queue", queue, (q) => sql`SELECT pgmq.drop_queue(${q}::text) AS ok`, flag)
     ),
-    purgeQueue: Effect.fn("Pgmq.purgeQueue")((queue: string) =>
+    purgeQueue: Tracing.fn("Pgmq.purgeQueue", (queue: string) =>
       call(
         "purge_queue",
         queue,
@@ -348,7 +350,7 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
         (rows) => Effect.map(ids(rows), ([count]) => Number(count ?? 0))
       )
     ),
-    send: Effect.fn("Pgmq.send")((queue: string, message: Schema.Json | null, options?: SendOptions) =>
+    send: Tracing.fn("Pgmq.send", (queue: string, message: Schema.Json | null, options?: SendOptions) =>
       call(
         "send",
         queue,
@@ -357,7 +359,8 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
         (rows) => Effect.map(ids(rows), ([id]) => id!)
       )
     ),
-    sendBatch: Effect.fn("Pgmq.sendBatch")(
+    sendBatch: Tracing.fn(
+      "Pgmq.sendBatch",
       (queue: string, messages: ReadonlyArray<Schema.Json>, options?: SendBatchOptions) =>
         call(
           "send_batch",
@@ -367,16 +370,16 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
           ids
         )
     ),
-    read: Effect.fn("Pgmq.read")((queue: string, options: ConditionalReadOptions) =>
+    read: Tracing.fn("Pgmq.read", (queue: string, options: ConditionalReadOptions) =>
       read("read", queue, options, false)
     ),
-    readWithPoll: Effect.fn("Pgmq.readWithPoll")((queue: string, options: ConditionalReadOptions & PollOptions) =>
+    readWithPoll: Tracing.fn("Pgmq.readWithPoll", (queue: string, options: ConditionalReadOptions & PollOptions) =>
       read("read_with_poll", queue, options, true)
     ),
-    pop: Effect.fn("Pgmq.pop")((queue: string, qty = 1) =>
+    pop: Tracing.fn("Pgmq.pop", (queue: string, qty = 1) =>
       call("pop", queue, (q) => sql`SELECT * FROM pgmq.pop(${q}::text, ${qty}::integer)`, decodeMessages)
     ),
-    setVt: Effect.fn("Pgmq.setVt")((queue: string, id: MessageId, vt: Delay) =>
+    setVt: Tracing.fn("Pgmq.setVt", (queue: string, id: MessageId, vt: Delay) =>
       call(
         "set_vt",
         queue,
@@ -384,7 +387,7 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
         (rows) => Effect.map(decodeMessages(rows), (messages) => Option.fromNullishOr(messages[0]))
       )
     ),
-    setVtBatch: Effect.fn("Pgmq.setVtBatch")((queue: string, list: ReadonlyArray<MessageId>, vt: Delay) =>
+    setVtBatch: Tracing.fn("Pgmq.setVtBatch", (queue: string, list: ReadonlyArray<MessageId>, vt: Delay) =>
       call(
         "set_vt",
         queue,
@@ -392,24 +395,24 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
         decodeMessages
       )
     ),
-    archive: Effect.fn("Pgmq.archive")((queue: string, id: MessageId) =>
+    archive: Tracing.fn("Pgmq.archive", (queue: string, id: MessageId) =>
       call("archive", queue, (q) => sql`SELECT pgmq.archive(${q}::text, ${id}::bigint) AS ok`, flag)
     ),
-    archiveBatch: Effect.fn("Pgmq.archiveBatch")((queue: string, list: ReadonlyArray<MessageId>) =>
+    archiveBatch: Tracing.fn("Pgmq.archiveBatch", (queue: string, list: ReadonlyArray<MessageId>) =>
       call("archive", queue, (q) => sql`SELECT pgmq.archive(${q}::text, ${idList(list)}) AS id`, ids)
     ),
-    delete: Effect.fn("Pgmq.delete")((queue: string, id: MessageId) =>
+    delete: Tracing.fn("Pgmq.delete", (queue: string, id: MessageId) =>
       call("delete", queue, (q) => sql`SELECT pgmq.delete(${q}::text, ${id}::bigint) AS ok`, flag)
     ),
-    deleteBatch: Effect.fn("Pgmq.deleteBatch")((queue: string, list: ReadonlyArray<MessageId>) =>
+    deleteBatch: Tracing.fn("Pgmq.deleteBatch", (queue: string, list: ReadonlyArray<MessageId>) =>
       call("delete", queue, (q) => sql`SELECT pgmq.delete(${q}::text, ${idList(list)}) AS id`, ids)
     ),
     listQueues: callGlobal(
       "list_queues",
       sql`SELECT * FROM pgmq.list_queues()`,
       Schema.decodeUnknownEffect(Schema.Array(QueueInfo))
-    ).pipe(Effect.withSpan("Pgmq.listQueues")),
-    metrics: Effect.fn("Pgmq.metrics")((queue: string) =>
+    ).pipe((effect) => Tracing.traced(effect, "Pgmq.listQueues")),
+    metrics: Tracing.fn("Pgmq.metrics", (queue: string) =>
       call(
         "metrics",
         queue,
@@ -422,20 +425,20 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
       "metrics_all",
       sql`SELECT * FROM pgmq.metrics_all()`,
       Schema.decodeUnknownEffect(Schema.Array(QueueMetrics))
-    ).pipe(Effect.withSpan("Pgmq.metricsAll")),
+    ).pipe((effect) => Tracing.traced(effect, "Pgmq.metricsAll")),
     readGrouped: grouped("readGrouped", false),
     readGroupedWithPoll: grouped("readGrouped", true),
     readGroupedRr: grouped("readGroupedRr", false),
     readGroupedRrWithPoll: grouped("readGroupedRr", true),
     readGroupedHead: grouped("readGroupedHead", false),
     readGroupedHeadWithPoll: grouped("readGroupedHead", true),
-    createFifoIndex: Effect.fn("Pgmq.createFifoIndex")((queue: string) =>
+    createFifoIndex: Tracing.fn("Pgmq.createFifoIndex", (queue: string) =>
       call("create_fifo_index", queue, (q) => sql`SELECT pgmq.create_fifo_index(${q}::text)`, none)
     ),
     createFifoIndexesAll: callGlobal("create_fifo_indexes_all", sql`SELECT pgmq.create_fifo_indexes_all()`, none).pipe(
-      Effect.withSpan("Pgmq.createFifoIndexesAll")
+      (effect) => Tracing.traced(effect, "Pgmq.createFifoIndexesAll")
     ),
-    enableNotifyInsert: Effect.fn("Pgmq.enableNotifyInsert")((queue: string, throttleMs = 250) =>
+    enableNotifyInsert: Tracing.fn("Pgmq.enableNotifyInsert", (queue: string, throttleMs = 250) =>
       call(
         "enable_notify_insert",
         queue,
@@ -443,10 +446,10 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
         none
       )
     ),
-    disableNotifyInsert: Effect.fn("Pgmq.disableNotifyInsert")((queue: string) =>
+    disableNotifyInsert: Tracing.fn("Pgmq.disableNotifyInsert", (queue: string) =>
       call("disable_notify_insert", queue, (q) => sql`SELECT pgmq.disable_notify_insert(${q}::text)`, none)
     ),
-    updateNotifyInsert: Effect.fn("Pgmq.updateNotifyInsert")((queue: string, throttleMs: number) =>
+    updateNotifyInsert: Tracing.fn("Pgmq.updateNotifyInsert", (queue: string, throttleMs: number) =>
       call(
         "update_notify_insert",
         queue,
@@ -458,14 +461,14 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
       "list_notify_insert_throttles",
       sql`SELECT * FROM pgmq.list_notify_insert_throttles()`,
       Schema.decodeUnknownEffect(Schema.Array(NotifyThrottle))
-    ).pipe(Effect.withSpan("Pgmq.listNotifyInsertThrottles")),
-    bindTopic: Effect.fn("Pgmq.bindTopic")((pattern: string, queue: string) =>
+    ).pipe((effect) => Tracing.traced(effect, "Pgmq.listNotifyInsertThrottles")),
+    bindTopic: Tracing.fn("Pgmq.bindTopic", (pattern: string, queue: string) =>
       call("bind_topic", queue, (q) => sql`SELECT pgmq.bind_topic(${pattern}::text, ${q}::text)`, none)
     ),
-    unbindTopic: Effect.fn("Pgmq.unbindTopic")((pattern: string, queue: string) =>
+    unbindTopic: Tracing.fn("Pgmq.unbindTopic", (pattern: string, queue: string) =>
       call("unbind_topic", queue, (q) => sql`SELECT pgmq.unbind_topic(${pattern}::text, ${q}::text) AS ok`, flag)
     ),
-    listTopicBindings: Effect.fn("Pgmq.listTopicBindings")((queue?: string) =>
+    listTopicBindings: Tracing.fn("Pgmq.listTopicBindings", (queue?: string) =>
       queue === undefined
         ? callGlobal("list_topic_bindings", sql`SELECT * FROM pgmq.list_topic_bindings()`, decodeBindings)
         : call(
@@ -475,14 +478,15 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
             decodeBindings
           )
     ),
-    testRouting: Effect.fn("Pgmq.testRouting")((routingKey: string) =>
+    testRouting: Tracing.fn("Pgmq.testRouting", (routingKey: string) =>
       callGlobal(
         "test_routing",
         sql`SELECT * FROM pgmq.test_routing(${routingKey}::text)`,
         Schema.decodeUnknownEffect(Schema.Array(RouteMatch))
       )
     ),
-    sendTopic: Effect.fn("Pgmq.sendTopic")(
+    sendTopic: Tracing.fn(
+      "Pgmq.sendTopic",
       (
         routingKey: string,
         message: Schema.Json,
@@ -498,7 +502,8 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
             )
         )
     ),
-    sendBatchTopic: Effect.fn("Pgmq.sendBatchTopic")(
+    sendBatchTopic: Tracing.fn(
+      "Pgmq.sendBatchTopic",
       (routingKey: string, messages: ReadonlyArray<Schema.Json>, options?: SendBatchOptions) =>
         callGlobal(
           "send_batch_topic",

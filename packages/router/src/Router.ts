@@ -8,7 +8,8 @@
  * @since 0.1.0
  */
 import type { TokenSet } from "@nexus/oauth"
-import { type ChatEvent, type ChatRequest, CodexClient, Errors, ModelCatalog, Tracing } from "@nexus/provider-codex"
+import { type ChatEvent, type ChatRequest, CodexClient, Errors, ModelCatalog } from "@nexus/provider-codex"
+import { Tracing } from "@nexus/telemetry"
 import { Cause, Clock, Context, Effect, Exit, Layer, Metric, Option, Scope, Stream } from "effect"
 import { AccountPool } from "./AccountPool.ts"
 import { plan as planWith, type Resolved } from "./internal/planner.ts"

@@ -5,8 +5,9 @@
  * native tracer, which keeps its spans nowhere. Yet a span that parents what runs inside it costs
  * a Codex turn up to a tenth of the client's CPU (the span, a new fiber context and its cache:
  * about 4 KB allocated per turn; `./dev bench:codex-client` prints the figure as "tracing on"), and
- * a routing plan a fifth of its time. So `CodexClient` and the router make their hot spans when a
- * tracer is installed, and skip them, with no other difference, when none is.
+ * a routing plan a fifth of its time, a pgmq call up to a fifth of its loopback round trip (with
+ * `Effect.fn`'s call-site stack). So `CodexClient`, the router, `Pgmq` and `LlmQueue` make their hot
+ * spans when a tracer is installed, and skip them, with no other difference, when none is.
  *
  * @since 0.1.0
  */
@@ -40,3 +41,14 @@ export const makeSpan = (name: string, attributes: Record<string, unknown>): Eff
   Effect.withFiber((fiber) =>
     fiber.cache.tracer === undefined ? Effect.undefined : Effect.makeSpan(name, { attributes })
   )
+
+/**
+ * `f` with each call {@link traced} as `name`: `Effect.fn(name)` for hot paths.
+ *
+ * @since 0.1.0
+ * @category tracing
+ */
+export const fn =
+  <Args extends ReadonlyArray<unknown>, A, E, R>(name: string, f: (...args: Args) => Effect.Effect<A, E, R>) =>
+  (...args: Args): Effect.Effect<A, E, R> =>
+    traced(f(...args), name)
