@@ -1,5 +1,6 @@
 // The typed Pgmq service over a real database.
 import { assert, layer } from "@effect/vitest"
+import { RecordedSpans } from "@nexus/testing"
 import { Effect, Option } from "effect"
 import { Pgmq } from "../src/Pgmq.ts"
 import { PgmqTest } from "./helpers.ts"
@@ -123,6 +124,19 @@ layer(PgmqTest, { excludeTestServices: true })("Pgmq", (it) => {
       assert.strictEqual(yield* pgmq.purgeQueue("every"), 3)
       assert.isTrue(yield* pgmq.dropQueue("every"))
       assert.isFalse(yield* pgmq.dropQueue("every"))
+    })
+  )
+
+  it.effect("calls make their spans when a tracer collects them, parenting the SQL they run", () =>
+    Effect.gen(function* () {
+      const pgmq = yield* Pgmq
+      yield* pgmq.create("traced")
+      const { spans } = yield* RecordedSpans.withRecordedSpans(pgmq.send("traced", { n: 1 }))
+      const send = spans.find((span) => span.name === "Pgmq.send")
+      assert.isDefined(send)
+      const statement = spans.find((span) => span.name !== "Pgmq.send")
+      assert.isDefined(statement)
+      assert.strictEqual(Option.getOrUndefined(statement!.parent)?.spanId, send!.spanId)
     })
   )
 })
