@@ -1,6 +1,6 @@
 // The Pgmq service against bare `pg` (node-postgres, one connection) running the same SQL, side by
 // side in one run: send, read + archive, batch send (100), read 100 + archive the batch. The sides
-// take turns in rotating rounds on one scratch database (Nexus's pgmq-compatible install, or the
+// take turns in blocks within rotating rounds on one scratch database (Nexus's pgmq-compatible install, or the
 // extension when the server has it); the figures are medians of the rounds. Goal: Pgmq ≥ 0.9× pg.
 // Commits do not wait for the disk unless --durable: this VM's fsync (about 3.5 ms) would otherwise
 // be most of every call and hide what the clients cost.
@@ -23,6 +23,9 @@ const scale = Math.max(0.1, Number(values.scale))
 
 const QUEUE = "bench"
 
+/** Turns per round, each side running a tenth of the round's operations in each. */
+const BLOCKS = 10
+
 /** A request of the LLM contract, about 600 bytes of JSON: what the queue carries. */
 const body = {
   version: 1,
@@ -44,12 +47,14 @@ const text = JSON.stringify(body)
 const hundred = Array.from({ length: 100 }, () => body)
 const hundredTexts = hundred.map(() => text)
 
-/** The SQL the Pgmq service sends, written out for node-postgres. */
+/** The SQL the Pgmq service sends, written out for node-postgres (which, like it, serialises the bodies per call). */
 const SQL = {
   send: "SELECT pgmq.send($1::text, $2::jsonb, $3::jsonb, $4::integer) AS id",
   read: "SELECT * FROM pgmq.read($1::text, $2::integer, $3::integer, $4::jsonb)",
   archive: "SELECT pgmq.archive($1::text, $2::bigint) AS ok",
-  sendBatch: "SELECT pgmq.send_batch($1::text, $2::jsonb[], $3::jsonb[], $4::integer) AS id",
+  sendBatch:
+    "SELECT coalesce(array_agg(sent.id ORDER BY sent.n), '{}') AS ids FROM pgmq.send_batch($1::text, ARRAY(SELECT CASE WHEN jsonb_typeof(e.value) = 'null' THEN NULL ELSE e.value END FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS e(value, n) ORDER BY e.n), NULL::jsonb[], $3::integer) WITH ORDINALITY AS sent(id, n)",
+  fill: "SELECT pgmq.send_batch($1::text, $2::jsonb[], NULL::jsonb[], 0)",
   archiveBatch: "SELECT pgmq.archive($1::text, $2::bigint[]) AS id",
   purge: "SELECT pgmq.purge_queue($1::text)"
 }
@@ -73,7 +78,7 @@ const operations: ReadonlyArray<Operation> = [
     fill: 0,
     messages: 1,
     pgmq: (pgmq) => pgmq.send(QUEUE, body),
-    pg: (client) => client.query(SQL.send, [QUEUE, text, null, 0])
+    pg: (client) => client.query(SQL.send, [QUEUE, JSON.stringify(body), null, 0])
   },
   {
     name: "read + archive",
@@ -93,7 +98,7 @@ const operations: ReadonlyArray<Operation> = [
     fill: 0,
     messages: 100,
     pgmq: (pgmq) => pgmq.sendBatch(QUEUE, hundred),
-    pg: (client) => client.query(SQL.sendBatch, [QUEUE, hundredTexts, null, 0])
+    pg: (client) => client.query(SQL.sendBatch, [QUEUE, JSON.stringify(hundred), 0])
   },
   {
     name: "read 100 + archive batch",
@@ -133,7 +138,7 @@ const program = Effect.gen(function* () {
   const prepare = (count: number) =>
     Effect.promise(async () => {
       await client.query(SQL.purge, [QUEUE])
-      for (let sent = 0; sent < count; sent += 100) await client.query(SQL.sendBatch, [QUEUE, hundredTexts, null, 0])
+      for (let sent = 0; sent < count; sent += 100) await client.query(SQL.fill, [QUEUE, hundredTexts])
     })
 
   const timed = {
@@ -156,15 +161,22 @@ const program = Effect.gen(function* () {
     `pgmq: ${installation.description}; commits ${values.durable ? "wait for the disk" : "do not wait for the disk (synchronous_commit off)"}; ${rounds} rounds, the sides taking turns (median operations per second)`
   )
   const rates = operations.map(() => ({ pgmq: [] as Array<number>, pg: [] as Array<number> }))
-  // A warm-up round per side first: statements prepared, JIT warm, the table's pages cached.
+  // A warm-up round first: statements prepared, JIT warm, the table's pages cached. Within a round
+  // the sides alternate in blocks of a tenth of the round, so that what drifts on the server (WAL,
+  // checkpoints, autovacuum, a growing table) falls on both.
   for (let round = -1; round < rounds; round++) {
     for (const [index, operation] of operations.entries()) {
-      const count = Math.max(1, Math.round((round < 0 ? operation.count / 10 : operation.count) * scale))
-      const order = (round + index) % 2 === 0 ? (["pgmq", "pg"] as const) : (["pg", "pgmq"] as const)
-      for (const side of order) {
-        yield* prepare(Math.round((operation.fill * count) / operation.count))
-        const seconds = yield* timed[side](operation, count)
-        if (round >= 0) rates[index]![side].push(count / seconds)
+      const count = Math.max(BLOCKS, Math.round((round < 0 ? operation.count / 10 : operation.count) * scale))
+      const block = Math.ceil(count / BLOCKS)
+      yield* prepare(Math.round((2 * operation.fill * count) / operation.count))
+      const seconds = { pgmq: 0, pg: 0 }
+      for (let turn = 0; turn < BLOCKS; turn++) {
+        const order = (round + index + turn) % 2 === 0 ? (["pgmq", "pg"] as const) : (["pg", "pgmq"] as const)
+        for (const side of order) seconds[side] += yield* timed[side](operation, block)
+      }
+      if (round >= 0) {
+        rates[index]!.pgmq.push((block * BLOCKS) / seconds.pgmq)
+        rates[index]!.pg.push((block * BLOCKS) / seconds.pg)
       }
     }
   }

@@ -1,5 +1,6 @@
 // The typed Pgmq service over a real database.
 import { assert, layer } from "@effect/vitest"
+import { PgClient } from "@effect/sql-pg"
 import { RecordedSpans } from "@nexus/testing"
 import { Effect, Option } from "effect"
 import { Pgmq } from "../src/Pgmq.ts"
@@ -137,6 +138,31 @@ layer(PgmqTest, { excludeTestServices: true })("Pgmq", (it) => {
       const statement = spans.find((span) => span.name !== "Pgmq.send")
       assert.isDefined(statement)
       assert.strictEqual(Option.getOrUndefined(statement!.parent)?.spanId, send!.spanId)
+    })
+  )
+
+  it.effect("sendBatch keeps the order of 100 messages, and a null header is SQL NULL as in send", () =>
+    Effect.gen(function* () {
+      const pgmq = yield* Pgmq
+      yield* pgmq.create("batched")
+      const ids = yield* pgmq.sendBatch(
+        "batched",
+        Array.from({ length: 100 }, (_, n) => ({ n })),
+        { headers: Array.from({ length: 100 }, (_, n) => (n % 2 === 0 ? null : { odd: n })) }
+      )
+      assert.lengthOf(ids, 100)
+      const read = yield* pgmq.read("batched", { vt: 30, qty: null })
+      const byId = new Map(read.map((message) => [message.msgId, message]))
+      ids.forEach((id, n) => {
+        assert.deepStrictEqual(byId.get(id)!.message, { n })
+        assert.deepStrictEqual(byId.get(id)!.headers, n % 2 === 0 ? null : { odd: n })
+      })
+      const sql = yield* PgClient.PgClient
+      const [nulls] = yield* sql<{
+        readonly n: number
+      }>`SELECT count(*)::int AS n FROM pgmq.q_batched WHERE headers IS NULL`
+      assert.strictEqual(nulls!.n, 50)
+      assert.deepStrictEqual(yield* pgmq.sendBatch("batched", [{ one: 1 }]), [ids[99]! + 1n])
     })
   )
 })
