@@ -2,7 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
 import { DateTime, Deferred, Effect, Option, Redacted } from "effect"
 import { OAuthClient } from "../src/OAuthClient.ts"
-import { claims, followRedirects, freePort, layer as oauthLayer } from "./helpers.ts"
+import { claims, followRedirects, freePort, layer as oauthLayer, untilCounted } from "./helpers.ts"
 
 const port = await freePort()
 const redirectUri = `http://localhost:${port}/auth/callback`
@@ -208,21 +208,33 @@ layer(oauthLayer({ redirectUri }), { excludeTestServices: true })("browser sign-
     Effect.gen(function* () {
       const emulator = yield* Emulator.Emulator
       yield* emulator.reset
-      yield* emulator.injectFault({ kind: "slow_first_byte", route: "token", delayMs: 400 })
+      // The issuer holds the exchange's answer back for far longer than the browser stays: the
+      // browser leaves as soon as the exchange has reached the issuer (see below).
+      yield* emulator.injectFault({ kind: "slow_first_byte", route: "token", delayMs: 1500 })
       const client = yield* OAuthClient
+      const browser = yield* Deferred.make<string>()
       const tokens = yield* client.loginWithBrowser({
         onUrl: () => Effect.void,
         openBrowser: (url) =>
           Effect.gen(function* () {
             const approved = yield* get(url)
-            // The browser goes away while the issuer is still answering the exchange.
-            yield* Effect.promise(() =>
-              fetch(approved.location!, { redirect: "manual", signal: AbortSignal.timeout(100) }).catch(() => undefined)
-            )
+            // The browser goes away while the issuer is still answering the exchange: as soon as the
+            // emulator has counted the token request, not after a fixed time (a busy machine can
+            // take longer than any fixed time to deliver the callback at all). Losing the race
+            // interrupts the fetch, which aborts it.
+            const outcome = yield* Effect.promise((signal) =>
+              fetch(approved.location!, { redirect: "manual", signal }).then(
+                (response) => `answered ${response.status}`,
+                (error: unknown) => `failed: ${String(error)}`
+              )
+            ).pipe(Effect.raceFirst(Effect.as(untilCounted(emulator, "token", 1), "disconnected")))
+            yield* Deferred.succeed(browser, outcome)
           })
       })
       assert.isString(tokens.accountId)
       assert.strictEqual((yield* emulator.counters).grants.authorization_code, 1)
+      // The browser really was gone before the callback server could answer it.
+      assert.strictEqual(yield* Deferred.await(browser), "disconnected")
     })
   )
 
@@ -230,12 +242,15 @@ layer(oauthLayer({ redirectUri }), { excludeTestServices: true })("browser sign-
     Effect.gen(function* () {
       const emulator = yield* Emulator.Emulator
       yield* emulator.reset
-      yield* emulator.injectFault({ kind: "slow_first_byte", route: "token", delayMs: 600 })
+      // The exchange alone outlasts the limit, so a limit that also covered the exchange would end
+      // this login. The limit itself must leave a busy machine time to deliver the callback (two
+      // loopback requests), hence seconds rather than the few milliseconds that takes when idle.
+      yield* emulator.injectFault({ kind: "slow_first_byte", route: "token", delayMs: 2500 })
       const client = yield* OAuthClient
       const tokens = yield* client.loginWithBrowser({
         onUrl: () => Effect.void,
         openBrowser: followRedirects,
-        timeout: "300 millis"
+        timeout: "2 seconds"
       })
       assert.isString(tokens.accountId)
     })
