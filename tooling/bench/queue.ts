@@ -10,7 +10,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Migrations, Pgmq } from "@nexus/queue-pgmq"
 import { TestDatabase } from "@nexus/testing"
 import { Console, Effect, Layer, Redacted } from "effect"
-import pg from "pg"
+import { Client } from "pg"
 import { benchArgs } from "./args.ts"
 
 const values = benchArgs({
@@ -68,7 +68,7 @@ interface Operation {
   /** Messages moved per operation, for the messages/s column. */
   readonly messages: number
   readonly pgmq: (pgmq: Pgmq.Pgmq["Service"]) => Effect.Effect<unknown, unknown>
-  readonly pg: (client: pg.Client) => Promise<unknown>
+  readonly pg: (client: Client) => Promise<unknown>
 }
 
 const operations: ReadonlyArray<Operation> = [
@@ -119,8 +119,8 @@ const operations: ReadonlyArray<Operation> = [
   }
 ]
 
-const median = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((a, b) => a - b)
+const median = (samples: ReadonlyArray<number>) => {
+  const sorted = [...samples].sort((a, b) => a - b)
   const middle = Math.floor(sorted.length / 2)
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
@@ -129,7 +129,7 @@ const program = Effect.gen(function* () {
   const pgmq = yield* Pgmq.Pgmq
   const { url } = yield* TestDatabase.TestDatabase
   const installation = yield* pgmq.installation
-  const client = new pg.Client({ connectionString: url })
+  const client = new Client({ connectionString: url })
   yield* Effect.promise(() => client.connect())
   yield* Effect.addFinalizer(() => Effect.promise(() => client.end()))
   yield* pgmq.create(QUEUE)
