@@ -252,8 +252,23 @@ const decodeRows = decodeAll(MessageRow)
 const decodeMessages: Decode<ReadonlyArray<Message>> = (rows) =>
   Result.map(decodeRows(rows), (decoded) => decoded.map(fromRow))
 const decodeBindings = decodeAll(TopicBinding)
+// Every decoder is built once, here: building one per call would cost more than decoding.
+const IdRow = Schema.Struct({ id: Schema.BigInt })
+const decodeIdRows = decodeAll(IdRow)
 const decodeIds: Decode<ReadonlyArray<MessageId>> = (rows) =>
-  Result.map(decodeAll(Schema.Struct({ id: Schema.BigInt }))(rows), (decoded) => decoded.map((row) => row.id))
+  Result.map(decodeIdRows(rows), (decoded) => decoded.map((row) => row.id))
+const decodeId = decodeOne(IdRow, (row) => row.id)
+const decodeCount = decodeOne(IdRow, (row) => Number(row.id))
+// A batch's ids come back as one array: a row per id costs the driver more than the decoding.
+const decodeIdArray = decodeOne(Schema.Struct({ ids: Schema.Array(Schema.BigInt) }), (row) => row.ids)
+const decodeFlag = decodeOne(Schema.Struct({ ok: Schema.Boolean }), (row) => row.ok)
+const decodeReached = decodeOne(Schema.Struct({ reached: Schema.Int }), (row) => row.reached)
+const decodeMetrics = decodeOne(QueueMetrics, (metrics) => metrics)
+const decodeAllMetrics = decodeAll(QueueMetrics)
+const decodeQueues = decodeAll(QueueInfo)
+const decodeThrottles = decodeAll(NotifyThrottle)
+const decodeMatches = decodeAll(RouteMatch)
+const decodeTopicMessages = decodeAll(TopicMessage)
 const none: Decode<void> = () => Result.void
 
 const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
@@ -302,9 +317,6 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
   const callGlobal = <A>(operation: string, statement: Statement.Statement<object>, decode: Decode<A>) =>
     execute(operation, undefined, statement, pgmqError(operation), decode)
 
-  // A batch's ids come back as one array: a row per id costs the driver more than the decoding.
-  const idArray = decodeOne(Schema.Struct({ ids: Schema.Array(Schema.BigInt) }), (row) => row.ids)
-  const flag = decodeOne(Schema.Struct({ ok: Schema.Boolean }), (row) => row.ok)
   const delayed = (delay: Delay) => (typeof delay === "number" ? sql`${delay}::integer` : sql`${delay}::timestamptz`)
   const idList = (list: ReadonlyArray<MessageId>) => sql`${list as Array<MessageId>}::bigint[]`
   /**
@@ -362,15 +374,10 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
       call("create_unlogged", queue, (q) => sql`SELECT pgmq.create_unlogged(${q}::text)`, none)
     ),
     dropQueue: Tracing.fn("Pgmq.dropQueue", (queue: string) =>
-      call("drop_queue", queue, (q) => sql`SELECT pgmq.drop_queue(${q}::text) AS ok`, flag)
+      call("drop_queue", queue, (q) => sql`SELECT pgmq.drop_queue(${q}::text) AS ok`, decodeFlag)
     ),
     purgeQueue: Tracing.fn("Pgmq.purgeQueue", (queue: string) =>
-      call(
-        "purge_queue",
-        queue,
-        (q) => sql`SELECT pgmq.purge_queue(${q}::text) AS id`,
-        decodeOne(Schema.Struct({ id: Schema.BigInt }), (row) => Number(row.id))
-      )
+      call("purge_queue", queue, (q) => sql`SELECT pgmq.purge_queue(${q}::text) AS id`, decodeCount)
     ),
     send: Tracing.fn("Pgmq.send", (queue: string, message: Schema.Json | null, options?: SendOptions) =>
       call(
@@ -378,7 +385,7 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
         queue,
         (q) =>
           sql`SELECT pgmq.send(${q}::text, ${json(message)}::jsonb, ${json(options?.headers)}::jsonb, ${delayed(options?.delay ?? 0)}) AS id`,
-        decodeOne(Schema.Struct({ id: Schema.BigInt }), (row) => row.id)
+        decodeId
       )
     ),
     sendBatch: Tracing.fn(
@@ -389,7 +396,7 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
           queue,
           (q) =>
             sql`SELECT coalesce(array_agg(sent.id ORDER BY sent.n), '{}') AS ids FROM pgmq.send_batch(${q}::text, ${jsonList(messages)}, ${headerList(options?.headers)}, ${delayed(options?.delay ?? 0)}) WITH ORDINALITY AS sent(id, n)`,
-          idArray
+          decodeIdArray
         )
     ),
     read: Tracing.fn("Pgmq.read", (queue: string, options: ConditionalReadOptions) =>
@@ -418,31 +425,26 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
       )
     ),
     archive: Tracing.fn("Pgmq.archive", (queue: string, id: MessageId) =>
-      call("archive", queue, (q) => sql`SELECT pgmq.archive(${q}::text, ${id}::bigint) AS ok`, flag)
+      call("archive", queue, (q) => sql`SELECT pgmq.archive(${q}::text, ${id}::bigint) AS ok`, decodeFlag)
     ),
     archiveBatch: Tracing.fn("Pgmq.archiveBatch", (queue: string, list: ReadonlyArray<MessageId>) =>
       call("archive", queue, (q) => sql`SELECT pgmq.archive(${q}::text, ${idList(list)}) AS id`, decodeIds)
     ),
     delete: Tracing.fn("Pgmq.delete", (queue: string, id: MessageId) =>
-      call("delete", queue, (q) => sql`SELECT pgmq.delete(${q}::text, ${id}::bigint) AS ok`, flag)
+      call("delete", queue, (q) => sql`SELECT pgmq.delete(${q}::text, ${id}::bigint) AS ok`, decodeFlag)
     ),
     deleteBatch: Tracing.fn("Pgmq.deleteBatch", (queue: string, list: ReadonlyArray<MessageId>) =>
       call("delete", queue, (q) => sql`SELECT pgmq.delete(${q}::text, ${idList(list)}) AS id`, decodeIds)
     ),
-    listQueues: callGlobal("list_queues", sql`SELECT * FROM pgmq.list_queues()`, decodeAll(QueueInfo)).pipe((effect) =>
+    listQueues: callGlobal("list_queues", sql`SELECT * FROM pgmq.list_queues()`, decodeQueues).pipe((effect) =>
       Tracing.traced(effect, "Pgmq.listQueues")
     ),
     metrics: Tracing.fn("Pgmq.metrics", (queue: string) =>
-      call(
-        "metrics",
-        queue,
-        (q) => sql`SELECT * FROM pgmq.metrics(${q}::text)`,
-        decodeOne(QueueMetrics, (metrics) => metrics)
-      )
+      call("metrics", queue, (q) => sql`SELECT * FROM pgmq.metrics(${q}::text)`, decodeMetrics)
     ),
     // A dangling meta row (pgmq's case-folding quirk) makes it fail like a missing queue: 42P01.
-    metricsAll: callGlobal("metrics_all", sql`SELECT * FROM pgmq.metrics_all()`, decodeAll(QueueMetrics)).pipe(
-      (effect) => Tracing.traced(effect, "Pgmq.metricsAll")
+    metricsAll: callGlobal("metrics_all", sql`SELECT * FROM pgmq.metrics_all()`, decodeAllMetrics).pipe((effect) =>
+      Tracing.traced(effect, "Pgmq.metricsAll")
     ),
     readGrouped: grouped("readGrouped", false),
     readGroupedWithPoll: grouped("readGrouped", true),
@@ -478,13 +480,13 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
     listNotifyInsertThrottles: callGlobal(
       "list_notify_insert_throttles",
       sql`SELECT * FROM pgmq.list_notify_insert_throttles()`,
-      decodeAll(NotifyThrottle)
+      decodeThrottles
     ).pipe((effect) => Tracing.traced(effect, "Pgmq.listNotifyInsertThrottles")),
     bindTopic: Tracing.fn("Pgmq.bindTopic", (pattern: string, queue: string) =>
       call("bind_topic", queue, (q) => sql`SELECT pgmq.bind_topic(${pattern}::text, ${q}::text)`, none)
     ),
     unbindTopic: Tracing.fn("Pgmq.unbindTopic", (pattern: string, queue: string) =>
-      call("unbind_topic", queue, (q) => sql`SELECT pgmq.unbind_topic(${pattern}::text, ${q}::text) AS ok`, flag)
+      call("unbind_topic", queue, (q) => sql`SELECT pgmq.unbind_topic(${pattern}::text, ${q}::text) AS ok`, decodeFlag)
     ),
     listTopicBindings: Tracing.fn("Pgmq.listTopicBindings", (queue?: string) =>
       queue === undefined
@@ -497,7 +499,7 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
           )
     ),
     testRouting: Tracing.fn("Pgmq.testRouting", (routingKey: string) =>
-      callGlobal("test_routing", sql`SELECT * FROM pgmq.test_routing(${routingKey}::text)`, decodeAll(RouteMatch))
+      callGlobal("test_routing", sql`SELECT * FROM pgmq.test_routing(${routingKey}::text)`, decodeMatches)
     ),
     sendTopic: Tracing.fn(
       "Pgmq.sendTopic",
@@ -509,7 +511,7 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
         callGlobal(
           "send_topic",
           sql`SELECT pgmq.send_topic(${routingKey}::text, ${json(message)}::jsonb, ${json(options?.headers)}::jsonb, ${options?.delay ?? 0}::integer) AS reached`,
-          decodeOne(Schema.Struct({ reached: Schema.Int }), (row) => row.reached)
+          decodeReached
         )
     ),
     sendBatchTopic: Tracing.fn(
@@ -518,7 +520,7 @@ const makeWith = (sql: SqlClient.SqlClient): Pgmq["Service"] => {
         callGlobal(
           "send_batch_topic",
           sql`SELECT * FROM pgmq.send_batch_topic(${routingKey}::text, ${jsonList(messages)}, ${headerList(options?.headers)}, ${delayed(options?.delay ?? 0)})`,
-          decodeAll(TopicMessage)
+          decodeTopicMessages
         )
     )
   })
