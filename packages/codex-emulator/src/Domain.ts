@@ -202,6 +202,8 @@ export const FaultRule = Schema.Struct({
   retryAfterSeconds: Schema.optional(NonNegative),
   /** rate_limit: send the Retry-After header (default true); without it only the message gives the delay. */
   retryAfterHeader: Schema.optional(Schema.Boolean),
+  /** usage_limit: the reset it reports, in seconds from now (default: when the account's window resets). */
+  resetsInSeconds: Schema.optional(NonNegative),
   /** slow_first_byte: delay before the first byte; idle: how long to stay silent (default forever). */
   delayMs: Schema.optional(NonNegative),
   /** stream_cut, malformed_event, idle: how many events go out before the fault (default 2). */

@@ -59,18 +59,24 @@ export const makeUsage = (shared: State, options: CoreOptions) => {
     }
   }
 
-  /** The 429 of an exhausted plan (protocol §8); the usage headers are added by the backend routes. */
-  const usageLimitReply = (state: AccountState): JsonReply => {
+  /**
+   * The 429 of an exhausted plan (protocol §8), resetting when its windows do (or in
+   * `resetsInSeconds`, for a fault); the usage headers are added by the backend routes.
+   */
+  const usageLimitReply = (state: AccountState, resetsInSeconds?: number): JsonReply => {
     const budget = budgetOf(state)
     const at = now()
     rollWindows(state, at)
     const primaryOut = state.primary.used >= budget.primary
     const secondaryOut = state.secondary.used >= budget.secondary
-    const resets = Math.max(
-      primaryOut ? resetAt(state.primary, PRIMARY_MINUTES, at) : 0,
-      secondaryOut ? resetAt(state.secondary, SECONDARY_MINUTES, at) : 0,
-      primaryOut || secondaryOut ? 0 : resetAt(state.primary, PRIMARY_MINUTES, at)
-    )
+    const resets =
+      resetsInSeconds !== undefined
+        ? Math.floor(at / 1000) + resetsInSeconds
+        : Math.max(
+            primaryOut ? resetAt(state.primary, PRIMARY_MINUTES, at) : 0,
+            secondaryOut ? resetAt(state.secondary, SECONDARY_MINUTES, at) : 0,
+            primaryOut || secondaryOut ? 0 : resetAt(state.primary, PRIMARY_MINUTES, at)
+          )
     return json(
       429,
       {

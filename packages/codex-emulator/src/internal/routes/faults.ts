@@ -16,7 +16,7 @@ const faultReply = (core: Core, rule: FaultRule, state: AccountState | undefined
       )
     case "usage_limit":
       // routeFaultKinds offers usage_limit only on routes that authenticate an account.
-      return respond(core.usageLimitReply(state!))
+      return respond(core.usageLimitReply(state!, rule.resetsInSeconds))
     case "rate_limit": {
       const seconds = rule.retryAfterSeconds ?? 1
       return respond(
