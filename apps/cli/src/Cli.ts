@@ -21,6 +21,7 @@ import { login } from "./commands/login.ts"
 import { logout } from "./commands/logout.ts"
 import { status } from "./commands/status.ts"
 import { token } from "./commands/token.ts"
+import { worker } from "./commands/worker.ts"
 
 /**
  * `nexus`, with its subcommands.
@@ -30,7 +31,7 @@ import { token } from "./commands/token.ts"
  */
 export const nexus = Command.make("nexus").pipe(
   Command.withDescription("Nexus: ChatGPT sign-ins for the LLM worker fleet, kept in PostgreSQL"),
-  Command.withSubcommands([login, status, accounts, token, logout, chat, route, models, queue, keys, db])
+  Command.withSubcommands([login, status, accounts, token, logout, chat, route, models, queue, worker, keys, db])
 )
 
 /**
@@ -103,16 +104,26 @@ const report = (cause: Cause.Cause<unknown>): Effect.Effect<void, Exit> =>
   })
 
 /**
- * Runs `nexus` with the process's arguments; logs go to stderr so that stdout stays parseable.
+ * Runs `command` with the process's arguments, reporting failures as `nexus` does; logs go to
+ * stderr so that stdout stays parseable.
  *
  * @since 0.1.0
  * @category running
  */
-export const main = Effect.gen(function* () {
-  const level = yield* logLevel
-  return yield* Command.run(nexus, { version: packageJson.version }).pipe(
-    Effect.catchCause(report),
-    Effect.provide(presenter),
-    Effect.provideService(References.MinimumLogLevel, level)
-  )
-}).pipe(Effect.provideService(Logger.LogToStderr, true))
+export const run = <Name extends string, Input, E, R>(command: Command.Command<Name, Input, {}, E, R>) =>
+  Effect.gen(function* () {
+    const level = yield* logLevel
+    return yield* Command.run(command, { version: packageJson.version }).pipe(
+      Effect.catchCause(report),
+      Effect.provide(presenter),
+      Effect.provideService(References.MinimumLogLevel, level)
+    )
+  }).pipe(Effect.provideService(Logger.LogToStderr, true))
+
+/**
+ * Runs `nexus` with the process's arguments.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const main = run(nexus)

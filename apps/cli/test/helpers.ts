@@ -94,12 +94,26 @@ export interface Running {
   readonly child: ChildProcess
   /** Resolves with the first match of `pattern` in stdout (so far or later). */
   readonly waitFor: (pattern: RegExp) => Promise<RegExpMatchArray>
+  /** Resolves with the first match of `pattern` in stderr, where the logs go (so far or later). */
+  readonly waitForLog: (pattern: RegExp) => Promise<RegExpMatchArray>
+  /** What the child wrote on stderr so far. */
+  readonly stderr: () => string
   readonly done: Promise<Outcome>
 }
 
 /** Starts `nexus args…` (with `input` on stdin); the child is killed if it is still running after `timeoutMs`. */
-export const start = (args: ReadonlyArray<string>, env: Env, timeoutMs = 25_000, input?: string): Running => {
-  const child = spawn(process.execPath, [BIN, ...args], {
+export const start = (args: ReadonlyArray<string>, env: Env, timeoutMs = 25_000, input?: string): Running =>
+  startBin(BIN, args, env, timeoutMs, input)
+
+/** Starts the executable script `bin` with `args`, as `start` does `nexus`. */
+export const startBin = (
+  bin: string,
+  args: ReadonlyArray<string>,
+  env: Env,
+  timeoutMs = 25_000,
+  input?: string
+): Running => {
+  const child = spawn(process.execPath, [bin, ...args], {
     env,
     stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"]
   })
@@ -113,6 +127,7 @@ export const start = (args: ReadonlyArray<string>, env: Env, timeoutMs = 25_000,
   })
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
     stderr += chunk
+    for (const listener of listeners) listener()
   })
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
   const done = new Promise<Outcome>((resolve) => {
@@ -122,10 +137,10 @@ export const start = (args: ReadonlyArray<string>, env: Env, timeoutMs = 25_000,
       resolve({ code, stdout, stderr })
     })
   })
-  const waitFor = (pattern: RegExp) =>
+  const waitIn = (stream: () => string) => (pattern: RegExp) =>
     new Promise<RegExpMatchArray>((resolve, reject) => {
       const check = () => {
-        const match = stdout.match(pattern)
+        const match = stream().match(pattern)
         if (match) {
           listeners.delete(check)
           resolve(match)
@@ -137,7 +152,13 @@ export const start = (args: ReadonlyArray<string>, env: Env, timeoutMs = 25_000,
       listeners.add(check)
       check()
     })
-  return { child, waitFor, done }
+  return {
+    child,
+    waitFor: waitIn(() => stdout),
+    waitForLog: waitIn(() => stderr),
+    stderr: () => stderr,
+    done
+  }
 }
 
 /** Runs `nexus args…` to the end, with `input` on stdin if given. */

@@ -52,6 +52,12 @@ const open = <S extends Schema.Struct<Schema.Struct.Fields>>(schema: S) => Schem
 export const ContentPart = open(Schema.Struct({ type: Schema.String }))
 
 /**
+ * @since 0.1.0
+ * @category models
+ */
+export type ContentPart = typeof ContentPart.Type
+
+/**
  * One message of the conversation.
  *
  * @since 0.1.0
@@ -64,6 +70,12 @@ export const RequestMessage = open(
     tool_call_id: Schema.optional(Schema.String)
   })
 )
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RequestMessage = typeof RequestMessage.Type
 
 /**
  * How the model should answer.

@@ -48,39 +48,10 @@ import {
 } from "./Contract.ts"
 import type { Message, MessageId } from "./Messages.ts"
 import { fromSqlError, pgmqError } from "./Errors.ts"
+import { type ConsumeOptions, type Delivery, Later } from "./internal/consumer.ts"
+import * as Consumer from "./internal/consumer.ts"
 import { channel, Pgmq, type QueueError } from "./Pgmq.ts"
 import * as QueueName from "./QueueName.ts"
-
-/**
- * A request delivered to a consumer.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Delivery {
-  readonly msgId: MessageId
-  /** Which delivery of the request this is (1 for the first). */
-  readonly readCt: number
-  readonly enqueuedAt: Date
-  readonly request: LlmRequest
-  /** The queue its result goes to. */
-  readonly replyTo: string
-}
-
-/**
- * How `consume` reads.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ConsumeOptions {
-  /** Requests handled at once (default 4). */
-  readonly concurrency?: number | undefined
-  /** Seconds a delivered request stays invisible; extended every half of it while handled (default 30). */
-  readonly visibilityTimeout?: number | undefined
-  /** Seconds one read waits for a request (default 1). */
-  readonly pollSeconds?: number | undefined
-}
 
 /**
  * A request dead-lettered, as `llm_requests_dlq` holds it.
@@ -122,6 +93,24 @@ export class ResultTimeout extends Schema.TaggedError<ResultTimeout>()("ResultTi
   }
 }
 
+export {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  type ConsumeOptions,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  type Delivery,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  Later
+}
+
 /** The delivery was taken over by another consumer: this one must not publish. */
 class Superseded extends Data.TaggedError("Superseded") {}
 
@@ -144,13 +133,19 @@ export class LlmQueue extends Context.Service<
       requestId: string,
       options: { readonly replyTo?: string | undefined; readonly timeout: Duration.Input }
     ) => Effect.Effect<LlmResult, ResultTimeout | InvalidMessage | QueueError>
-    /** The worker's loop: reads, dead-letters what cannot be served, runs `handler`, completes. */
+    /**
+     * The worker's loop: reads when notified (or every `pollSeconds`), dead-letters what cannot be
+     * served, runs `handler` and completes with its result or puts the request off (`Later`);
+     * returns once `stop` completed and the requests in hand finished or were put back.
+     */
     readonly consume: <E, R>(
-      handler: (delivery: Delivery) => Effect.Effect<LlmResult, E, R>,
+      handler: (delivery: Delivery) => Effect.Effect<LlmResult | Later, E, R>,
       options?: ConsumeOptions
-    ) => Effect.Effect<never, QueueError, R>
+    ) => Effect.Effect<void, QueueError, R>
     /** Sends the result and archives the request, only if this delivery is still the request's latest. */
     readonly complete: (delivery: Delivery, result: LlmResult) => Effect.Effect<boolean, QueueError>
+    /** Makes the request visible again in `seconds` (0: at once), only if this delivery is still its latest. */
+    readonly release: (msgId: MessageId, readCt: number, seconds: number) => Effect.Effect<boolean, QueueError>
     /** Moves a request to `llm_requests_dlq` with the reason, only if this delivery is still its latest. */
     readonly deadLetter: (message: Message, reason: InvalidMessage) => Effect.Effect<boolean, QueueError>
     /** What `llm_requests_dlq` holds, oldest first, with the dead letter's own message id. */
@@ -259,21 +254,20 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
   )
 
   /**
-   * Runs `publish` in a transaction that first locks the request and checks that `readCt` is
-   * still its latest delivery, then archives it; false (and nothing written) when it is not.
+   * Runs `then` in a transaction that first locks the request and checks that `readCt` is still
+   * its latest delivery; false (and nothing written) when it is not.
    */
-  const whileStillOurs = (
+  const ifStillOurs = (
     msgId: MessageId,
     readCt: number,
-    publish: Effect.Effect<void, QueueError>
+    then: Effect.Effect<void, QueueError>
   ): Effect.Effect<boolean, QueueError> =>
     sql
       .withTransaction(
         Effect.gen(function* () {
           const current = yield* pgmq.setVt(REQUESTS, msgId, 30)
           if (Option.isNone(current) || current.value.readCt !== readCt) return yield* new Superseded()
-          yield* publish
-          yield* pgmq.archive(REQUESTS, msgId)
+          yield* then
           return true
         })
       )
@@ -281,6 +275,14 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
         Effect.catchTag("Superseded", () => Effect.succeed(false)),
         Effect.catchTag("SqlError", (error) => Effect.fail(pgmqError("transaction", REQUESTS)(error)))
       )
+
+  /** Publishes with `publish` and archives the request, if this delivery is still its latest. */
+  const whileStillOurs = (msgId: MessageId, readCt: number, publish: Effect.Effect<void, QueueError>) =>
+    ifStillOurs(msgId, readCt, Effect.andThen(publish, pgmq.archive(REQUESTS, msgId)))
+
+  const release = Tracing.fn("LlmQueue.release", (msgId: MessageId, readCt: number, seconds: number) =>
+    ifStillOurs(msgId, readCt, Effect.asVoid(pgmq.setVt(REQUESTS, msgId, Math.max(0, seconds))))
+  )
 
   const complete = Tracing.fn(
     "LlmQueue.complete",
@@ -417,86 +419,7 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
     }, Effect.scoped)
   )
 
-  const consume = <E, R>(
-    handler: (delivery: Delivery) => Effect.Effect<LlmResult, E, R>,
-    options: ConsumeOptions = {}
-  ): Effect.Effect<never, QueueError, R> =>
-    Effect.gen(function* () {
-      const concurrency = options.concurrency ?? 4
-      const vt = options.visibilityTimeout ?? 30
-      const slots = yield* Semaphore.make(concurrency)
-      const handle = (message: Message) => {
-        const parsed = parseRequest(message.message, maxBytes)
-        if (parsed instanceof InvalidMessage) return Effect.asVoid(deadLetter(message, parsed))
-        const delivery: Delivery = {
-          msgId: message.msgId,
-          readCt: message.readCt,
-          enqueuedAt: message.enqueuedAt,
-          request: parsed,
-          replyTo: parsed.reply_to ?? DEFAULT_REPLY_TO
-        }
-        const keepInvisible = pgmq
-          .setVt(REQUESTS, message.msgId, vt)
-          .pipe(Effect.delay(Duration.seconds(vt / 2)), Effect.forever)
-        return Effect.gen(function* () {
-          yield* Effect.forkScoped(keepInvisible)
-          const result = yield* handler(delivery)
-          const published = yield* complete(delivery, result).pipe(
-            Effect.catchTag("QueueNotFound", (error) =>
-              error.queue === delivery.replyTo
-                ? deadLetter(
-                    message,
-                    new InvalidMessage({
-                      problem: "invalid",
-                      detail: `its reply queue ${delivery.replyTo} does not exist`
-                    })
-                  )
-                : Effect.fail(error)
-            )
-          )
-          if (!published)
-            yield* Effect.logInfo("request taken over by another consumer; this result is dropped", {
-              msgId: String(message.msgId)
-            })
-        }).pipe(Effect.scoped)
-      }
-      while (true) {
-        yield* slots.take(1)
-        let free = 1
-        while (free < concurrency && (yield* slots.takeIfAvailable(1))) free++
-        const messages = yield* pgmq
-          .readWithPoll(REQUESTS, { vt, qty: free, maxPollSeconds: options.pollSeconds ?? 1, pollIntervalMs: 50 })
-          .pipe(
-            // The database going away for a while does not end the loop (the slots taken are
-            // released below, as for an empty read); a missing queue does.
-            Effect.catchIf(
-              (error) => error._tag === "PgmqError" && error.retryable,
-              (error) =>
-                Effect.as(
-                  Effect.andThen(
-                    Effect.logWarning("cannot read requests; trying again in a second", { reason: error.message }),
-                    Effect.sleep("1 second")
-                  ),
-                  []
-                )
-            )
-          )
-        if (messages.length < free) yield* slots.release(free - messages.length)
-        for (const message of messages) {
-          yield* Effect.forkChild(
-            Tracing.traced(handle(message), "LlmQueue.handle", { msgId: String(message.msgId) }).pipe(
-              Effect.catchCause((cause) =>
-                Effect.logWarning("request not completed; it is delivered again after its visibility timeout", {
-                  msgId: String(message.msgId),
-                  cause
-                })
-              ),
-              Effect.ensuring(slots.release(1))
-            )
-          )
-        }
-      }
-    })
+  const consume = Consumer.consume({ pgmq, sql, maxBytes, complete, deadLetter, release })
 
   const dlqTable = sql`${sql("pgmq")}.${sql(QueueName.tables(DEAD_LETTERS as QueueName.QueueName).queue)}`
 
@@ -538,6 +461,7 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
     awaitResult,
     consume,
     complete,
+    release,
     deadLetter,
     deadLetters,
     retry

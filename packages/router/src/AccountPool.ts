@@ -75,7 +75,8 @@ export class AccountPool extends Context.Service<
     readonly refresh: Effect.Effect<void, PoolUnavailable>
     /**
      * Requests in flight per account across the fleet's router processes, as each last reported
-     * it (every few seconds, never per request); with how many processes reported.
+     * it (every few seconds while it has some, never per request); with how many processes with
+     * requests in flight reported.
      */
     readonly fleetInFlight: Effect.Effect<
       { readonly processes: number; readonly byAccount: ReadonlyMap<string, number> },
@@ -344,17 +345,19 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
         })
       ).pipe(Effect.catch(pollOnce), Effect.repeat(Schedule.forever), Effect.forkScoped)
 
-      // This process's requests in flight, for `nexus accounts`: written every HEARTBEAT, removed
-      // when the pool closes (a crashed process's row ages out).
+      // This process's requests in flight, for `nexus accounts`: written every HEARTBEAT while it
+      // has some (and once when it has none left), removed when the pool closes (a crashed
+      // process's row ages out). An idle process writes nothing: its row ages out, as it should.
       const instance = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
-      const report = Effect.suspend(
-        () =>
-          sql`
+      let reportedIdle = false
+      const report = Effect.suspend(() => {
+        if (inFlight.size === 0 && reportedIdle) return Effect.void
+        reportedIdle = inFlight.size === 0
+        return Effect.asVoid(sql`
           INSERT INTO nexus.router_instances (instance, in_flight, seen_at)
           VALUES (${instance}, ${sql.json(Object.fromEntries(inFlight))}, now())
-          ON CONFLICT (instance) DO UPDATE SET in_flight = EXCLUDED.in_flight, seen_at = now()`
-      ).pipe(
-        Effect.asVoid,
+          ON CONFLICT (instance) DO UPDATE SET in_flight = EXCLUDED.in_flight, seen_at = now()`)
+      }).pipe(
         Effect.catch((error) =>
           Effect.logDebug("could not report the requests in flight", { error: Database.describe(error) })
         )

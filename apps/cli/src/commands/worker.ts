@@ -1,0 +1,243 @@
+/**
+ * `nexus worker` (and the `nexus-worker` binary, the same command): serves `llm_requests` until
+ * stopped. Every setting comes from a flag or its environment variable (the flag wins), with the
+ * defaults `--help` shows; the database, the Codex backend and the accounts are configured as for
+ * every other command (`DATABASE_URL`, `SHARED_QUEUE_DB_URL`, `CODEX_*`, `NEXUS_TOKEN_KEY`…).
+ *
+ * The first SIGTERM or SIGINT stops reading, lets the requests in hand finish within the grace
+ * period, puts the rest back and exits 0; a second one exits at once (the requests in hand come
+ * back after their visibility timeout).
+ *
+ * @since 0.1.0
+ */
+import { Probes, Worker } from "@nexus/fleet"
+import { Config, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { FetchHttpClient } from "effect/http"
+import { OtlpSerialization, OtlpTracer } from "effect/observability"
+import packageJson from "../../package.json" with { type: "json" }
+import { QueueLive, RouterLive } from "../Services.ts"
+
+/** A flag read from `env` when not given, else `fallback`; the help says both. */
+const setting = <A>(
+  flag: Flag.Flag<A>,
+  env: string,
+  config: (name: string) => Config.Config<A>,
+  fallback: A,
+  description: string
+) =>
+  flag.pipe(
+    Flag.withDescription(`${description} (env ${env}; default ${String(fallback)})`),
+    Flag.withFallbackConfig(config(env)),
+    Flag.withDefault(fallback)
+  )
+
+const positive = (name: string) => Config.Int(name)
+const seconds = (name: string) => Config.Number(name)
+
+const flags = {
+  concurrency: setting(
+    Flag.Int("concurrency"),
+    "NEXUS_WORKER_CONCURRENCY",
+    positive,
+    Worker.defaults.concurrency,
+    "Requests streamed at once by this process"
+  ),
+  visibilityTimeout: setting(
+    Flag.Int("visibility-timeout"),
+    "NEXUS_WORKER_VISIBILITY_TIMEOUT",
+    positive,
+    Worker.defaults.visibilityTimeout,
+    "Seconds a request stays invisible to other workers once read (extended while it streams; after a crash, the time before another worker takes it)"
+  ),
+  pollInterval: setting(
+    Flag.Int("poll-interval"),
+    "NEXUS_WORKER_POLL_INTERVAL",
+    positive,
+    Worker.defaults.pollSeconds,
+    "Seconds between reads when no insert notification comes (an idle worker's one query)"
+  ),
+  maxAttempts: setting(
+    Flag.Int("max-attempts"),
+    "NEXUS_WORKER_MAX_ATTEMPTS",
+    positive,
+    Worker.defaults.retry.maxAttempts,
+    "Deliveries of a request before a retryable failure becomes its result"
+  ),
+  backoff: setting(
+    Flag.Finite("backoff"),
+    "NEXUS_WORKER_BACKOFF",
+    seconds,
+    Duration.toSeconds(Worker.defaults.retry.backoffBase),
+    "Seconds before the first retry, doubled at each one"
+  ),
+  backoffMax: setting(
+    Flag.Finite("backoff-max"),
+    "NEXUS_WORKER_BACKOFF_MAX",
+    seconds,
+    Duration.toSeconds(Worker.defaults.retry.backoffMax),
+    "The longest wait between retries, in seconds"
+  ),
+  grace: setting(
+    Flag.Finite("grace"),
+    "NEXUS_WORKER_GRACE",
+    seconds,
+    Duration.toSeconds(Worker.defaults.grace),
+    "Seconds the requests in hand may finish after SIGTERM before they are put back"
+  ),
+  port: setting(
+    Flag.Int("port"),
+    "NEXUS_WORKER_PORT",
+    positive,
+    9480,
+    "Port of /healthz, /readyz and /metrics (0: any free port, logged at start)"
+  ),
+  host: setting(
+    Flag.String("host"),
+    "NEXUS_WORKER_HOST",
+    Config.String,
+    "127.0.0.1",
+    "Address the probes listen on (0.0.0.0 for every interface)"
+  ),
+  logFormat: setting(
+    Flag.Literals("log-format", ["text", "json"]),
+    "NEXUS_LOG_FORMAT",
+    (name) => Config.Literals(["text", "json"], name),
+    "text",
+    "Log lines as text or as JSON objects"
+  ),
+  logContent: setting(
+    Flag.Boolean("log-content"),
+    "NEXUS_LOG_CONTENT",
+    Config.Boolean,
+    false,
+    "Put prompt and output text in the logs (never otherwise)"
+  )
+}
+
+/**
+ * Traces to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` (+ `/v1/traces`)
+ * when either is set, over OTLP/HTTP JSON; nothing otherwise.
+ */
+const tracing = Layer.unwrap(
+  Effect.gen(function* () {
+    const traces = yield* Config.option(Config.String("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    const base = yield* Config.option(Config.String("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    const url = Option.isSome(traces)
+      ? Option.some(traces.value)
+      : Option.map(base, (endpoint) => `${endpoint.replace(/\/+$/, "")}/v1/traces`)
+    if (Option.isNone(url)) return Layer.empty
+    const serviceName = yield* Config.String("OTEL_SERVICE_NAME").pipe(Config.withDefault("nexus-worker"))
+    return OtlpTracer.layer({ url: url.value, resource: { serviceName, serviceVersion: packageJson.version } }).pipe(
+      Layer.provide(OtlpSerialization.layerJson),
+      Layer.provide(FetchHttpClient.layer)
+    )
+  })
+)
+
+/**
+ * The process's signals, for the drain: the first completes `stop`, a second exits at once.
+ * (They replace the runtime's own handlers, which would interrupt the worker instead of draining it.)
+ */
+const ownSignals = (stop: Deferred.Deferred<void>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      let received = 0
+      const onSignal = (signal: NodeJS.Signals) => {
+        received++
+        if (received === 1) {
+          process.stderr.write(`${signal}: stopping — no more reads, finishing the requests in hand\n`)
+          Deferred.doneUnsafe(stop, Exit.void)
+          return
+        }
+        process.stderr.write(
+          `${signal} again: exiting now; the requests in hand come back after their visibility timeout\n`
+        )
+        process.exit(130)
+      }
+      const saved = { SIGINT: process.listeners("SIGINT"), SIGTERM: process.listeners("SIGTERM") }
+      process.removeAllListeners("SIGINT").removeAllListeners("SIGTERM")
+      process.on("SIGINT", onSignal).on("SIGTERM", onSignal)
+      return { onSignal, saved }
+    }),
+    ({ onSignal, saved }) =>
+      Effect.sync(() => {
+        process.removeListener("SIGINT", onSignal).removeListener("SIGTERM", onSignal)
+        for (const listener of saved.SIGINT) process.on("SIGINT", listener)
+        for (const listener of saved.SIGTERM) process.on("SIGTERM", listener)
+      })
+  )
+
+/**
+ * The worker command, named `name` (`worker` under `nexus`, `nexus-worker` on its own) and run as
+ * `invocation` (`nexus worker`, `nexus-worker`).
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const make = (name: string, invocation: string = name) =>
+  Command.make(name, flags, (input) => {
+    const settings: Worker.Settings = {
+      concurrency: input.concurrency,
+      visibilityTimeout: input.visibilityTimeout,
+      pollSeconds: input.pollInterval,
+      grace: Duration.seconds(input.grace),
+      retry: {
+        maxAttempts: input.maxAttempts,
+        backoffBase: Duration.seconds(input.backoff),
+        backoffMax: Duration.seconds(input.backoffMax)
+      },
+      logContent: input.logContent
+    }
+    const services = Worker.Worker.layer(settings).pipe(
+      Layer.provideMerge(Probes.layer({ port: input.port, host: input.host })),
+      Layer.provideMerge(RouterLive),
+      Layer.provideMerge(QueueLive),
+      Layer.provideMerge(tracing)
+    )
+    return Effect.gen(function* () {
+      const stop = yield* Deferred.make<void>()
+      yield* ownSignals(stop)
+      const worker = yield* Worker.Worker
+      yield* Effect.logInfo("worker started", {
+        version: packageJson.version,
+        pid: process.pid,
+        concurrency: settings.concurrency,
+        visibilityTimeout: settings.visibilityTimeout
+      })
+      const running = yield* Effect.forkScoped(worker.run(Deferred.await(stop)))
+      yield* Fiber.join(running)
+      yield* Effect.logInfo("worker stopped")
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        Layer.provideMerge(
+          services,
+          input.logFormat === "json" ? Logger.layer([Logger.withConsoleError(Logger.formatJson)]) : Layer.empty
+        )
+      )
+    )
+  }).pipe(
+    Command.withDescription(
+      [
+        "Serve llm_requests: each request through the router to exactly one result on its reply queue; SIGTERM stops it cleanly.",
+        "The database, the Codex backend and the accounts are configured as for every nexus command (DATABASE_URL, SHARED_QUEUE_DB_URL, CODEX_BASE_URL, CODEX_ISSUER, NEXUS_TOKEN_KEY, NEXUS_ROUTER_CONFIG, NEXUS_QUEUE_MAX_BYTES, NEXUS_LOG_LEVEL…);",
+        "traces go to OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) over OTLP/HTTP when it is set."
+      ].join(" ")
+    ),
+    Command.withExamples([
+      { command: `${invocation} --concurrency 32`, description: "Stream up to 32 requests at once" },
+      {
+        command: `NEXUS_LOG_FORMAT=json NEXUS_WORKER_PORT=0 ${invocation}`,
+        description: "JSON logs, probes on any free port"
+      }
+    ])
+  )
+
+/**
+ * `nexus worker`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const worker = make("worker", "nexus worker")

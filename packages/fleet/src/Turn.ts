@@ -1,0 +1,372 @@
+/**
+ * A queued request as the router's input, and a routed turn's events as the request's result
+ * (design §4): what the worker maps between the queue contract and the router, and nothing else.
+ *
+ * @since 0.1.0
+ */
+import type { ChatEvent, ChatRequest } from "@nexus/provider-codex"
+import type { Contract } from "@nexus/queue-pgmq"
+import type { Route, Router } from "@nexus/router"
+import { Result, Schema } from "effect"
+
+/**
+ * The router's input for one request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Turn {
+  readonly route: Route.RouteRequest
+  readonly conversation: Router.Conversation
+}
+
+/**
+ * The request cannot be turned into a Codex turn (a content part, a tool or an option this worker
+ * does not know how to send): permanent, the sender must change the request.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnsupportedRequest extends Schema.TaggedError<UnsupportedRequest>()("UnsupportedRequest", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `The request cannot be sent to the Codex backend: ${this.detail}. Change the request and send it again.`
+  }
+}
+
+/** An OpenAI-style function tool, or the flat shape. */
+const FunctionTool = Schema.Union([
+  Schema.Struct({
+    type: Schema.Literal("function"),
+    function: Schema.Struct({
+      name: Schema.String,
+      description: Schema.optional(Schema.String),
+      parameters: Schema.optional(Schema.Record(Schema.String, Schema.Unknown)),
+      strict: Schema.optional(Schema.Boolean)
+    })
+  }),
+  Schema.Struct({
+    name: Schema.String,
+    description: Schema.optional(Schema.String),
+    parameters: Schema.optional(Schema.Record(Schema.String, Schema.Unknown)),
+    strict: Schema.optional(Schema.Boolean)
+  })
+])
+
+const ToolChoice = Schema.Union([
+  Schema.Literals(["auto", "none", "required"]),
+  Schema.Struct({ type: Schema.Literal("function"), function: Schema.Struct({ name: Schema.String }) }),
+  Schema.Struct({ name: Schema.String })
+])
+
+const ResponseFormat = Schema.Union([
+  Schema.Struct({ type: Schema.Literals(["text"]) }),
+  Schema.Struct({
+    type: Schema.Literal("json_schema"),
+    json_schema: Schema.Struct({
+      name: Schema.String,
+      schema: Schema.Record(Schema.String, Schema.Unknown),
+      strict: Schema.optional(Schema.Boolean)
+    })
+  })
+])
+
+const AssistantToolCalls = Schema.Array(
+  Schema.Union([
+    Schema.Struct({
+      id: Schema.String,
+      type: Schema.optional(Schema.Literal("function")),
+      function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
+    }),
+    Schema.Struct({ id: Schema.String, name: Schema.String, arguments: Schema.String })
+  ])
+)
+
+const decodeTools = Schema.decodeUnknownResult(Schema.Array(FunctionTool))
+const decodeToolChoice = Schema.decodeUnknownResult(ToolChoice)
+const decodeResponseFormat = Schema.decodeUnknownResult(ResponseFormat)
+const decodeToolCalls = Schema.decodeUnknownResult(AssistantToolCalls)
+
+const unsupported = (field: string, issue: { readonly message: string }) =>
+  new UnsupportedRequest({ detail: `${field}: ${issue.message.replace(/\s+/g, " ").trim()}` })
+
+const part = (value: Contract.ContentPart, where: string): ChatRequest.Part | UnsupportedRequest => {
+  const record = value as Record<string, unknown>
+  if ((value.type === "text" || value.type === "input_text") && typeof record.text === "string") {
+    return { type: "text", text: record.text }
+  }
+  if (value.type === "image" || value.type === "input_image" || value.type === "image_url") {
+    const url = record.url ?? record.image_url
+    const href = typeof url === "string" ? url : (url as { readonly url?: unknown } | undefined)?.url
+    if (typeof href === "string") return { type: "image", url: href }
+  }
+  return new UnsupportedRequest({ detail: `${where}: a content part of type ${JSON.stringify(value.type)}` })
+}
+
+const message = (value: Contract.RequestMessage, index: number): ChatRequest.Message | UnsupportedRequest => {
+  let content: ChatRequest.Message["content"]
+  if (typeof value.content === "string") content = value.content
+  else {
+    const parts: Array<ChatRequest.Part> = []
+    for (const entry of value.content) {
+      const mapped = part(entry, `messages[${index}]`)
+      if (mapped instanceof UnsupportedRequest) return mapped
+      parts.push(mapped)
+    }
+    content = parts
+  }
+  let toolCalls: Array<ChatRequest.ToolCall> | undefined
+  if (value.role === "assistant" && value.tool_calls !== undefined) {
+    const calls = decodeToolCalls(value.tool_calls)
+    if (Result.isFailure(calls)) return unsupported(`messages[${index}].tool_calls`, calls.failure)
+    toolCalls = calls.success.map((call) =>
+      "function" in call
+        ? { id: call.id, name: call.function.name, arguments: call.function.arguments }
+        : { id: call.id, name: call.name, arguments: call.arguments }
+    )
+  }
+  return {
+    role: value.role,
+    content,
+    ...(value.tool_call_id === undefined ? {} : { toolCallId: value.tool_call_id }),
+    ...(toolCalls === undefined ? {} : { toolCalls })
+  }
+}
+
+/**
+ * The router's input for `request`: its task type, complexity, model and account overrides,
+ * reasoning effort and `metadata.prompt_cache_key`; its messages, tools and options as a Codex turn.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromRequest = (request: Contract.LlmRequest): Turn | UnsupportedRequest => {
+  const messages: Array<ChatRequest.Message> = []
+  for (const [index, entry] of request.messages.entries()) {
+    const mapped = message(entry, index)
+    if (mapped instanceof UnsupportedRequest) return mapped
+    messages.push(mapped)
+  }
+  const options = request.options ?? {}
+  const conversation: { -readonly [K in keyof Router.Conversation]: Router.Conversation[K] } = { messages }
+  if (options.tools !== undefined && options.tools.length > 0) {
+    const tools = decodeTools(options.tools)
+    if (Result.isFailure(tools)) return unsupported("options.tools", tools.failure)
+    conversation.tools = tools.success.map((tool) => {
+      const fn = "function" in tool ? tool.function : tool
+      return {
+        name: fn.name,
+        parameters: fn.parameters ?? { type: "object", properties: {} },
+        ...(fn.description === undefined ? {} : { description: fn.description }),
+        ...(fn.strict === undefined ? {} : { strict: fn.strict })
+      }
+    })
+  }
+  if (options.tool_choice !== undefined) {
+    const choice = decodeToolChoice(options.tool_choice)
+    if (Result.isFailure(choice)) return unsupported("options.tool_choice", choice.failure)
+    const value = choice.success
+    conversation.toolChoice =
+      typeof value === "string" ? value : { name: "function" in value ? value.function.name : value.name }
+  }
+  if (options.response_format !== undefined) {
+    const format = decodeResponseFormat(options.response_format)
+    if (Result.isFailure(format)) return unsupported("options.response_format", format.failure)
+    if (format.success.type === "json_schema") {
+      const { name, schema, strict } = format.success.json_schema
+      conversation.responseFormat = { name, schema, ...(strict === undefined ? {} : { strict }) }
+    }
+  }
+  if (options.max_output_tokens !== undefined) conversation.maxOutputTokens = options.max_output_tokens
+  if (options.temperature !== undefined) conversation.temperature = options.temperature
+  const cacheKey = request.metadata?.prompt_cache_key
+  if (typeof cacheKey === "string" && cacheKey.length > 0) conversation.conversationId = cacheKey
+  return {
+    route: {
+      taskType: request.task_type,
+      complexity: request.complexity,
+      ...(request.model === undefined || request.model === "" ? {} : { model: request.model }),
+      ...(request.account === undefined || request.account === "" ? {} : { account: request.account }),
+      ...(options.reasoning_effort === undefined ? {} : { effort: options.reasoning_effort }),
+      ...(typeof cacheKey === "string" && cacheKey.length > 0 ? { promptCacheKey: cacheKey } : {})
+    },
+    conversation
+  }
+}
+
+/**
+ * What a routed turn produced, gathered from its events.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Output {
+  text: string
+  readonly toolCalls: Array<{ readonly id: string; readonly name: string; readonly arguments: string }>
+  usage: ChatEvent.Usage | undefined
+  route: Router.Taken | undefined
+  /** Milliseconds from the start of the turn to its first content, when content came. */
+  firstContentMs: number | undefined
+}
+
+/**
+ * An empty output, to gather a turn's events into with `gather`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const emptyOutput = (): Output => ({
+  text: "",
+  toolCalls: [],
+  usage: undefined,
+  route: undefined,
+  firstContentMs: undefined
+})
+
+/**
+ * Adds one event of a routed stream to `output` (in place: a turn has thousands of deltas).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const gather = (output: Output, event: ChatEvent.ChatEvent | Router.RouteChosen, sinceStartMs: number) => {
+  switch (event._tag) {
+    case "RouteChosen":
+      output.route = event.route
+      output.firstContentMs = sinceStartMs
+      return
+    case "TextDelta":
+      output.text += event.delta
+      return
+    case "ToolCallDone":
+      output.toolCalls.push({ id: event.callId, name: event.name, arguments: event.arguments })
+      return
+    case "Completed":
+      output.usage = event.usage
+      return
+    default:
+      return
+  }
+}
+
+/**
+ * When the request started and was picked up, to time its result.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Timing {
+  readonly enqueuedAt: Date
+  readonly startedAt: number
+  readonly finishedAt: number
+  readonly attempts: number
+}
+
+const times = (timing: Timing) => ({
+  attempts: timing.attempts,
+  started_at: new Date(timing.startedAt).toISOString(),
+  finished_at: new Date(timing.finishedAt).toISOString()
+})
+
+const accountOf = (attempt: Route.Attempt) => attempt.label ?? attempt.accountId
+
+/**
+ * The `ok` result of a served turn: its output, usage, the model and account that served it, the
+ * route (with every candidate skipped) and how long each part took.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const okResult = (
+  request: Contract.LlmRequest,
+  output: Output,
+  route: Router.Taken,
+  timing: Timing
+): Contract.LlmResult => ({
+  version: 1,
+  request_id: request.id,
+  status: "ok",
+  model: route.served.model,
+  account: accountOf(route.served),
+  output: { text: output.text, ...(output.toolCalls.length > 0 ? { tool_calls: output.toolCalls } : {}) },
+  ...(output.usage === undefined
+    ? {}
+    : {
+        usage: {
+          input_tokens: output.usage.inputTokens,
+          cached_tokens: output.usage.cachedTokens,
+          output_tokens: output.usage.outputTokens,
+          reasoning_tokens: output.usage.reasoningTokens
+        }
+      }),
+  route: routeOf(route),
+  timings: {
+    queued_ms: Math.max(0, timing.startedAt - timing.enqueuedAt.getTime()),
+    ...(output.firstContentMs === undefined ? {} : { first_content_ms: output.firstContentMs }),
+    total_ms: timing.finishedAt - timing.startedAt
+  },
+  ...times(timing)
+})
+
+const routeOf = (route: Router.Taken) => ({
+  model: route.served.model,
+  effort: route.served.effort ?? null,
+  account: accountOf(route.served),
+  tries: route.attempts,
+  skipped: route.skipped.map((skip) => ({
+    model: skip.model,
+    ...(skip.account === undefined ? {} : { account: skip.account }),
+    reason: skip.reason,
+    ...(skip.until === undefined ? {} : { until: new Date(skip.until).toISOString() })
+  }))
+})
+
+/**
+ * What went wrong, for an `error` result.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Failure {
+  readonly tag: string
+  readonly message: string
+  readonly retryable: boolean
+  /** Unix milliseconds, when a usage limit's reset is known. */
+  readonly resetsAt?: number | undefined
+  readonly skipped?: ReadonlyArray<Route.Skip> | undefined
+}
+
+/**
+ * The `error` result of a request: what happened, whether sending it again later may help, and
+ * when a usage limit resets.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const errorResult = (request: Contract.LlmRequest, failure: Failure, timing: Timing): Contract.LlmResult => ({
+  version: 1,
+  request_id: request.id,
+  status: "error",
+  model: null,
+  account: null,
+  error: {
+    tag: failure.tag,
+    message: failure.message,
+    retryable: failure.retryable,
+    ...(failure.resetsAt === undefined ? {} : { resets_at: new Date(failure.resetsAt).toISOString() })
+  },
+  ...(failure.skipped === undefined || failure.skipped.length === 0
+    ? {}
+    : {
+        route: {
+          skipped: failure.skipped.map((skip) => ({
+            model: skip.model,
+            ...(skip.account === undefined ? {} : { account: skip.account }),
+            reason: skip.reason,
+            detail: skip.detail
+          }))
+        }
+      }),
+  ...times(timing)
+})

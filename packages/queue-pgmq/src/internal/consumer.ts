@@ -1,0 +1,272 @@
+/**
+ * `LlmQueue.consume`: the worker's read loop.
+ *
+ * - It reads when woken: by an insert notification on `llm_requests` (one LISTEN per process), by
+ *   a handler that freed a slot while requests were left, by a request it put off coming due; and
+ *   otherwise once every `pollSeconds` (for requests whose visibility timeout ran out, which no
+ *   notification announces). An idle consumer makes one query per `pollSeconds`, nothing more.
+ * - The visibility timeouts of every request in hand are extended together, one query per third
+ *   of the timeout.
+ * - When `stop` completes it reads no more, lets the requests in hand finish for `grace`, then
+ *   interrupts them: each interrupted request is made visible again at once for another consumer.
+ */
+import type { PgClient } from "@effect/sql-pg"
+import { Tracing } from "@nexus/telemetry"
+import { Data, Deferred, Duration, Effect, FiberSet, Queue, Schedule, Semaphore } from "effect"
+import {
+  DEFAULT_REPLY_TO,
+  InvalidMessage,
+  type LlmRequest,
+  type LlmResult,
+  parseRequest,
+  REQUESTS
+} from "../Contract.ts"
+import type { Message, MessageId } from "../Messages.ts"
+import { channel, type Pgmq, type QueueError } from "../Pgmq.ts"
+import type { QueueName } from "../QueueName.ts"
+
+/**
+ * A request delivered to a consumer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Delivery {
+  readonly msgId: MessageId
+  /** Which delivery of the request this is (1 for the first). */
+  readonly readCt: number
+  readonly enqueuedAt: Date
+  readonly request: LlmRequest
+  /** The queue its result goes to. */
+  readonly replyTo: string
+}
+
+/**
+ * A handler's answer that the request cannot be served now: it becomes visible again after
+ * `delay` (to this consumer or another), and its next delivery counts one more read.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Later extends Data.TaggedClass("Later")<{
+  readonly delay: Duration.Duration
+  /** Why, for the log. */
+  readonly reason: string
+}> {}
+
+/**
+ * How `consume` reads and stops.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConsumeOptions {
+  /** Requests handled at once (default 16). */
+  readonly concurrency?: number | undefined
+  /** Seconds a delivered request stays invisible; extended every third of it while handled (default 30). */
+  readonly visibilityTimeout?: number | undefined
+  /** Seconds between reads when no notification comes (default 5). */
+  readonly pollSeconds?: number | undefined
+  /** When this completes, reading stops and the requests in hand get `grace` to finish. */
+  readonly stop?: Effect.Effect<void> | undefined
+  /** How long requests in hand may run after `stop` before they are put back (default 30 s). */
+  readonly grace?: Duration.Input | undefined
+  /** Called with each request taken in hand and each one let go (for a gauge of those in flight). */
+  readonly onInFlight?: ((change: 1 | -1) => Effect.Effect<void>) | undefined
+}
+
+/** What the consumer needs of `LlmQueue`. */
+export interface Parts {
+  readonly pgmq: Pgmq["Service"]
+  readonly sql: PgClient.PgClient
+  readonly maxBytes: number
+  readonly complete: (delivery: Delivery, result: LlmResult) => Effect.Effect<boolean, QueueError>
+  readonly deadLetter: (message: Message, reason: InvalidMessage) => Effect.Effect<boolean, QueueError>
+  /** Makes the request visible again in `seconds`, if this delivery is still its latest. */
+  readonly release: (msgId: MessageId, readCt: number, seconds: number) => Effect.Effect<boolean, QueueError>
+}
+
+export const consume =
+  (parts: Parts) =>
+  <E, R>(
+    handler: (delivery: Delivery) => Effect.Effect<LlmResult | Later, E, R>,
+    options: ConsumeOptions = {}
+  ): Effect.Effect<void, QueueError, R> =>
+    Effect.gen(function* () {
+      const { pgmq, sql, maxBytes } = parts
+      const concurrency = Math.max(1, options.concurrency ?? 16)
+      const vt = Math.max(1, options.visibilityTimeout ?? 30)
+      const poll = Duration.seconds(options.pollSeconds ?? 5)
+      const onInFlight = options.onInFlight ?? (() => Effect.void)
+      const slots = yield* Semaphore.make(concurrency)
+      const inFlight = yield* FiberSet.make<void, never>()
+      /** Requests in hand: message id → the delivery (read count) this consumer holds. */
+      const held = new Map<MessageId, number>()
+      /** Something may be waiting: a notification came, a slot freed with requests left, a delay ran out. */
+      const wake = yield* Queue.sliding<void>(1)
+      const poke = Effect.asVoid(Queue.offer(wake, undefined))
+      const stopping = yield* Deferred.make<void>()
+      const scope = yield* Effect.scope
+      /** The last read filled every free slot: more may be waiting. */
+      let backlog = true
+
+      yield* Effect.forkScoped(listenForInserts(pgmq, sql, poke))
+      yield* Effect.forkScoped(heartbeat(pgmq, held, vt))
+      if (options.stop !== undefined) {
+        yield* Effect.forkScoped(Effect.andThen(options.stop, Deferred.succeed(stopping, undefined)))
+      }
+
+      const handle = (message: Message): Effect.Effect<void, never, R> => {
+        const parsed = parseRequest(message.message, maxBytes)
+        if (parsed instanceof InvalidMessage) return logged(message, Effect.asVoid(parts.deadLetter(message, parsed)))
+        const delivery: Delivery = {
+          msgId: message.msgId,
+          readCt: message.readCt,
+          enqueuedAt: message.enqueuedAt,
+          request: parsed,
+          replyTo: parsed.reply_to ?? DEFAULT_REPLY_TO
+        }
+        const finish = (outcome: LlmResult | Later) =>
+          outcome instanceof Later
+            ? Effect.gen(function* () {
+                const seconds = Math.ceil(Duration.toSeconds(outcome.delay))
+                yield* parts.release(message.msgId, message.readCt, seconds)
+                yield* Effect.logDebug("request put off", {
+                  msgId: String(message.msgId),
+                  seconds,
+                  reason: outcome.reason
+                })
+                // Read again when it comes due, should nothing else wake this consumer by then.
+                yield* Effect.forkIn(Effect.delay(poke, Duration.seconds(seconds)), scope)
+              })
+            : Effect.gen(function* () {
+                const published = yield* parts.complete(delivery, outcome).pipe(
+                  Effect.catchTag("QueueNotFound", (error) =>
+                    error.queue === delivery.replyTo
+                      ? parts.deadLetter(
+                          message,
+                          new InvalidMessage({
+                            problem: "invalid",
+                            detail: `its reply queue ${delivery.replyTo} does not exist`
+                          })
+                        )
+                      : Effect.fail(error)
+                  )
+                )
+                if (!published) {
+                  yield* Effect.logInfo("request taken over by another consumer; this result is dropped", {
+                    msgId: String(message.msgId)
+                  })
+                }
+              })
+        return logged(
+          message,
+          Effect.flatMap(handler(delivery), finish).pipe(
+            // Put back at once when the consumer stops or is stopped before it is done.
+            Effect.onInterrupt(() => Effect.ignore(parts.release(message.msgId, message.readCt, 0), { log: "Warn" }))
+          )
+        )
+      }
+
+      const start = (message: Message) =>
+        Effect.gen(function* () {
+          held.set(message.msgId, message.readCt)
+          yield* onInFlight(1)
+          yield* FiberSet.run(inFlight)(
+            Tracing.traced(handle(message), "LlmQueue.handle", { msgId: String(message.msgId) }).pipe(
+              Effect.ensuring(
+                Effect.suspend(() => {
+                  held.delete(message.msgId)
+                  return Effect.andThen(onInFlight(-1), slots.release(1))
+                })
+              )
+            )
+          )
+        })
+
+      const untilStopped = <A>(effect: Effect.Effect<A>) =>
+        Effect.raceFirst(Effect.asSome(effect), Effect.as(Deferred.await(stopping), undefined))
+
+      while (!(yield* Deferred.isDone(stopping))) {
+        if (!backlog) {
+          if ((yield* untilStopped(Effect.timeoutOption(Queue.take(wake), poll))) === undefined) break
+        }
+        if ((yield* untilStopped(slots.take(1))) === undefined) break
+        let free = 1
+        while (free < concurrency && (yield* slots.takeIfAvailable(1))) free++
+        const messages = yield* pgmq.read(REQUESTS, { vt, qty: free }).pipe(
+          // The database going away for a while does not end the loop; a missing queue does.
+          Effect.catchIf(
+            (error) => error._tag === "PgmqError" && error.retryable,
+            (error) =>
+              Effect.as(
+                Effect.andThen(
+                  Effect.logWarning("cannot read requests; trying again in a second", { reason: error.message }),
+                  Effect.sleep("1 second")
+                ),
+                []
+              )
+          ),
+          Effect.onError(() => slots.release(free))
+        )
+        if (messages.length < free) yield* slots.release(free - messages.length)
+        backlog = messages.length === free
+        for (const message of messages) yield* start(message)
+      }
+
+      const finished = yield* Effect.timeoutOption(FiberSet.awaitEmpty(inFlight), options.grace ?? "30 seconds")
+      if (finished._tag === "None") {
+        yield* Effect.logWarning("grace period over: putting back the requests still in hand", {
+          requests: held.size
+        })
+        yield* FiberSet.clear(inFlight)
+      }
+    }).pipe(Effect.scoped)
+
+/** A handler's failure or defect is logged; the request comes back after its visibility timeout. */
+const logged = <R>(message: Message, effect: Effect.Effect<void, unknown, R>): Effect.Effect<void, never, R> =>
+  Effect.catchCause(effect, (cause) =>
+    Effect.logWarning("request not completed; it is delivered again after its visibility timeout", {
+      msgId: String(message.msgId),
+      cause
+    })
+  )
+
+/**
+ * Wakes the loop on each insert into `llm_requests` (and once the LISTEN is up, for what came
+ * while it was not). Losing the connection is logged and the LISTEN made again a second later;
+ * meanwhile the loop still reads every `pollSeconds`.
+ */
+const listenForInserts = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, poke: Effect.Effect<void>) =>
+  Effect.gen(function* () {
+    const throttles = yield* pgmq.listNotifyInsertThrottles
+    if (!throttles.some((entry) => entry.queueName === REQUESTS && entry.throttleIntervalMs === 0)) {
+      yield* pgmq.enableNotifyInsert(REQUESTS, 0)
+    }
+    const notifications = yield* sql.listen(channel(REQUESTS as QueueName))
+    yield* poke
+    while (true) {
+      yield* Queue.take(notifications)
+      yield* poke
+    }
+  }).pipe(
+    Effect.scoped,
+    Effect.catchCause((cause) =>
+      Effect.logWarning("LISTEN on llm_requests lost; reading on the poll interval until it is back", { cause })
+    ),
+    Effect.repeat(Schedule.spaced("1 second"))
+  )
+
+/** Extends the visibility timeout of every request in hand, in one query, every third of it. */
+const heartbeat = (pgmq: Pgmq["Service"], held: ReadonlyMap<MessageId, number>, vt: number) =>
+  Effect.suspend(() =>
+    held.size === 0
+      ? Effect.void
+      : pgmq
+          .setVtBatch(REQUESTS, [...held.keys()], vt)
+          .pipe(
+            Effect.catchCause((cause) =>
+              Effect.logWarning("cannot extend the visibility timeout of the requests in hand", { cause })
+            )
+          )
+  ).pipe(Effect.delay(Duration.seconds(vt / 3)), Effect.forever)
