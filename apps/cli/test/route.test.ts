@@ -6,22 +6,7 @@ import { Effect } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { childEnv, type Env, nexus, tempDir, TestLive } from "./helpers.ts"
-import { envFromIssued, reset } from "./session.ts"
-
-/** Signs in a fresh emulator account of `plan` as `label`, through `nexus login --from-env`. */
-const signIn = (env: Env, label: string, plan: "plus" | "pro") =>
-  Effect.gen(function* () {
-    const emulator = yield* Emulator.Emulator
-    const account = yield* emulator.addAccount({ id: `acct-${label}`, email: `${label}@example.com`, plan })
-    const { env: tokens } = yield* envFromIssued(account.id)
-    const login = yield* nexus(["login", "--from-env", "--label", label], {
-      ...env,
-      ...tokens,
-      CODEX_ACCOUNT_ID: account.id
-    })
-    assert.strictEqual(login.code, 0, login.stderr)
-    return account.id
-  })
+import { reset, signIn } from "./session.ts"
 
 layer(TestLive, { excludeTestServices: true, timeout: 120_000 })("nexus route, accounts and a routed chat", (it) => {
   it.effect("route check validates a policy file and prints its table; a wrong one names the key path", () =>

@@ -70,3 +70,18 @@ export const envFromIssued = Effect.fnUntraced(function* (account?: string) {
 export const ReaderLive = Layer.fresh(TokenStore.TokenStore.layerPg).pipe(
   Layer.provide(Crypto.Crypto.layerFromKey(TEST_KEY))
 )
+
+/** Signs in a fresh emulator account of `plan` as `label`, through `nexus login --from-env`; answers its id. */
+export const signIn = (env: Env, label: string, plan: "plus" | "pro") =>
+  Effect.gen(function* () {
+    const emulator = yield* Emulator.Emulator
+    const account = yield* emulator.addAccount({ id: `acct-${label}`, email: `${label}@example.com`, plan })
+    const { env: tokens } = yield* envFromIssued(account.id)
+    const login = yield* nexus(["login", "--from-env", "--label", label], {
+      ...env,
+      ...tokens,
+      CODEX_ACCOUNT_ID: account.id
+    })
+    assert.strictEqual(login.code, 0, login.stderr)
+    return account.id
+  })

@@ -2,6 +2,7 @@
 // emulator, and `nexus-worker` processes started as real children.
 import { assert } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
+import { Emulator } from "@nexus/codex-emulator"
 import { LlmQueue, Pgmq, type Contract } from "@nexus/queue-pgmq"
 import { Effect, Layer } from "effect"
 import { childEnv, type Env, nexus, type Running, startBin, TestLive } from "../../cli/test/helpers.ts"
@@ -15,9 +16,18 @@ export const FleetLive = LlmQueue.LlmQueue.layerNoDeps.pipe(
   Layer.provideMerge(TestLive)
 )
 
+/** Every emulator account with room for thousands of requests (a plan's own budget is small). */
+export const roomy = Effect.gen(function* () {
+  const emulator = yield* Emulator.Emulator
+  for (const account of yield* emulator.accounts) {
+    yield* emulator.updateAccount(account.id, { budget: { primary: 1_000_000, secondary: 1_000_000 } })
+  }
+})
+
 /** A clean start: no sign-in, no fault, empty queues; then one account signed in. Answers the children's environment. */
 export const fleetEnv = Effect.gen(function* () {
   yield* reset
+  yield* roomy
   const { env: tokens } = yield* envFromIssued()
   const env: Env = { ...(yield* childEnv), ...tokens }
   const migrate = yield* nexus(["db", "migrate"], env)
