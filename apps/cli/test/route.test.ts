@@ -5,7 +5,7 @@ import { Emulator } from "@nexus/codex-emulator"
 import { Effect } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { childEnv, type Env, nexus, tempDir, TestLive } from "./helpers.ts"
+import { childEnv, nexus, tempDir, TestLive } from "./helpers.ts"
 import { reset, signIn } from "./session.ts"
 
 layer(TestLive, { excludeTestServices: true, timeout: 120_000 })("nexus route, accounts and a routed chat", (it) => {
