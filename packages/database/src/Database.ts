@@ -35,7 +35,16 @@ export interface Target {
 }
 
 const CONNECT_TIMEOUT = Duration.seconds(10)
-const MAX_CONNECTIONS = 4
+
+/**
+ * Connections per pool: `NEXUS_DB_MAX_CONNECTIONS`, 10 by default. Each LISTEN holds one for as
+ * long as it lasts (a worker holds three), the rest serve queries; they open only when needed.
+ */
+const maxConnections = Config.Int("NEXUS_DB_MAX_CONNECTIONS").pipe(
+  Config.withDefault(10),
+  Effect.orDie,
+  Effect.map((size) => Math.max(4, size))
+)
 
 const optional = (name: string) =>
   Config.option(Config.String(name)).pipe(Effect.orDie, Effect.map(Option.filter((value) => value.trim().length > 0)))
@@ -72,7 +81,7 @@ export const fromUrl = Effect.fnUntraced(function* (variable: string, url: Redac
     database: decodeURIComponent(parsed.pathname.replace(/^\//, "")) || user,
     user,
     password,
-    options: { url, connectTimeout: CONNECT_TIMEOUT, maxConnections: MAX_CONNECTIONS }
+    options: { url, connectTimeout: CONNECT_TIMEOUT, maxConnections: yield* maxConnections }
   } satisfies Target
 })
 
@@ -114,7 +123,7 @@ export const target = Effect.gen(function* () {
       username: resolved.user,
       ...(Option.isSome(password) ? { password: password.value } : {}),
       connectTimeout: CONNECT_TIMEOUT,
-      maxConnections: MAX_CONNECTIONS
+      maxConnections: yield* maxConnections
     }
   } satisfies Target
 })

@@ -80,3 +80,27 @@ export const windowUsed = Metric.gauge("nexus_account_usage_used_percent", {
 export const accountUsable = Metric.gauge("nexus_account_usable", {
   description: "1 when the account is signed in and not blocked by a usage limit, else 0"
 })
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const residentMemory = Metric.gauge("process_resident_memory_bytes", {
+  description: "Resident memory of the process, read at each scrape"
+})
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const heapUsed = Metric.gauge("nodejs_heap_used_bytes", {
+  description: "V8 heap in use, read at each scrape"
+})
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const externalMemory = Metric.gauge("nodejs_external_memory_bytes", {
+  description: "Memory held outside the V8 heap (buffers), read at each scrape"
+})

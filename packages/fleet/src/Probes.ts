@@ -96,6 +96,10 @@ const metrics = Effect.gen(function* () {
       )
     }
   }
+  const memory = process.memoryUsage()
+  yield* Metric.update(Metrics.residentMemory, memory.rss)
+  yield* Metric.update(Metrics.heapUsed, memory.heapUsed)
+  yield* Metric.update(Metrics.externalMemory, memory.external + memory.arrayBuffers)
   return HttpServerResponse.text(yield* PrometheusMetrics.format(), {
     contentType: "text/plain; version=0.0.4; charset=utf-8"
   })

@@ -284,15 +284,29 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
     ifStillOurs(msgId, readCt, Effect.asVoid(pgmq.setVt(REQUESTS, msgId, Math.max(0, seconds))))
   )
 
+  const requestsTable = sql`${sql("pgmq")}.${sql(QueueName.tables(REQUESTS as QueueName.QueueName).queue)}`
+
+  /**
+   * One statement, so one round trip and one transaction: lock the request if this delivery is
+   * still its latest (`read_ct`), send the result, archive the request. No row: it was not ours.
+   */
   const complete = Tracing.fn(
     "LlmQueue.complete",
     Effect.fnUntraced(function* (delivery: Delivery, result: LlmResult) {
       const body = yield* encodeResult(result).pipe(Effect.orDie)
-      return yield* whileStillOurs(
-        delivery.msgId,
-        delivery.readCt,
-        Effect.asVoid(pgmq.send(delivery.replyTo, body as Schema.Json))
+      const replyTo = QueueName.make(delivery.replyTo)
+      if (typeof replyTo !== "string") return yield* replyTo
+      const rows = yield* sql`
+        WITH claimed AS (
+          SELECT msg_id FROM ${requestsTable}
+          WHERE msg_id = ${delivery.msgId}::bigint AND read_ct = ${delivery.readCt}::integer FOR UPDATE
+        ), published AS (
+          SELECT pgmq.send(${replyTo}::text, ${JSON.stringify(body)}::jsonb) AS id FROM claimed
+        )
+        SELECT pgmq.archive(${REQUESTS}::text, ${delivery.msgId}::bigint) AS archived FROM published`.pipe(
+        Effect.mapError(fromSqlError("complete", delivery.replyTo))
       )
+      return rows.length > 0
     })
   )
 

@@ -1,0 +1,334 @@
+// `nexus-worker` end to end (enqueue → result, real child processes, the emulator in its own
+// process), side by side in one run with the raw pgmq round trip it is built on:
+//   1. zero upstream latency: requests/s through one worker (concurrency 16) beside send + read +
+//      archive on bare `pg` at the same concurrency, alternating in rounds (goal ≥ 0.5×);
+//   2. 1 s upstream latency, concurrency 256 over 2 workers: requests/s beside the 256/s that
+//      Little's law allows (goal ≥ 0.9);
+//   3. one worker's RSS with 1,000 streams in flight (goal ≤ 200 MB).
+// Commits do not wait for the disk (synchronous_commit off on the scratch database) unless
+// --durable: this VM's fsync would otherwise be most of each round trip on both sides.
+//   node tooling/bench/worker.ts [--rounds 3] [--requests 2000] [--parts 1,2,3] [--durable] [--profile DIR]
+import { TestDatabase } from "@nexus/testing"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { randomBytes, randomUUID } from "node:crypto"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Pool } from "pg"
+import { benchArgs } from "./args.ts"
+import { startServer } from "./children.ts"
+
+const values = benchArgs({
+  rounds: { type: "string", default: "3" },
+  requests: { type: "string", default: "2000" },
+  durable: { type: "boolean", default: false },
+  /** Which parts to run: 1 (zero latency), 2 (1 s latency), 3 (RSS); all by default. */
+  parts: { type: "string", default: "1,2,3" },
+  /** Writes a V8 CPU profile of each worker into this directory (node --cpu-prof). */
+  profile: { type: "string" }
+})
+const rounds = Math.max(1, Number(values.rounds))
+const requests = Math.max(100, Number(values.requests))
+const parts = new Set(values.parts.split(",").map((part) => part.trim()))
+
+const root = new URL("../../", import.meta.url).pathname
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** CPU milliseconds (user + system) the processes have used so far. */
+const cpuMs = (pids: ReadonlyArray<number>) => {
+  let ticks = 0
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8")
+        .replace(/^.*\) /, "")
+        .split(" ")
+      ticks += Number(fields[11]) + Number(fields[12])
+    } catch {
+      // gone since
+    }
+  }
+  return ticks * 10
+}
+
+/** Every PostgreSQL server process on this machine. */
+const postgresPids = () =>
+  execFileSync("pgrep", ["-x", "postgres"], { encoding: "utf8" }).split("\n").filter(Boolean).map(Number)
+
+const call = async (url: string, init?: RequestInit) => {
+  const response = await fetch(url, init)
+  if (!response.ok) throw new Error(`${init?.method ?? "GET"} ${url}: ${response.status} ${await response.text()}`)
+  return response
+}
+const post = (url: string, body?: unknown) =>
+  call(url, {
+    method: "POST",
+    ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+  })
+
+// --- The database, the emulator, one signed-in account ----------------------------------------
+const database = await TestDatabase.createTestDatabase()
+const dataDir = mkdtempSync(join(tmpdir(), "nexus-bench-worker-"))
+const emulator = await startServer(["packages/codex-emulator/src/bin.ts", "--port", "0"])
+const urls = emulator.info as { issuer: string; codexBaseUrl: string; adminUrl: string }
+const children: Array<ChildProcess> = [emulator.child]
+const cleanUp = async () => {
+  for (const child of children) child.kill("SIGKILL")
+  rmSync(dataDir, { recursive: true, force: true })
+  await database.drop()
+}
+
+try {
+  const account = (await (
+    await post(`${urls.adminUrl}/accounts`, {
+      email: "bench@example.com",
+      plan: "pro",
+      budget: { primary: 1e12, secondary: 1e12 }
+    })
+  ).json()) as { id: string }
+  const tokens = (await (await post(`${urls.adminUrl}/accounts/${account.id}/tokens`)).json()) as {
+    access_token: string
+    refresh_token: string
+  }
+  const env: Record<string, string> = {
+    PATH: process.env["PATH"] ?? "",
+    HOME: process.env["HOME"] ?? dataDir,
+    DATABASE_URL: database.url,
+    CODEX_ISSUER: urls.issuer,
+    CODEX_BASE_URL: urls.codexBaseUrl,
+    NEXUS_TOKEN_KEY: randomBytes(32).toString("base64"),
+    NEXUS_DATA_DIR: dataDir,
+    NEXUS_TOKEN_FILE: join(dataDir, "tokens.json"),
+    NEXUS_LOG_LEVEL: "warn"
+  }
+  const nexus = (...args: Array<string>) =>
+    execFileSync(process.execPath, [join(root, "apps/cli/src/bin.ts"), ...args], {
+      env: {
+        ...env,
+        CODEX_ACCESS_TOKEN: tokens.access_token,
+        CODEX_REFRESH_TOKEN: tokens.refresh_token,
+        CODEX_ACCOUNT_ID: account.id
+      },
+      stdio: ["ignore", "ignore", "inherit"]
+    })
+  nexus("db", "migrate")
+  nexus("login", "--from-env", "--label", "bench")
+
+  const pool = new Pool({ connectionString: database.url, max: 20 })
+  // Dropping the database at the end ends the idle connections: not an error of the bench.
+  pool.on("error", () => {})
+  if (!values.durable) await pool.query(`ALTER DATABASE "${database.name}" SET synchronous_commit = off`)
+  await pool.query("SELECT pgmq.create('bench_raw')")
+
+  const startWorker = async (concurrency: number) => {
+    const child = spawn(
+      process.execPath,
+      [join(root, "apps/worker/src/bin.ts"), "--port", "0", "--concurrency", String(concurrency)],
+      {
+        env: {
+          ...env,
+          NEXUS_LOG_LEVEL: "info",
+          ...(process.env["BENCH_WORKER_NODE_OPTIONS"] === undefined
+            ? {}
+            : { NODE_OPTIONS: process.env["BENCH_WORKER_NODE_OPTIONS"] }),
+          ...(values.profile === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values.profile}` })
+        },
+        stdio: ["ignore", "ignore", "pipe"]
+      }
+    )
+    children.push(child)
+    let log = ""
+    await new Promise<void>((resolve, reject) => {
+      child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+        log += chunk
+        if (log.includes("worker started")) resolve()
+      })
+      child.once("exit", (code) => reject(new Error(`nexus-worker exited with ${code}:\n${log}`)))
+    })
+    const port = Number(/probes listening.*?:(\d+)/.exec(log)![1])
+    return { child, port }
+  }
+  const stop = async (worker: { readonly child: ChildProcess }) => {
+    const exited = new Promise((resolve) => worker.child.once("exit", resolve))
+    worker.child.kill("SIGTERM")
+    await exited
+  }
+
+  const request = () => ({
+    version: 1,
+    id: randomUUID(),
+    task_type: "chat",
+    complexity: "simple",
+    model: "gpt-6-luna",
+    messages: [{ role: "user", content: "Say hello to the benchmark, in one short line." }]
+  })
+
+  const lastResultId = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS n FROM pgmq.q_llm_results_msg_id_seq"
+
+  /**
+   * Sends `count` requests (batches of 500) and waits until every result is on llm_results;
+   * answers requests/s over the whole run, and from the first result to the last (the steady rate).
+   */
+  const endToEnd = async (count: number) => {
+    await pool.query("SELECT pgmq.purge_queue('llm_results')")
+    // The results' id sequence counts them at no cost (a count(*) would cost the server more
+    // than some of what is measured).
+    const resultsSoFar = async () => Number((await pool.query<{ n: string }>(lastResultId)).rows[0]!.n)
+    const start = await resultsSoFar()
+    const began = performance.now()
+    for (let sent = 0; sent < count; sent += 500) {
+      const batch = Array.from({ length: Math.min(500, count - sent) }, () => JSON.stringify(request()))
+      await pool.query("SELECT pgmq.send_batch('llm_requests', $1::jsonb[])", [batch])
+    }
+    /** (ms since the start, results so far), from the first result on: the steady rate's samples. */
+    const samples: Array<readonly [number, number]> = []
+    while (true) {
+      const done = (await resultsSoFar()) - start
+      if (done > 0) samples.push([performance.now() - began, done])
+      if (done >= count) break
+      await sleep(10)
+    }
+    const [firstAt, firstDone] = samples[0]!
+    const [lastAt] = samples.at(-1)!
+    return {
+      rate: count / ((performance.now() - began) / 1000),
+      steady: lastAt > firstAt ? (count - firstDone) / ((lastAt - firstAt) / 1000) : Number.NaN
+    }
+  }
+
+  /** `concurrency` loops of send → read → archive on bare pg for `seconds`; answers round trips/s. */
+  const rawRoundTrips = async (concurrency: number, seconds: number) => {
+    const body = JSON.stringify(request())
+    const deadline = performance.now() + seconds * 1000
+    let done = 0
+    const loop = async () => {
+      while (performance.now() < deadline) {
+        await pool.query("SELECT pgmq.send('bench_raw', $1::jsonb)", [body])
+        const { rows } = await pool.query<{ msg_id: string }>("SELECT msg_id FROM pgmq.read('bench_raw', 30, 1)")
+        if (rows[0] !== undefined) await pool.query("SELECT pgmq.archive('bench_raw', $1::bigint)", [rows[0].msg_id])
+        done++
+      }
+    }
+    const began = performance.now()
+    await Promise.all(Array.from({ length: concurrency }, loop))
+    return done / ((performance.now() - began) / 1000)
+  }
+
+  // --- 1. Zero latency: one worker, concurrency 16, beside the raw round trip at 16 ------------
+  if (parts.has("1")) {
+    const one = await startWorker(16)
+    await endToEnd(200) // warm-up: connections, JIT, the catalog
+    const e2e: Array<number> = []
+    const raw: Array<number> = []
+    const split = { worker: 0, emulator: 0, postgres: 0, bench: 0, transactions: 0 }
+    /** Transactions the server counted on the database (backends report them at most once a second). */
+    const transactions = async () => {
+      await sleep(1500)
+      const { rows } = await pool.query<{ n: string }>(
+        "SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()"
+      )
+      return Number(rows[0]!.n)
+    }
+    for (let round = 0; round < rounds; round++) {
+      const [first, second] = round % 2 === 0 ? ["e2e", "raw"] : ["raw", "e2e"]
+      for (const side of [first, second]) {
+        if (side === "e2e") {
+          const committed = await transactions()
+          const before = [
+            cpuMs([one.child.pid!]),
+            cpuMs([emulator.child.pid!]),
+            cpuMs(postgresPids()),
+            cpuMs([process.pid])
+          ]
+          e2e.push((await endToEnd(requests)).rate)
+          const after = [
+            cpuMs([one.child.pid!]),
+            cpuMs([emulator.child.pid!]),
+            cpuMs(postgresPids()),
+            cpuMs([process.pid])
+          ]
+          split.worker += (after[0]! - before[0]!) / requests / rounds
+          split.emulator += (after[1]! - before[1]!) / requests / rounds
+          split.postgres += (after[2]! - before[2]!) / requests / rounds
+          split.bench += (after[3]! - before[3]!) / requests / rounds
+          split.transactions += ((await transactions()) - committed) / requests / rounds
+        } else raw.push(await rawRoundTrips(16, 4))
+      }
+      console.log(
+        `round ${round + 1}: end to end ${e2e.at(-1)!.toFixed(0)} requests/s, raw pgmq send + read + archive ${raw.at(-1)!.toFixed(0)} round trips/s`
+      )
+    }
+    await stop(one)
+    console.log(
+      `CPU per request end to end: worker ${split.worker.toFixed(2)} ms, emulator ${split.emulator.toFixed(2)} ms, PostgreSQL ${split.postgres.toFixed(2)} ms, this process (the agent) ${split.bench.toFixed(2)} ms; ${split.transactions.toFixed(2)} database transactions per request (the agent's polling included)`
+    )
+    const ratio = median(e2e) / median(raw)
+    console.log(
+      `zero latency, concurrency 16: end to end ${median(e2e).toFixed(0)} requests/s, raw pgmq ${median(raw).toFixed(0)} round trips/s (medians of ${rounds}): ${ratio.toFixed(2)}× (goal ≥ 0.5×: ${ratio >= 0.5 ? "met" : "NOT met"})`
+    )
+  }
+
+  // --- 2. 1 s upstream latency, concurrency 256 over 2 workers --------------------------------
+  if (parts.has("2")) {
+    await post(`${urls.adminUrl}/faults`, { kind: "slow_first_byte", delayMs: 1000, probability: 1 })
+    const pair = [await startWorker(128), await startWorker(128)]
+    const slowCount = 256 * 10
+    const slow = await endToEnd(slowCount)
+    for (const worker of pair) await stop(worker)
+    const little = slow.steady / 256
+    console.log(
+      `1 s upstream latency, concurrency 256 over 2 workers, ${slowCount} requests: ${slow.steady.toFixed(0)} requests/s from the first result to the last (${slow.rate.toFixed(0)}/s from the first send, the first second's wave included), ${little.toFixed(2)} of the 256/s Little's law allows (goal ≥ 0.9: ${little >= 0.9 ? "met" : "NOT met"})`
+    )
+    await call(`${urls.adminUrl}/faults`, { method: "DELETE" })
+  }
+
+  // --- 3. RSS with 1,000 streams in flight -----------------------------------------------------
+  if (parts.has("3")) {
+    await post(`${urls.adminUrl}/faults`, { kind: "slow_first_byte", delayMs: 60_000, probability: 1 })
+    await pool.query("SELECT pgmq.purge_queue('llm_requests')")
+    const big = await startWorker(1000)
+    const turnsBefore =
+      (
+        (await (await call(`${urls.adminUrl}/counters`)).json()) as {
+          requests: Record<string, { total: number }>
+        }
+      ).requests["responses"]?.total ?? 0
+    const rssOf = (pid: number) => {
+      const status = readFileSync(`/proc/${pid}/status`, "utf8")
+      return {
+        rss: Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024,
+        peak: Number(/VmHWM:\s+(\d+)/.exec(status)![1]) / 1024
+      }
+    }
+    await sleep(1000)
+    const idle = rssOf(big.child.pid!)
+    const idleMetrics = await (await call(`http://127.0.0.1:${big.port}/metrics`)).text()
+    const idleHeap = /^nodejs_heap_used_bytes (\S+)/m.exec(idleMetrics)?.[1]
+    const batch = Array.from({ length: 1000 }, () => JSON.stringify(request()))
+    await pool.query("SELECT pgmq.send_batch('llm_requests', $1::jsonb[])", [batch])
+    let upstream = 0
+    for (let waited = 0; waited < 60_000 && upstream < 1000; waited += 100) {
+      await sleep(100)
+      const counters = (await (await call(`${urls.adminUrl}/counters`)).json()) as {
+        requests: Record<string, { total: number }>
+      }
+      upstream = (counters.requests["responses"]?.total ?? 0) - turnsBefore
+    }
+    await sleep(1000)
+    const { rss, peak } = rssOf(big.child.pid!)
+    const metrics = await (await call(`http://127.0.0.1:${big.port}/metrics`)).text()
+    const inFlight = /^nexus_worker_in_flight (\d+)/m.exec(metrics)?.[1]
+    const gauge = (name: string) =>
+      Number(new RegExp(`^${name} (\\S+)`, "m").exec(metrics)?.[1] ?? Number.NaN) / 1048576
+    console.log(
+      `  (V8 heap in use ${gauge("nodejs_heap_used_bytes").toFixed(0)} MB, ${(Number(idleHeap) / 1048576).toFixed(0)} MB idle, outside the heap ${gauge("nodejs_external_memory_bytes").toFixed(0)} MB)`
+    )
+    console.log(
+      `1,000 streams: ${inFlight} requests in flight in the worker, ${upstream} turns open upstream; worker RSS ${rss.toFixed(0)} MB (peak ${peak.toFixed(0)} MB; ${idle.rss.toFixed(0)} MB idle before them) (goal ≤ 200 MB: ${rss <= 200 ? "met" : "NOT met"})`
+    )
+    big.child.kill("SIGKILL")
+  }
+  await pool.end()
+} finally {
+  await cleanUp()
+}
