@@ -31,7 +31,8 @@ const collector = Effect.acquireRelease(
                   readonly scopeSpans: ReadonlyArray<{ readonly spans: ReadonlyArray<Span> }>
                 }>
               }
-              for (const resource of data.resourceSpans) for (const scope of resource.scopeSpans) spans.push(...scope.spans)
+              for (const resource of data.resourceSpans)
+                for (const scope of resource.scopeSpans) spans.push(...scope.spans)
             }
             res.writeHead(200, { "content-type": "application/json" }).end("{}")
           })
@@ -66,7 +67,10 @@ layer(FleetLive, { excludeTestServices: true, timeout: 120_000 })("nexus-worker 
       assert.lengthOf(handles, 2)
       assert.notStrictEqual(handles[0]!.traceId, handles[1]!.traceId)
       for (const handle of handles) {
-        assert.isTrue(handle.parentSpanId === undefined || handle.parentSpanId === "", "a request's trace starts at dequeue")
+        assert.isTrue(
+          handle.parentSpanId === undefined || handle.parentSpanId === "",
+          "a request's trace starts at dequeue"
+        )
         const names = otlp.spans.filter((span) => span.traceId === handle.traceId).map((span) => span.name)
         for (const name of ["LlmQueue.complete", "Router.plan", "Router.attempt", "CodexClient.stream"]) {
           assert.include(names, name, `trace of ${handle.spanId}: ${names.join(", ")}`)

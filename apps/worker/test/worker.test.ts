@@ -44,6 +44,20 @@ layer(FleetLive, { excludeTestServices: true, timeout: 180_000 })("nexus-worker"
     }).pipe(Effect.scoped)
   )
 
+  it.effect("without the queues a worker says to run nexus db migrate and exits 1", () =>
+    Effect.gen(function* () {
+      const env = yield* fleetEnv
+      const sql = yield* PgClient.PgClient
+      yield* sql`SELECT pgmq.drop_queue('llm_requests')`
+      const worker = yield* startWorker(env, [], { ready: false })
+      const outcome = yield* Effect.promise(() => worker.done)
+      yield* sql`SELECT pgmq.create('llm_requests')`
+      assert.strictEqual(outcome.code, 1, outcome.stderr)
+      assert.include(outcome.stderr, 'the queue "llm_requests" does not exist')
+      assert.include(outcome.stderr, "nexus db migrate")
+    }).pipe(Effect.scoped)
+  )
+
   it.effect(
     "serves a request with its text, usage, model, account and route; probes answer; no prompt text in the logs",
     () =>
@@ -241,6 +255,16 @@ layer(FleetLive, { excludeTestServices: true, timeout: 180_000 })("nexus-worker"
       assert.isFalse(result.error!.retryable)
       assert.strictEqual(result.attempts, 1)
       assert.include(result.error!.message, "nexus login")
+      const metrics = yield* get(worker.port, "/metrics")
+      assert.match(metrics.text, /nexus_token_refreshes_total\{outcome="rejected"\} 1/)
+      // The pool learns of the sign-in's new status from Postgres's notification: not ready then.
+      let ready = yield* get(worker.port, "/readyz")
+      for (let tries = 0; ready.status === 200 && tries < 50; tries++) {
+        yield* Effect.sleep("100 millis")
+        ready = yield* get(worker.port, "/readyz")
+      }
+      assert.strictEqual(ready.status, 503)
+      assert.include(ready.text, "nexus login")
       yield* emulator.clearFaults
       yield* stopped(worker)
     }).pipe(Effect.scoped)

@@ -21,6 +21,7 @@ import {
   Duration,
   Effect,
   Layer,
+  Metric,
   Option,
   Queue,
   Redacted,
@@ -100,6 +101,20 @@ const Change = Schema.TemplateLiteralParser([
   )
 ])
 const decodeChange = Schema.decodeUnknownOption(Change)
+
+/**
+ * Upstream refreshes this process made (under the row lock), by outcome: `ok`, `rejected` (the
+ * account must sign in again), `failed` (the issuer unreachable; tried again later).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const refreshes = Metric.counter("nexus_token_refreshes_total", {
+  description: "Upstream token refreshes by this process, by outcome (ok, rejected, failed)"
+})
+
+const countRefresh = (outcome: "ok" | "rejected" | "failed") =>
+  Metric.update(Metric.withAttributes(refreshes, { outcome }), 1)
 
 /**
  * Valid access tokens, fleet-wide.
@@ -313,6 +328,8 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
           // A scheduled refresh refreshes whatever the expiry: that is what it was asked for.
           yield* Effect.logDebug("refreshing upstream", { account: current.tokens.accountId, reason })
           return yield* oauth.refresh(current.tokens, reason).pipe(
+            Effect.tapError((error) => countRefresh(error._tag === "RefreshRejected" ? "rejected" : "failed")),
+            Effect.tap(() => countRefresh("ok")),
             Effect.map((tokens): LockedDecision => {
               rotated = { version: current.version, tokens }
               return { _tag: "Replace", tokens, refreshedBy: instance }
