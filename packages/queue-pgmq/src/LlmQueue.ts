@@ -49,6 +49,8 @@ import {
 import type { Message, MessageId } from "./Messages.ts"
 import { fromSqlError, pgmqError } from "./Errors.ts"
 import { type ConsumeOptions, type Delivery, Later } from "./internal/consumer.ts"
+import { type Completion } from "./internal/completions.ts"
+import * as Completions from "./internal/completions.ts"
 import * as Consumer from "./internal/consumer.ts"
 import { channel, Pgmq, type QueueError } from "./Pgmq.ts"
 import * as QueueName from "./QueueName.ts"
@@ -92,6 +94,14 @@ export class ResultTimeout extends Schema.TaggedError<ResultTimeout>()("ResultTi
     return `No result for request ${this.requestId} on ${this.replyTo} after ${Math.round(this.waitedMs / 1000)} s: is a worker running (nexus-worker)? The result will stay on ${this.replyTo} when it comes.`
   }
 }
+
+/**
+ * How many completions each statement wrote: above 1 when requests finish together (group commit).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const completionBatchSize = Completions.batchSize
 
 export {
   /**
@@ -290,23 +300,53 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
    * One statement, so one round trip and one transaction: lock the request if this delivery is
    * still its latest (`read_ct`), send the result, archive the request. No row: it was not ours.
    */
+  const writeOne = (completion: Completion) =>
+    sql`
+      WITH claimed AS (
+        SELECT msg_id FROM ${requestsTable}
+        WHERE msg_id = ${completion.msgId}::bigint AND read_ct = ${completion.readCt}::integer FOR UPDATE
+      ), published AS (
+        SELECT pgmq.send(${completion.replyTo}::text, ${JSON.stringify(completion.body)}::jsonb) AS id FROM claimed
+      )
+      SELECT pgmq.archive(${REQUESTS}::text, ${completion.msgId}::bigint) AS archived FROM published`.pipe(
+      Effect.map((rows) => rows.length > 0),
+      Effect.mapError(fromSqlError("complete", completion.replyTo))
+    )
+
+  /** The same for several completions at once (locked in id order); answers the ids archived. */
+  const writeBatch = (batch: ReadonlyArray<Completion>) => {
+    const input = batch.map((entry) => ({
+      msg_id: String(entry.msgId),
+      read_ct: entry.readCt,
+      reply_to: entry.replyTo,
+      body: entry.body
+    }))
+    return sql<{ readonly archived: string | bigint }>`
+      WITH input AS (
+        SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
+          AS i(msg_id bigint, read_ct integer, reply_to text, body jsonb)
+      ), claimed AS (
+        SELECT q.msg_id, i.reply_to, i.body FROM ${requestsTable} AS q
+        JOIN input AS i ON i.msg_id = q.msg_id AND i.read_ct = q.read_ct
+        ORDER BY q.msg_id FOR UPDATE OF q
+      ), published AS (
+        SELECT msg_id, pgmq.send(reply_to, body) AS id FROM claimed
+      )
+      SELECT pgmq.archive(${REQUESTS}::text, array_agg(msg_id)) AS archived FROM published HAVING count(*) > 0`.pipe(
+      Effect.map((rows) => new Set(rows.map((row) => BigInt(row.archived)))),
+      Effect.mapError(fromSqlError("complete", REQUESTS))
+    )
+  }
+
+  const completeBatched = Completions.batcher({ writeBatch, writeOne, scope, maxBatch: 64 })
+
   const complete = Tracing.fn(
     "LlmQueue.complete",
     Effect.fnUntraced(function* (delivery: Delivery, result: LlmResult) {
       const body = yield* encodeResult(result).pipe(Effect.orDie)
       const replyTo = QueueName.make(delivery.replyTo)
       if (typeof replyTo !== "string") return yield* replyTo
-      const rows = yield* sql`
-        WITH claimed AS (
-          SELECT msg_id FROM ${requestsTable}
-          WHERE msg_id = ${delivery.msgId}::bigint AND read_ct = ${delivery.readCt}::integer FOR UPDATE
-        ), published AS (
-          SELECT pgmq.send(${replyTo}::text, ${JSON.stringify(body)}::jsonb) AS id FROM claimed
-        )
-        SELECT pgmq.archive(${REQUESTS}::text, ${delivery.msgId}::bigint) AS archived FROM published`.pipe(
-        Effect.mapError(fromSqlError("complete", delivery.replyTo))
-      )
-      return rows.length > 0
+      return yield* completeBatched({ msgId: delivery.msgId, readCt: delivery.readCt, replyTo, body })
     })
   )
 

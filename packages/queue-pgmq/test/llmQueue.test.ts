@@ -3,9 +3,9 @@
 import { assert, layer } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
 import { TestDatabase } from "@nexus/testing"
-import { Effect, Fiber, Layer, Redacted } from "effect"
+import { Effect, Fiber, Layer, Metric, Redacted } from "effect"
 import { DEAD_LETTERS, type LlmRequest, type LlmResult, REQUESTS } from "../src/Contract.ts"
-import { type Delivery, LlmQueue } from "../src/LlmQueue.ts"
+import { completionBatchSize, type Delivery, LlmQueue } from "../src/LlmQueue.ts"
 import { Pgmq } from "../src/Pgmq.ts"
 import { QueueDatabase } from "./helpers.ts"
 
@@ -82,6 +82,73 @@ layer(Live, { excludeTestServices: true, timeout: 180_000 })("LlmQueue", (it) =>
       assert.lengthOf(yield* bodies("takeover_replies"), 1)
       assert.lengthOf(yield* bodies(REQUESTS), 0)
     })
+  )
+
+  it.effect(
+    "completions written together: each caller gets its own answer — published, taken over, or its reply queue gone",
+    () =>
+      Effect.gen(function* () {
+        const queue = yield* LlmQueue
+        const pgmq = yield* Pgmq
+        yield* pgmq.purgeQueue(REQUESTS)
+        const toDeliveries = (sent: ReadonlyArray<LlmRequest>) =>
+          Effect.map(pgmq.read(REQUESTS, { vt: 30, qty: sent.length }), (messages) =>
+            messages.map((message): Delivery => {
+              const request = sent.find((entry) => entry.id === (message.message as { id: string }).id)!
+              return {
+                msgId: message.msgId,
+                readCt: message.readCt,
+                enqueuedAt: message.enqueuedAt,
+                request,
+                replyTo: request.reply_to!
+              }
+            })
+          )
+        // Twenty at once, two of them taken over by another consumer: one statement for the lot.
+        const sent = Array.from({ length: 20 }, (_, i) => request(`batch ${i}`, { reply_to: "batch_replies" }))
+        yield* queue.enqueueBatch(sent)
+        const deliveries = yield* toDeliveries(sent)
+        const takenOver = new Set(deliveries.slice(0, 2).map((delivery) => delivery.msgId))
+        yield* pgmq.setVtBatch(REQUESTS, [...takenOver], 0)
+        assert.lengthOf(yield* pgmq.read(REQUESTS, { vt: 30, qty: 2 }), 2)
+        const answers = yield* Effect.forEach(deliveries, (delivery) => queue.complete(delivery, answer(delivery)), {
+          concurrency: "unbounded"
+        })
+        assert.deepStrictEqual(
+          answers,
+          deliveries.map((delivery) => !takenOver.has(delivery.msgId))
+        )
+        assert.lengthOf(yield* bodies("batch_replies"), 18)
+        assert.lengthOf(yield* bodies(REQUESTS), 2)
+        // They went together: a statement wrote more than one.
+        const sizes = yield* Metric.value(completionBatchSize)
+        assert.isAbove(sizes.max, 1)
+
+        // A reply queue dropped under a batch: the others still publish, that one fails alone.
+        yield* pgmq.purgeQueue(REQUESTS)
+        const more = [
+          request("fine", { reply_to: "batch_replies" }),
+          request("gone", { reply_to: "gone_replies" }),
+          request("fine too", { reply_to: "batch_replies" })
+        ]
+        yield* queue.enqueueBatch(more)
+        yield* pgmq.dropQueue("gone_replies")
+        const outcomes = yield* Effect.forEach(
+          yield* toDeliveries(more),
+          (delivery) =>
+            Effect.result(queue.complete(delivery, answer(delivery))).pipe(
+              Effect.map((r) => [delivery.request.id, r] as const)
+            ),
+          { concurrency: "unbounded" }
+        )
+        for (const [id, outcome] of outcomes) {
+          if (id === more[1]!.id) {
+            assert.strictEqual(outcome._tag, "Failure")
+            assert.strictEqual(outcome._tag === "Failure" ? outcome.failure._tag : "", "QueueNotFound")
+          } else assert.deepStrictEqual(outcome._tag === "Success" ? outcome.success : undefined, true)
+        }
+        assert.lengthOf(yield* bodies("batch_replies"), 20)
+      })
   )
 
   it.effect("two consumers, a 1 s visibility timeout and slow handlers: 1,000 requests, 1,000 results, each once", () =>
