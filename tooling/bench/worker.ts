@@ -35,25 +35,35 @@ const root = new URL("../../", import.meta.url).pathname
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** CPU milliseconds (user + system) the processes have used so far. */
-const cpuMs = (pids: ReadonlyArray<number>) => {
-  let ticks = 0
-  for (const pid of pids) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, "utf8")
-        .replace(/^.*\) /, "")
-        .split(" ")
-      ticks += Number(fields[11]) + Number(fields[12])
-    } catch {
-      // gone since
-    }
+/** The CPU fields of /proc/PID/stat: utime, stime, cutime, cstime (clock ticks of 10 ms). */
+const cpuFields = (pid: number) => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8")
+      .replace(/^.*\) /, "")
+      .split(" ")
+    return [11, 12, 13, 14].map((index) => Number(fields[index]))
+  } catch {
+    return [0, 0, 0, 0] // gone since
   }
-  return ticks * 10
 }
 
-/** Every PostgreSQL server process on this machine. */
-const postgresPids = () =>
-  execFileSync("pgrep", ["-x", "postgres"], { encoding: "utf8" }).split("\n").filter(Boolean).map(Number)
+/** CPU milliseconds (user + system) the processes have used so far. */
+const cpuMs = (pids: ReadonlyArray<number>) =>
+  pids.reduce((sum, pid) => {
+    const [user, system] = cpuFields(pid)
+    return sum + (user! + system!) * 10
+  }, 0)
+
+/**
+ * CPU milliseconds PostgreSQL has used so far: its live processes, and through the postmaster's
+ * children's counts the backends that exited since.
+ */
+const postgresMs = () => {
+  const pids = execFileSync("pgrep", ["-x", "postgres"], { encoding: "utf8" }).split("\n").filter(Boolean).map(Number)
+  const postmaster = Number(execFileSync("pgrep", ["-o", "-x", "postgres"], { encoding: "utf8" }).trim())
+  const [, , children, childrenSystem] = cpuFields(postmaster)
+  return cpuMs(pids) + (children! + childrenSystem!) * 10
+}
 
 const call = async (url: string, init?: RequestInit) => {
   const response = await fetch(url, init)
@@ -118,6 +128,10 @@ try {
   // Dropping the database at the end ends the idle connections: not an error of the bench.
   pool.on("error", () => {})
   if (!values.durable) await pool.query(`ALTER DATABASE "${database.name}" SET synchronous_commit = off`)
+  if (process.env["BENCH_LOG_STATEMENTS"]) {
+    await pool.query(`ALTER DATABASE "${database.name}" SET log_statement = 'all'`)
+    console.log(`database ${database.name}`)
+  }
   await pool.query("SELECT pgmq.create('bench_raw')")
 
   const startWorker = async (concurrency: number) => {
@@ -234,19 +248,9 @@ try {
       for (const side of [first, second]) {
         if (side === "e2e") {
           const committed = await transactions()
-          const before = [
-            cpuMs([one.child.pid!]),
-            cpuMs([emulator.child.pid!]),
-            cpuMs(postgresPids()),
-            cpuMs([process.pid])
-          ]
+          const before = [cpuMs([one.child.pid!]), cpuMs([emulator.child.pid!]), postgresMs(), cpuMs([process.pid])]
           e2e.push((await endToEnd(requests)).rate)
-          const after = [
-            cpuMs([one.child.pid!]),
-            cpuMs([emulator.child.pid!]),
-            cpuMs(postgresPids()),
-            cpuMs([process.pid])
-          ]
+          const after = [cpuMs([one.child.pid!]), cpuMs([emulator.child.pid!]), postgresMs(), cpuMs([process.pid])]
           split.worker += (after[0]! - before[0]!) / requests / rounds
           split.emulator += (after[1]! - before[1]!) / requests / rounds
           split.postgres += (after[2]! - before[2]!) / requests / rounds

@@ -99,6 +99,7 @@ export const consume =
       const poll = Duration.seconds(options.pollSeconds ?? 5)
       const onInFlight = options.onInFlight ?? (() => Effect.void)
       const slots = yield* Semaphore.make(concurrency)
+      const quarter = Math.ceil(concurrency / 4)
       const inFlight = yield* FiberSet.make<void, never>()
       /** Requests in hand: message id → the delivery (read count) this consumer holds. */
       const held = new Map<MessageId, number>()
@@ -194,6 +195,12 @@ export const consume =
         if ((yield* untilStopped(slots.take(1))) === undefined) break
         let free = 1
         while (free < concurrency && (yield* slots.takeIfAvailable(1))) free++
+        // Busy (the last read filled every slot): a read per freed slot would cost a query per
+        // request; waiting a millisecond for a quarter of the slots to free costs little latency.
+        if (backlog && free < quarter) {
+          yield* Effect.sleep("1 millis")
+          while (free < concurrency && (yield* slots.takeIfAvailable(1))) free++
+        }
         const messages = yield* pgmq.read(REQUESTS, { vt, qty: free }).pipe(
           // The database going away for a while does not end the loop; a missing queue does.
           Effect.catchIf(
