@@ -94,13 +94,13 @@ layer(Live, { excludeTestServices: true, timeout: 180_000 })("LlmQueue", (it) =>
         const toDeliveries = (sent: ReadonlyArray<LlmRequest>) =>
           Effect.map(pgmq.read(REQUESTS, { vt: 30, qty: sent.length }), (messages) =>
             messages.map((message): Delivery => {
-              const request = sent.find((entry) => entry.id === (message.message as { id: string }).id)!
+              const original = sent.find((entry) => entry.id === (message.message as { id: string }).id)!
               return {
                 msgId: message.msgId,
                 readCt: message.readCt,
                 enqueuedAt: message.enqueuedAt,
-                request,
-                replyTo: request.reply_to!
+                request: original,
+                replyTo: original.reply_to!
               }
             })
           )
