@@ -320,6 +320,10 @@ try {
     }
     await sleep(1000)
     const { rss, peak } = rssOf(big.child.pid!)
+    if (process.env["BENCH_HEAP_SNAPSHOT"]) {
+      big.child.kill("SIGUSR2")
+      await sleep(15_000)
+    }
     const metrics = await (await call(`http://127.0.0.1:${big.port}/metrics`)).text()
     const inFlight = /^nexus_worker_in_flight (\d+)/m.exec(metrics)?.[1]
     const gauge = (name: string) =>

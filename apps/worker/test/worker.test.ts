@@ -41,6 +41,10 @@ layer(FleetLive, { excludeTestServices: true, timeout: 180_000 })("nexus-worker"
       const own = yield* Effect.promise(() => worker.done)
       assert.strictEqual(own.code, 0, own.stderr)
       assert.strictEqual(own.stdout.replaceAll("nexus-worker", "X"), alone.stdout.replaceAll("nexus worker", "X"))
+      const wrong = yield* startWorker(env, ["--poll-interval", "0"], { ready: false })
+      const refused = yield* Effect.promise(() => wrong.done)
+      assert.strictEqual(refused.code, 2)
+      assert.include(refused.stderr, "--poll-interval must be at least 1 (it is 0)")
     }).pipe(Effect.scoped)
   )
 
@@ -287,6 +291,8 @@ layer(FleetLive, { excludeTestServices: true, timeout: 180_000 })("nexus-worker"
       )
       yield* pgmq.send("llm_requests", json({ ...request("v2"), version: 2 }))
       yield* pgmq.send("llm_requests", json({ ...request("hard"), complexity: "hard" }))
+      // No result could ever be sent to it: refused before any upstream call.
+      yield* pgmq.send("llm_requests", json({ ...request("nowhere"), reply_to: "no;such queue" }))
       const unsupported = request("audio", {
         messages: [{ role: "user", content: [{ type: "input_audio", data: "…" }] }]
       })
@@ -297,11 +303,12 @@ layer(FleetLive, { excludeTestServices: true, timeout: 180_000 })("nexus-worker"
       const refused = yield* queue.awaitResult(unsupported.id, { timeout: "20 seconds" })
       assert.deepInclude(refused.error, { tag: "UnsupportedRequest", retryable: false })
       let letters = yield* queue.deadLetters
-      while (letters.length < 5) {
+      while (letters.length < 6) {
         yield* Effect.sleep("100 millis")
         letters = yield* queue.deadLetters
       }
       assert.deepStrictEqual(letters.map((entry) => entry.letter.problem).sort(), [
+        "invalid",
         "invalid",
         "not_json",
         "not_json",

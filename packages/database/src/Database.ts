@@ -37,7 +37,7 @@ export interface Target {
 const CONNECT_TIMEOUT = Duration.seconds(10)
 
 /**
- * Connections per pool: `NEXUS_DB_MAX_CONNECTIONS`, 10 by default. Each LISTEN holds one for as
+ * Connections per pool: `NEXUS_DB_MAX_CONNECTIONS`, 10 by default, 4 at least. Each LISTEN holds one for as
  * long as it lasts (a worker holds three), the rest serve queries; they open only when needed.
  */
 const maxConnections = Config.Int("NEXUS_DB_MAX_CONNECTIONS").pipe(

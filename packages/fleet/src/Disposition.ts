@@ -94,16 +94,22 @@ const waitOrAnswer = (
   kind: "usage_limit" | "backoff",
   reason: string,
   failure: Failure
-): Disposition =>
-  context.deadline !== undefined && until >= context.deadline
+): Disposition => {
+  // A reset already past (a stale answer, a clock ahead of the backend's) is no reason to come
+  // straight back: never sooner than the first backoff.
+  const at = Math.max(until, context.now + Duration.toMillis(context.settings.backoffBase))
+  return context.deadline !== undefined && at >= context.deadline
     ? { _tag: "Answer", failure }
-    : { _tag: "Wait", until, kind, reason }
+    : { _tag: "Wait", until: at, kind, reason }
+}
 
 /**
  * The decision for a turn that failed with `error`.
  *
- * - Every candidate held back by a usage limit (or a full window): wait until the earliest reset,
- *   however many deliveries that took.
+ * - Every candidate held back by a usage limit (or a full window): wait until the earliest reset
+ *   (at least the first backoff), never given up by count. Each wait is a delivery, though, and
+ *   deliveries are what `maxAttempts` counts: a request that waited for resets has fewer retries
+ *   left for other failures afterwards.
  * - Something that passes (a cooldown, a rate limit, the backend unavailable, the token store
  *   away): back off, up to `maxAttempts` deliveries, then answer with `retryable: true`.
  * - Anything else (a refused request, a model that does not exist, every account needing a

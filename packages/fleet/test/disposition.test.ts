@@ -64,6 +64,13 @@ describe("Disposition.decide", () => {
     assert.strictEqual(decide(error, at(1, now + 1_000))._tag, "Answer")
   })
 
+  it("a reset already past is waited for no less than the first backoff", () => {
+    const error = Route.NoCandidate.fromSkipped([skip("usage_limit", now - 60_000)])
+    assert.deepInclude(decide(error, at(1)), { _tag: "Wait", until: now + 2_000, kind: "usage_limit" })
+    const pinned = new Errors.UsageLimitReached({ account: "a", resetsAt: (now - 5_000) / 1000 })
+    assert.deepInclude(decide(pinned, at(1)), { _tag: "Wait", until: now + 2_000 })
+  })
+
   it("the pinned account's usage limit waits for its reset", () => {
     const error = new Errors.UsageLimitReached({ account: "a", resetsAt: (now + 120_000) / 1000 })
     assert.deepInclude(decide(error, at(4)), { _tag: "Wait", until: now + 120_000, kind: "usage_limit" })

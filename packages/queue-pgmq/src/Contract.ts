@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { Predicate, Result, Schema } from "effect"
+import * as QueueName from "./QueueName.ts"
 
 /**
  * The queue agents send requests to.
@@ -228,9 +229,16 @@ export const parseRequest = (body: unknown, maxBytes: number = DEFAULT_MAX_BYTES
     })
   }
   const decoded = decodeRequest(body)
-  return Result.isSuccess(decoded)
-    ? decoded.success
-    : new InvalidMessage({ problem: "invalid", detail: decoded.failure.message.replace(/\s+/g, " ").trim() })
+  if (Result.isFailure(decoded)) {
+    return new InvalidMessage({ problem: "invalid", detail: decoded.failure.message.replace(/\s+/g, " ").trim() })
+  }
+  // A reply queue no result could ever be sent to: refused before any work is done for it.
+  const replyTo = decoded.success.reply_to
+  const name = replyTo === undefined ? undefined : QueueName.make(replyTo)
+  if (name !== undefined && typeof name !== "string") {
+    return new InvalidMessage({ problem: "invalid", detail: `reply_to: ${name.message}` })
+  }
+  return decoded.success
 }
 
 /**

@@ -113,7 +113,8 @@ export const pgmqError =
   (error: SqlError.SqlError): PgmqError => {
     const { code, message } = serverError(error)
     const reason =
-      code === "P0001" || code === "22023" || code === "22P02"
+      // P0001: pgmq raised; class 22, a data exception: the arguments (a body jsonb cannot hold).
+      code === "P0001" || code?.startsWith("22") === true
         ? "rejected"
         : code === "3F000" || code === "42883"
           ? "not_installed"

@@ -20,21 +20,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Database } from "@nexus/database"
 import { Tracing } from "@nexus/telemetry"
-import {
-  Config,
-  Context,
-  Data,
-  Duration,
-  Effect,
-  Layer,
-  Option,
-  PubSub,
-  Queue,
-  Schedule,
-  Schema,
-  Scope,
-  Semaphore
-} from "effect"
+import { Config, Context, Data, Duration, Effect, Layer, Option, PubSub, Schema, Scope, Semaphore } from "effect"
 import {
   DEAD_LETTERS,
   DEFAULT_MAX_BYTES,
@@ -52,7 +38,8 @@ import { type ConsumeOptions, type Delivery, Later } from "./internal/consumer.t
 import { type Completion } from "./internal/completions.ts"
 import * as Completions from "./internal/completions.ts"
 import * as Consumer from "./internal/consumer.ts"
-import { channel, Pgmq, type QueueError } from "./Pgmq.ts"
+import * as Wakeups from "./internal/wakeups.ts"
+import { Pgmq, type QueueError } from "./Pgmq.ts"
 import * as QueueName from "./QueueName.ts"
 
 /**
@@ -240,11 +227,9 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
   const validated = (request: LlmRequest) =>
     Effect.gen(function* () {
       const parsed = parseRequest(request, maxBytes)
+      // The reply queue's name was checked with the rest of the contract.
       if (parsed instanceof InvalidMessage) return yield* parsed
-      const replyTo = parsed.reply_to ?? DEFAULT_REPLY_TO
-      const name = QueueName.make(replyTo)
-      if (typeof name !== "string") return yield* name
-      yield* ensureReplyQueue(replyTo)
+      yield* ensureReplyQueue(parsed.reply_to ?? DEFAULT_REPLY_TO)
       return parsed
     })
 
@@ -290,11 +275,37 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
   const whileStillOurs = (msgId: MessageId, readCt: number, publish: Effect.Effect<void, QueueError>) =>
     ifStillOurs(msgId, readCt, Effect.andThen(publish, pgmq.archive(REQUESTS, msgId)))
 
+  const requestsTable = sql`${sql("pgmq")}.${sql(QueueName.tables(REQUESTS as QueueName.QueueName).queue)}`
+
+  /** One statement: the request locked if this delivery is still its latest, then its new visibility. */
   const release = Tracing.fn("LlmQueue.release", (msgId: MessageId, readCt: number, seconds: number) =>
-    ifStillOurs(msgId, readCt, Effect.asVoid(pgmq.setVt(REQUESTS, msgId, Math.max(0, seconds))))
+    sql`
+      WITH claimed AS (
+        SELECT msg_id FROM ${requestsTable}
+        WHERE msg_id = ${msgId}::bigint AND read_ct = ${readCt}::integer FOR UPDATE
+      )
+      SELECT moved.msg_id FROM claimed, pgmq.set_vt(${REQUESTS}::text, claimed.msg_id, ${Math.max(0, Math.ceil(seconds))}::integer) AS moved`.pipe(
+      Effect.map((rows) => rows.length > 0),
+      Effect.mapError(fromSqlError("release", REQUESTS))
+    )
   )
 
-  const requestsTable = sql`${sql("pgmq")}.${sql(QueueName.tables(REQUESTS as QueueName.QueueName).queue)}`
+  /**
+   * The consumer's heartbeat: the requests it holds (at the deliveries it holds) invisible for
+   * `vt` more seconds, locked in id order as `complete` locks them, answering nothing (pgmq's
+   * batch `set_vt` would send every body back). The one write to pgmq's table outside its
+   * functions: the `vt` column is its documented visibility time.
+   */
+  const extend = (held: ReadonlyMap<MessageId, number>, vt: number) =>
+    sql`
+      UPDATE ${requestsTable} AS q SET vt = clock_timestamp() + make_interval(secs => ${vt}::integer)
+      FROM (
+        SELECT l.msg_id FROM ${requestsTable} AS l
+        JOIN unnest(${[...held.keys()]}::bigint[], ${[...held.values()]}::integer[]) AS h(msg_id, read_ct)
+          ON h.msg_id = l.msg_id AND h.read_ct = l.read_ct
+        ORDER BY l.msg_id FOR UPDATE OF l
+      ) AS locked
+      WHERE q.msg_id = locked.msg_id`.pipe(Effect.asVoid, Effect.mapError(fromSqlError("extend", REQUESTS)))
 
   /**
    * One statement, so one round trip and one transaction: lock the request if this delivery is
@@ -414,25 +425,7 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
       const known = wakeUps.get(queue)
       if (known !== undefined) return known
       const hub = yield* PubSub.sliding<void>(1)
-      const throttles = yield* pgmq.listNotifyInsertThrottles
-      if (!throttles.some((entry) => entry.queueName === queue && entry.throttleIntervalMs === 0)) {
-        yield* pgmq.enableNotifyInsert(queue, 0)
-      }
-      const listen = Effect.gen(function* () {
-        const notifications = yield* sql.listen(channel(queue as QueueName.QueueName))
-        yield* PubSub.publish(hub, undefined)
-        while (true) {
-          yield* Queue.take(notifications)
-          yield* PubSub.publish(hub, undefined)
-        }
-      }).pipe(
-        Effect.scoped,
-        Effect.catchCause((cause) =>
-          Effect.logDebug("reply queue LISTEN lost; reading every second until back", cause)
-        ),
-        Effect.repeat(Schedule.spaced("1 second"))
-      )
-      yield* Effect.forkIn(listen, scope)
+      yield* Effect.forkIn(Wakeups.onInserts(pgmq, sql, queue, PubSub.publish(hub, undefined)), scope)
       wakeUps.set(queue, hub)
       return hub
     }).pipe(setUp.withPermit)
@@ -473,7 +466,7 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
     }, Effect.scoped)
   )
 
-  const consume = Consumer.consume({ pgmq, sql, maxBytes, complete, deadLetter, release })
+  const consume = Consumer.consume({ pgmq, sql, maxBytes, complete, deadLetter, release, extend })
 
   const dlqTable = sql`${sql("pgmq")}.${sql(QueueName.tables(DEAD_LETTERS as QueueName.QueueName).queue)}`
 

@@ -11,8 +11,8 @@
  * @since 0.1.0
  */
 import { Probes, Worker } from "@nexus/fleet"
-import { Config, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option } from "effect"
-import { Command, Flag } from "effect/cli"
+import { Config, Deferred, Duration, Effect, Exit, Layer, Logger, Option } from "effect"
+import { CliError, Command, Flag } from "effect/cli"
 import { FetchHttpClient } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
 import packageJson from "../../package.json" with { type: "json" }
@@ -168,6 +168,34 @@ const ownSignals = (stop: Deferred.Deferred<void>) =>
       })
   )
 
+/** What is wrong with the settings, if anything. */
+const invalidSetting = (input: {
+  readonly concurrency: number
+  readonly visibilityTimeout: number
+  readonly pollInterval: number
+  readonly maxAttempts: number
+  readonly backoff: number
+  readonly backoffMax: number
+  readonly grace: number
+  readonly port: number
+}): string | undefined => {
+  const atLeastOne = {
+    concurrency: input.concurrency,
+    "visibility-timeout": input.visibilityTimeout,
+    "poll-interval": input.pollInterval,
+    "max-attempts": input.maxAttempts
+  }
+  for (const [flag, value] of Object.entries(atLeastOne)) {
+    if (value < 1) return `--${flag} must be at least 1 (it is ${value})`
+  }
+  if (!(input.backoff > 0)) return `--backoff must be more than 0 seconds (it is ${input.backoff})`
+  if (input.backoffMax < input.backoff)
+    return `--backoff-max (${input.backoffMax}) must be at least --backoff (${input.backoff})`
+  if (!(input.grace >= 0)) return `--grace must be 0 seconds or more (it is ${input.grace})`
+  if (input.port < 0 || input.port > 65535) return `--port must be 0 to 65535 (it is ${input.port})`
+  return undefined
+}
+
 /**
  * The worker command, named `name` (`worker` under `nexus`, `nexus-worker` on its own) and run as
  * `invocation` (`nexus worker`, `nexus-worker`).
@@ -176,48 +204,47 @@ const ownSignals = (stop: Deferred.Deferred<void>) =>
  * @category commands
  */
 export const make = (name: string, invocation: string = name) =>
-  Command.make(name, flags, (input) => {
-    const settings: Worker.Settings = {
-      concurrency: input.concurrency,
-      visibilityTimeout: input.visibilityTimeout,
-      pollSeconds: input.pollInterval,
-      grace: Duration.seconds(input.grace),
-      retry: {
-        maxAttempts: input.maxAttempts,
-        backoffBase: Duration.seconds(input.backoff),
-        backoffMax: Duration.seconds(input.backoffMax)
-      },
-      logContent: input.logContent
-    }
-    const services = Worker.Worker.layer(settings).pipe(
-      Layer.provideMerge(Probes.layer({ port: input.port, host: input.host })),
-      Layer.provideMerge(RouterLive),
-      Layer.provideMerge(QueueLive),
-      Layer.provideMerge(tracing)
-    )
-    return Effect.gen(function* () {
-      const stop = yield* Deferred.make<void>()
-      yield* ownSignals(stop)
-      const worker = yield* Worker.Worker
-      yield* Effect.logInfo("worker started", {
-        version: packageJson.version,
-        pid: process.pid,
-        concurrency: settings.concurrency,
-        visibilityTimeout: settings.visibilityTimeout
-      })
-      const running = yield* Effect.forkScoped(worker.run(Deferred.await(stop)))
-      yield* Fiber.join(running)
-      yield* Effect.logInfo("worker stopped")
-    }).pipe(
-      Effect.scoped,
-      Effect.provide(
-        Layer.provideMerge(
-          services,
-          input.logFormat === "json" ? Logger.layer([Logger.withConsoleError(Logger.formatJson)]) : Layer.empty
-        )
+  Command.make(name, flags, (input) =>
+    Effect.gen(function* () {
+      const problem = invalidSetting(input)
+      if (problem !== undefined) return yield* new CliError.ValidationError({ message: problem })
+      const settings: Worker.Settings = {
+        concurrency: input.concurrency,
+        visibilityTimeout: input.visibilityTimeout,
+        pollSeconds: input.pollInterval,
+        grace: Duration.seconds(input.grace),
+        retry: {
+          maxAttempts: input.maxAttempts,
+          backoffBase: Duration.seconds(input.backoff),
+          backoffMax: Duration.seconds(input.backoffMax)
+        },
+        logContent: input.logContent
+      }
+      const services = Worker.Worker.layer(settings).pipe(
+        Layer.provideMerge(Probes.layer({ port: input.port, host: input.host })),
+        Layer.provideMerge(RouterLive),
+        Layer.provideMerge(QueueLive),
+        Layer.provideMerge(tracing)
       )
-    )
-  }).pipe(
+      const logging =
+        input.logFormat === "json" ? Logger.layer([Logger.withConsoleError(Logger.formatJson)]) : Layer.empty
+      const stop = yield* Deferred.make<void>()
+      // The signals are this command's from before the layers are built until after they are
+      // closed (traces flushed, connections ended): a second one exits at once all along.
+      yield* ownSignals(stop)
+      yield* Effect.gen(function* () {
+        const worker = yield* Worker.Worker
+        yield* Effect.logInfo("worker started", {
+          version: packageJson.version,
+          pid: process.pid,
+          concurrency: settings.concurrency,
+          visibilityTimeout: settings.visibilityTimeout
+        })
+        yield* worker.run(Deferred.await(stop))
+        yield* Effect.logInfo("worker stopped")
+      }).pipe(Effect.provide(Layer.provideMerge(services, logging)))
+    }).pipe(Effect.scoped)
+  ).pipe(
     Command.withDescription(
       [
         "Serve llm_requests: each request through the router to exactly one result on its reply queue; SIGTERM stops it cleanly.",

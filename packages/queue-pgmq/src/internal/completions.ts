@@ -36,11 +36,32 @@ export const batcher = (options: {
   const pending: Array<Pending> = []
   let writing = false
 
-  /** The next batch; none (and no writer any more) when nothing is pending, decided in one step. */
+  /** The batch being written, answered (interrupted) should the writer be stopped. */
+  let current: ReadonlyArray<Pending> = []
+
+  /**
+   * The next batch; none (and no writer any more) when nothing is pending, decided in one step.
+   * A request completed twice at once goes in one batch once: the other waits for the next, which
+   * finds it archived — a statement must never publish two results for one request.
+   */
   const next = Effect.sync(() => {
-    if (pending.length > 0) return pending.splice(0, options.maxBatch)
-    writing = false
-    return undefined
+    if (pending.length === 0) {
+      writing = false
+      current = []
+      return undefined
+    }
+    const ids = new Set<MessageId>()
+    const batch: Array<Pending> = []
+    const later: Array<Pending> = []
+    for (const entry of pending) {
+      if (batch.length < options.maxBatch && !ids.has(entry.completion.msgId)) {
+        ids.add(entry.completion.msgId)
+        batch.push(entry)
+      } else later.push(entry)
+    }
+    pending.splice(0, pending.length, ...later)
+    current = batch
+    return batch
   })
 
   const writer: Effect.Effect<void> = Effect.gen(function* () {
@@ -63,7 +84,8 @@ export const batcher = (options: {
     Effect.onInterrupt(() =>
       Effect.sync(() => {
         writing = false
-        for (const entry of pending.splice(0)) Deferred.doneUnsafe(entry.answer, Exit.interrupt())
+        for (const entry of [...current, ...pending.splice(0)]) Deferred.doneUnsafe(entry.answer, Exit.interrupt())
+        current = []
       })
     ),
     // Its statements serve many requests: they belong to none of their traces.

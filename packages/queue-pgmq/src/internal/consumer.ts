@@ -12,7 +12,7 @@
  */
 import type { PgClient } from "@effect/sql-pg"
 import { Tracing } from "@nexus/telemetry"
-import { Data, Deferred, Duration, Effect, FiberSet, Queue, Schedule, Semaphore } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, FiberSet, Queue, Semaphore } from "effect"
 import {
   DEFAULT_REPLY_TO,
   InvalidMessage,
@@ -22,8 +22,8 @@ import {
   REQUESTS
 } from "../Contract.ts"
 import type { Message, MessageId } from "../Messages.ts"
-import { channel, type Pgmq, type QueueError } from "../Pgmq.ts"
-import type { QueueName } from "../QueueName.ts"
+import type { Pgmq, QueueError } from "../Pgmq.ts"
+import * as Wakeups from "./wakeups.ts"
 
 /**
  * A request delivered to a consumer.
@@ -84,7 +84,18 @@ export interface Parts {
   readonly deadLetter: (message: Message, reason: InvalidMessage) => Effect.Effect<boolean, QueueError>
   /** Makes the request visible again in `seconds`, if this delivery is still its latest. */
   readonly release: (msgId: MessageId, readCt: number, seconds: number) => Effect.Effect<boolean, QueueError>
+  /** Extends by `vt` seconds the invisibility of the requests in hand (id → the delivery held). */
+  readonly extend: (held: ReadonlyMap<MessageId, number>, vt: number) => Effect.Effect<void, QueueError>
 }
+
+/** A request delivered this many times without a result is dead-lettered (never an endless loop). */
+const MAX_DELIVERIES = 25
+
+/** Failures of `complete` that trying again cannot mend: the request is dead-lettered with them. */
+const unpublishable = (error: QueueError) =>
+  error._tag === "QueueNotFound" ||
+  error._tag === "InvalidQueueName" ||
+  (error._tag === "PgmqError" && error.reason === "rejected")
 
 export const consume =
   (parts: Parts) =>
@@ -111,14 +122,20 @@ export const consume =
       /** The last read filled every free slot: more may be waiting. */
       let backlog = true
 
-      yield* Effect.forkScoped(listenForInserts(pgmq, sql, poke))
-      yield* Effect.forkScoped(heartbeat(pgmq, held, vt))
+      yield* Effect.forkScoped(Wakeups.onInserts(pgmq, sql, REQUESTS, poke))
+      yield* Effect.forkScoped(heartbeat(parts.extend, held, vt))
       if (options.stop !== undefined) {
         yield* Effect.forkScoped(Effect.andThen(options.stop, Deferred.succeed(stopping, undefined)))
       }
 
       const handle = (message: Message): Effect.Effect<void, never, R> => {
-        const parsed = parseRequest(message.message, maxBytes)
+        const parsed =
+          message.readCt > MAX_DELIVERIES
+            ? new InvalidMessage({
+                problem: "invalid",
+                detail: `it was delivered ${message.readCt} times without a result (each ended in a failure the log shows)`
+              })
+            : parseRequest(message.message, maxBytes)
         if (parsed instanceof InvalidMessage) return logged(message, Effect.asVoid(parts.deadLetter(message, parsed)))
         const delivery: Delivery = {
           msgId: message.msgId,
@@ -142,16 +159,17 @@ export const consume =
               })
             : Effect.gen(function* () {
                 const published = yield* parts.complete(delivery, outcome).pipe(
-                  Effect.catchTag("QueueNotFound", (error) =>
-                    error.queue === delivery.replyTo
-                      ? parts.deadLetter(
-                          message,
-                          new InvalidMessage({
-                            problem: "invalid",
-                            detail: `its reply queue ${delivery.replyTo} does not exist`
-                          })
-                        )
-                      : Effect.fail(error)
+                  Effect.catchIf(unpublishable, (error) =>
+                    parts.deadLetter(
+                      message,
+                      new InvalidMessage({
+                        problem: "invalid",
+                        detail:
+                          error._tag === "QueueNotFound"
+                            ? `its reply queue ${delivery.replyTo} does not exist`
+                            : `its result cannot be published (${error.message})`
+                      })
+                    )
                   )
                 )
                 if (!published) {
@@ -160,11 +178,17 @@ export const consume =
                   })
                 }
               })
+        // Out of the heartbeat before it is let go: an extension under way must not undo a release.
+        const letGo = Effect.sync(() => held.delete(message.msgId))
         return logged(
           message,
-          Effect.flatMap(handler(delivery), finish).pipe(
+          handler(delivery).pipe(
+            Effect.tap(() => letGo),
+            Effect.flatMap(finish),
             // Put back at once when the consumer stops or is stopped before it is done.
-            Effect.onInterrupt(() => Effect.ignore(parts.release(message.msgId, message.readCt, 0), { log: "Warn" }))
+            Effect.onInterrupt(() =>
+              Effect.andThen(letGo, Effect.ignore(parts.release(message.msgId, message.readCt, 0), { log: "Warn" }))
+            )
           )
         )
       }
@@ -185,7 +209,7 @@ export const consume =
           )
         })
 
-      const untilStopped = <A>(effect: Effect.Effect<A>) =>
+      const untilStopped = <A, X>(effect: Effect.Effect<A, X>) =>
         Effect.raceFirst(Effect.asSome(effect), Effect.as(Deferred.await(stopping), undefined))
 
       while (!(yield* Deferred.isDone(stopping))) {
@@ -201,21 +225,26 @@ export const consume =
           yield* Effect.sleep("1 millis")
           while (free < concurrency && (yield* slots.takeIfAvailable(1))) free++
         }
-        const messages = yield* pgmq.read(REQUESTS, { vt, qty: free }).pipe(
-          // The database going away for a while does not end the loop; a missing queue does.
-          Effect.catchIf(
-            (error) => error._tag === "PgmqError" && error.retryable,
-            (error) =>
-              Effect.as(
-                Effect.andThen(
-                  Effect.logWarning("cannot read requests; trying again in a second", { reason: error.message }),
-                  Effect.sleep("1 second")
-                ),
-                []
-              )
-          ),
-          Effect.onError(() => slots.release(free))
+        const read = yield* untilStopped(
+          pgmq.read(REQUESTS, { vt, qty: free }).pipe(
+            // The database going away for a while does not end the loop; a missing queue does.
+            Effect.catchIf(
+              (error) => error._tag === "PgmqError" && error.retryable,
+              (error) =>
+                Effect.as(
+                  Effect.andThen(
+                    Effect.logWarning("cannot read requests; trying again in a second", { reason: error.message }),
+                    Effect.sleep("1 second")
+                  ),
+                  []
+                )
+            ),
+            Effect.onError(() => slots.release(free))
+          )
         )
+        // A read the stop cut short: what it took comes back after its visibility timeout.
+        if (read === undefined || read._tag === "None") break
+        const messages = read.value
         if (messages.length < free) yield* slots.release(free - messages.length)
         backlog = messages.length === free
         for (const message of messages) yield* start(message)
@@ -233,47 +262,27 @@ export const consume =
 /** A handler's failure or defect is logged; the request comes back after its visibility timeout. */
 const logged = <R>(message: Message, effect: Effect.Effect<void, unknown, R>): Effect.Effect<void, never, R> =>
   Effect.catchCause(effect, (cause) =>
-    Effect.logWarning("request not completed; it is delivered again after its visibility timeout", {
-      msgId: String(message.msgId),
-      cause
-    })
-  )
-
-/**
- * Wakes the loop on each insert into `llm_requests` (and once the LISTEN is up, for what came
- * while it was not). Losing the connection is logged and the LISTEN made again a second later;
- * meanwhile the loop still reads every `pollSeconds`.
- */
-const listenForInserts = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, poke: Effect.Effect<void>) =>
-  Effect.gen(function* () {
-    const throttles = yield* pgmq.listNotifyInsertThrottles
-    if (!throttles.some((entry) => entry.queueName === REQUESTS && entry.throttleIntervalMs === 0)) {
-      yield* pgmq.enableNotifyInsert(REQUESTS, 0)
-    }
-    const notifications = yield* sql.listen(channel(REQUESTS as QueueName))
-    yield* poke
-    while (true) {
-      yield* Queue.take(notifications)
-      yield* poke
-    }
-  }).pipe(
-    Effect.scoped,
-    Effect.catchCause((cause) =>
-      Effect.logWarning("LISTEN on llm_requests lost; reading on the poll interval until it is back", { cause })
-    ),
-    Effect.repeat(Schedule.spaced("1 second"))
+    Cause.hasInterruptsOnly(cause)
+      ? Effect.void
+      : Effect.andThen(
+          Effect.logWarning("request not completed; it is delivered again after its visibility timeout", {
+            msgId: String(message.msgId),
+            error: Wakeups.causeLine(cause)
+          }),
+          Effect.logDebug("request not completed", cause)
+        )
   )
 
 /** Extends the visibility timeout of every request in hand, in one query, every third of it. */
-const heartbeat = (pgmq: Pgmq["Service"], held: ReadonlyMap<MessageId, number>, vt: number) =>
+const heartbeat = (extend: Parts["extend"], held: ReadonlyMap<MessageId, number>, vt: number): Effect.Effect<never> =>
   Effect.suspend(() =>
     held.size === 0
       ? Effect.void
-      : pgmq
-          .setVtBatch(REQUESTS, [...held.keys()], vt)
-          .pipe(
-            Effect.catchCause((cause) =>
-              Effect.logWarning("cannot extend the visibility timeout of the requests in hand", { cause })
-            )
+      : extend(new Map(held), vt).pipe(
+          Effect.catchCause((cause) =>
+            Effect.logWarning("cannot extend the visibility timeout of the requests in hand", {
+              error: Wakeups.causeLine(cause)
+            })
           )
+        )
   ).pipe(Effect.delay(Duration.seconds(vt / 3)), Effect.forever)
