@@ -1,13 +1,15 @@
 // `nexus-worker` end to end (enqueue → result, real child processes, the emulator in its own
 // process), side by side in one run with the raw pgmq round trip it is built on:
-//   1. zero upstream latency: requests/s through one worker (concurrency 16) beside send + read +
+//   1. zero upstream latency: requests/s through one worker (--concurrency, 16) beside send + read +
 //      archive on bare `pg` at the same concurrency, alternating in rounds (goal ≥ 0.5×);
 //   2. 1 s upstream latency, concurrency 256 over 2 workers: requests/s beside the 256/s that
 //      Little's law allows (goal ≥ 0.9);
 //   3. one worker's RSS with 1,000 streams in flight (goal ≤ 200 MB).
+// The workers run as `nexus-worker` runs (2 MB young-generation semi-spaces); set
+// BENCH_WORKER_NODE_OPTIONS (e.g. --max-semi-space-size=16) to measure them otherwise.
 // Commits do not wait for the disk (synchronous_commit off on the scratch database) unless
 // --durable: this VM's fsync would otherwise be most of each round trip on both sides.
-//   node tooling/bench/worker.ts [--rounds 3] [--requests 2000] [--parts 1,2,3] [--durable] [--profile DIR]
+//   node tooling/bench/worker.ts [--rounds 3] [--requests 2000] [--concurrency 16] [--parts 1,2,3] [--durable] [--profile DIR]
 import { TestDatabase } from "@nexus/testing"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
@@ -22,6 +24,8 @@ const values = benchArgs({
   rounds: { type: "string", default: "3" },
   requests: { type: "string", default: "2000" },
   durable: { type: "boolean", default: false },
+  /** Requests in flight on each side of part 1 (the worker's concurrency, the raw side's loops). */
+  concurrency: { type: "string", default: "16" },
   /** Which parts to run: 1 (zero latency), 2 (1 s latency), 3 (RSS); all by default. */
   parts: { type: "string", default: "1,2,3" },
   /** Writes a V8 CPU profile of each worker into this directory (node --cpu-prof). */
@@ -30,6 +34,7 @@ const values = benchArgs({
 const rounds = Math.max(1, Number(values.rounds))
 const requests = Math.max(100, Number(values.requests))
 const parts = new Set(values.parts.split(",").map((part) => part.trim()))
+const sideConcurrency = Math.max(1, Number(values.concurrency))
 
 const root = new URL("../../", import.meta.url).pathname
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -228,10 +233,10 @@ try {
     return done / ((performance.now() - began) / 1000)
   }
 
-  // --- 1. Zero latency: one worker, concurrency 16, beside the raw round trip at 16 ------------
+  // --- 1. Zero latency: one worker beside the raw round trip, at the same concurrency -----------
   if (parts.has("1")) {
-    const one = await startWorker(16)
-    await endToEnd(200) // warm-up: connections, JIT, the catalog
+    const one = await startWorker(sideConcurrency)
+    await endToEnd(1000) // warm-up: connections, JIT, the catalog
     const e2e: Array<number> = []
     const raw: Array<number> = []
     const split = { worker: 0, emulator: 0, postgres: 0, bench: 0, transactions: 0 }
@@ -256,7 +261,7 @@ try {
           split.postgres += (after[2]! - before[2]!) / requests / rounds
           split.bench += (after[3]! - before[3]!) / requests / rounds
           split.transactions += ((await transactions()) - committed) / requests / rounds
-        } else raw.push(await rawRoundTrips(16, 4))
+        } else raw.push(await rawRoundTrips(sideConcurrency, 4))
       }
       console.log(
         `round ${round + 1}: end to end ${e2e.at(-1)!.toFixed(0)} requests/s, raw pgmq send + read + archive ${raw.at(-1)!.toFixed(0)} round trips/s`
@@ -268,7 +273,7 @@ try {
     )
     const ratio = median(e2e) / median(raw)
     console.log(
-      `zero latency, concurrency 16: end to end ${median(e2e).toFixed(0)} requests/s, raw pgmq ${median(raw).toFixed(0)} round trips/s (medians of ${rounds}): ${ratio.toFixed(2)}× (goal ≥ 0.5×: ${ratio >= 0.5 ? "met" : "NOT met"})`
+      `zero latency, concurrency ${sideConcurrency}: end to end ${median(e2e).toFixed(0)} requests/s, raw pgmq ${median(raw).toFixed(0)} round trips/s (medians of ${rounds}): ${ratio.toFixed(2)}× (goal ≥ 0.5×: ${ratio >= 0.5 ? "met" : "NOT met"})`
     )
   }
 
