@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { ChatEvent, ChatRequest } from "@nexus/provider-codex"
+import { ChatEvent, type ChatRequest } from "@nexus/provider-codex"
 import type { Contract } from "@nexus/queue-pgmq"
 import type { Route, Router } from "@nexus/router"
 import { Result, Schema } from "effect"
@@ -196,15 +196,15 @@ export const fromRequest = (request: Contract.LlmRequest): Turn | UnsupportedReq
 }
 
 /**
- * What a routed turn produced, gathered from its events.
+ * What a routed turn produced: its events gathered as the Codex client gathers a whole turn
+ * (`ChatEvent.Gathered`: the finished message's text, else the deltas'), the route it took, and
+ * when its first content came.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Output {
-  text: string
-  readonly toolCalls: Array<{ readonly id: string; readonly name: string; readonly arguments: string }>
-  usage: ChatEvent.Usage | undefined
+  readonly events: ChatEvent.Gathered
   route: Router.Taken | undefined
   /** Milliseconds from the start of the turn to its first content, when content came. */
   firstContentMs: number | undefined
@@ -217,37 +217,30 @@ export interface Output {
  * @category constructors
  */
 export const emptyOutput = (): Output => ({
-  text: "",
-  toolCalls: [],
-  usage: undefined,
+  events: new ChatEvent.Gathered(),
   route: undefined,
   firstContentMs: undefined
 })
 
 /**
- * Adds one event of a routed stream to `output` (in place: a turn has thousands of deltas).
+ * Adds a batch of a routed stream's events to `output` (in place: a turn has thousands of deltas).
  *
  * @since 0.1.0
  * @category combinators
  */
-export const gather = (output: Output, event: ChatEvent.ChatEvent | Router.RouteChosen, sinceStartMs: number) => {
-  switch (event._tag) {
-    case "RouteChosen":
+export const gather = (
+  output: Output,
+  batch: ReadonlyArray<ChatEvent.ChatEvent | Router.RouteChosen>,
+  sinceStartMs: number
+): void => {
+  const events: Array<ChatEvent.ChatEvent> = []
+  for (const event of batch) {
+    if (event._tag === "RouteChosen") {
       output.route = event.route
       output.firstContentMs = sinceStartMs
-      return
-    case "TextDelta":
-      output.text += event.delta
-      return
-    case "ToolCallDone":
-      output.toolCalls.push({ id: event.callId, name: event.name, arguments: event.arguments })
-      return
-    case "Completed":
-      output.usage = event.usage
-      return
-    default:
-      return
+    } else events.push(event)
   }
+  output.events.add(events)
 }
 
 /**
@@ -289,15 +282,26 @@ export const okResult = (
   status: "ok",
   model: route.served.model,
   account: accountOf(route.served),
-  output: { text: output.text, ...(output.toolCalls.length > 0 ? { tool_calls: output.toolCalls } : {}) },
-  ...(output.usage === undefined
+  output: {
+    text: output.events.finalText,
+    ...(output.events.toolCalls.length > 0
+      ? {
+          tool_calls: output.events.toolCalls.map((call) => ({
+            id: call.callId,
+            name: call.name,
+            arguments: call.arguments
+          }))
+        }
+      : {})
+  },
+  ...(output.events.usage === undefined
     ? {}
     : {
         usage: {
-          input_tokens: output.usage.inputTokens,
-          cached_tokens: output.usage.cachedTokens,
-          output_tokens: output.usage.outputTokens,
-          reasoning_tokens: output.usage.reasoningTokens
+          input_tokens: output.events.usage.inputTokens,
+          cached_tokens: output.events.usage.cachedTokens,
+          output_tokens: output.events.usage.outputTokens,
+          reasoning_tokens: output.events.usage.reasoningTokens
         }
       }),
   route: routeOf(route),

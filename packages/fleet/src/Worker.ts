@@ -154,14 +154,11 @@ const make = (settings: Settings) =>
         }
 
         const output = Turn.emptyOutput()
-        const streamed = router.stream(turn.route, turn.conversation).pipe(
-          Stream.runForEachArray((events) =>
-            Effect.sync(() => {
-              const since = Date.now() - startedAt
-              for (const event of events) Turn.gather(output, event, since)
-            })
+        const streamed = router
+          .stream(turn.route, turn.conversation)
+          .pipe(
+            Stream.runForEachArray((events) => Effect.sync(() => Turn.gather(output, events, Date.now() - startedAt)))
           )
-        )
         const outcome = yield* Effect.result(
           deadline === undefined ? Effect.asSome(streamed) : Effect.timeoutOption(streamed, deadline - startedAt)
         )
@@ -169,7 +166,7 @@ const make = (settings: Settings) =>
         if (outcome._tag === "Success") {
           if (outcome.success._tag === "None") return yield* answer(Disposition.deadlinePassed(deadline!, true))
           const result = Turn.okResult(request, output, output.route!, timing(now))
-          return yield* answered(request, result, startedAt, output.text)
+          return yield* answered(request, result, startedAt, output.events.finalText)
         }
         const decision = Disposition.decide(outcome.failure, {
           now,

@@ -95,17 +95,31 @@ describe("Turn results", () => {
       skipped: [{ model: "gpt-6", account: "home", reason: "usage_limit" as const, detail: "", until: 5000 }],
       attempts: 2
     }
-    gather(output, { _tag: "RouteChosen", route }, 120)
-    gather(output, { _tag: "TextDelta", delta: "Hel", itemId: "m" }, 130)
-    gather(output, { _tag: "TextDelta", delta: "lo", itemId: "m" }, 140)
-    gather(output, { _tag: "ToolCallDone", callId: "c1", name: "add", arguments: "{}" }, 150)
     gather(
       output,
-      {
-        _tag: "Completed",
-        responseId: "r",
-        usage: { inputTokens: 5, cachedTokens: 1, outputTokens: 2, reasoningTokens: 0, totalTokens: 7 }
-      },
+      [
+        { _tag: "RouteChosen", route },
+        { _tag: "TextDelta", delta: "Hel", itemId: "m" }
+      ],
+      120
+    )
+    gather(
+      output,
+      [
+        { _tag: "TextDelta", delta: "lo", itemId: "m" },
+        { _tag: "ToolCallDone", callId: "c1", name: "add", arguments: "{}" }
+      ],
+      140
+    )
+    gather(
+      output,
+      [
+        {
+          _tag: "Completed",
+          responseId: "r",
+          usage: { inputTokens: 5, cachedTokens: 1, outputTokens: 2, reasoningTokens: 0, totalTokens: 7 }
+        }
+      ],
       160
     )
     const result = okResult(base, output, route, timing)
@@ -116,6 +130,22 @@ describe("Turn results", () => {
     assert.deepStrictEqual((result["route"] as { skipped: unknown }).skipped, [
       { model: "gpt-6", account: "home", reason: "usage_limit", until: new Date(5000).toISOString() }
     ])
+  })
+
+  it("the text is the finished message's when one came, as the Codex client reads a turn", () => {
+    const output = emptyOutput()
+    gather(output, [{ _tag: "TextDelta", delta: "draft", itemId: "m" }], 1)
+    gather(
+      output,
+      [
+        {
+          _tag: "OutputItemDone",
+          item: { type: "message", id: "m", role: "assistant", content: [{ type: "output_text", text: "final" }] }
+        }
+      ],
+      2
+    )
+    assert.strictEqual(output.events.finalText, "final")
   })
 
   it("an error result says what happened, whether to retry and when a limit resets", () => {

@@ -294,3 +294,55 @@ export class MalformedEvent extends Schema.TaggedError<MalformedEvent>()("Malfor
  * @category errors
  */
 export type DecodeFailure = MalformedEvent
+
+/**
+ * What a turn produced, gathered from its events as they arrive (`add` each batch): the text — the
+ * finished message's when it came (protocol §7, §12.8), else the deltas' — the reasoning summary,
+ * the tool calls, the usage and the response id. `CodexClient.chat` folds a turn with it; a caller
+ * of `stream` that wants the whole result does the same.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Gathered {
+  /** The finished messages' text. */
+  text = ""
+  /** The text deltas, as they came. */
+  deltas = ""
+  summary = ""
+  responseId = ""
+  usage: Usage | undefined = undefined
+  readonly toolCalls: Array<{ callId: string; name: string; arguments: string }> = []
+
+  /** The turn's text: the finished message's, else (no message finished) the deltas'. */
+  get finalText(): string {
+    return this.text.length > 0 ? this.text : this.deltas
+  }
+
+  add(batch: ReadonlyArray<ChatEvent>): void {
+    for (const event of batch) {
+      switch (event._tag) {
+        case "TextDelta":
+          this.deltas += event.delta
+          break
+        case "ReasoningSummaryDelta":
+          this.summary += event.delta
+          break
+        case "ToolCallDone":
+          this.toolCalls.push({ callId: event.callId, name: event.name, arguments: event.arguments })
+          break
+        case "OutputItemDone":
+          if (event.item.type === "message") {
+            for (const part of event.item.content) if (part.type === "output_text") this.text += part.text
+          }
+          break
+        case "Completed":
+          this.responseId = event.responseId
+          this.usage = event.usage
+          break
+        default:
+          break
+      }
+    }
+  }
+}

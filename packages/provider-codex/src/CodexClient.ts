@@ -32,6 +32,7 @@ import { arch, release, type } from "node:os"
 import { zstdCompressSync } from "node:zlib"
 import packageJson from "../package.json" with { type: "json" }
 import type * as ChatEvent from "./ChatEvent.ts"
+import { Gathered } from "./ChatEvent.ts"
 import { type ChatRequest, toResponsesBody } from "./ChatRequest.ts"
 import { type CodexError, isRetryable, retryAfter, UpstreamUnavailable } from "./Errors.ts"
 import * as Backend from "./internal/backend.ts"
@@ -49,7 +50,6 @@ import {
   pullSteps,
   readAnswer,
   type Step,
-  Turn,
   TurnState,
   type Watch
 } from "./internal/turn.ts"
@@ -526,9 +526,9 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
     const state = new TurnState(call.account)
     const retryAfterFailure = makeRetry(call)
     // Nothing reaches a caller before the turn is whole: every transient failure may be retried.
-    const once: Effect.Effect<Turn, CodexError> = Effect.suspend(() => {
+    const once: Effect.Effect<Gathered, CodexError> = Effect.suspend(() => {
       const owned: Owned = []
-      const turn = new Turn()
+      const turn = new Gathered()
       return Effect.ensuring(
         Effect.flatMap(send(prepared, call, state, owned), (answer) =>
           Effect.as(foldInto(answer, turn, state.accountId, observe), turn)
@@ -537,7 +537,7 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
       )
     }).pipe(Effect.catch((error) => Effect.andThen(retryAfterFailure(error), once)))
     return Effect.map(once, (turn): ChatResult => ({
-      text: turn.text.length > 0 ? turn.text : turn.deltas,
+      text: turn.finalText,
       toolCalls: turn.toolCalls,
       reasoningSummary: turn.summary,
       usage: turn.usage,

@@ -2,6 +2,7 @@
 // one pull per network chunk, SSE parsed and events decoded by plain loops (see sse.ts, decode.ts).
 import { Array as Arr, type Clock, Duration, Effect } from "effect"
 import type * as ChatEvent from "../ChatEvent.ts"
+import type { Gathered } from "../ChatEvent.ts"
 import { type CodexError, UpstreamUnavailable } from "../Errors.ts"
 import { type Credits, creditsFromHeaders, fromEvent, fromHeaders, type UsageWindow } from "../UsageWindows.ts"
 import { failedError } from "./classify.ts"
@@ -278,7 +279,7 @@ export const pullSteps = (
  */
 export const foldInto = (
   answer: Answer,
-  turn: Turn,
+  turn: Gathered,
   accountId: string,
   observe: (accountId: string, windows: ReadonlyArray<UsageWindow>) => Effect.Effect<void>
 ): Effect.Effect<void, CodexError> =>
@@ -368,42 +369,4 @@ const makeReader = (accountId: string): Reader => {
 export const hasContent = (events: ReadonlyArray<ChatEvent.ChatEvent>) => {
   for (const event of events) if (event._tag !== "Created" && event._tag !== "RateLimits") return true
   return false
-}
-
-/** A turn's result as its events arrive. */
-export class Turn {
-  text = ""
-  deltas = ""
-  summary = ""
-  responseId = ""
-  usage: ChatEvent.Usage | undefined = undefined
-  readonly toolCalls: Array<{ callId: string; name: string; arguments: string }> = []
-
-  add(batch: ReadonlyArray<ChatEvent.ChatEvent>) {
-    for (const event of batch) {
-      switch (event._tag) {
-        case "TextDelta":
-          this.deltas += event.delta
-          break
-        case "ReasoningSummaryDelta":
-          this.summary += event.delta
-          break
-        case "ToolCallDone":
-          this.toolCalls.push({ callId: event.callId, name: event.name, arguments: event.arguments })
-          break
-        case "OutputItemDone":
-          // The final text is the finished message's, not the deltas' (protocol §7, §12.8).
-          if (event.item.type === "message") {
-            for (const part of event.item.content) if (part.type === "output_text") this.text += part.text
-          }
-          break
-        case "Completed":
-          this.responseId = event.responseId
-          this.usage = event.usage
-          break
-        default:
-          break
-      }
-    }
-  }
 }
