@@ -5,8 +5,8 @@
 //   2. 1 s upstream latency, concurrency 256 over 2 workers: requests/s beside the 256/s that
 //      Little's law allows (goal ≥ 0.9);
 //   3. one worker's RSS with 1,000 streams in flight (goal ≤ 200 MB).
-// The workers run as `nexus-worker` runs (2 MB young-generation semi-spaces); set
-// BENCH_WORKER_NODE_OPTIONS (e.g. --max-semi-space-size=16) to measure them otherwise.
+// The workers run as `nexus-worker` runs (V8's default young generation up to concurrency 64,
+// 2 MB semi-spaces above); BENCH_WORKER_NODE_OPTIONS (e.g. --max-semi-space-size=2) overrides.
 // Commits do not wait for the disk (synchronous_commit off on the scratch database) unless
 // --durable: this VM's fsync would otherwise be most of each round trip on both sides.
 //   node tooling/bench/worker.ts [--rounds 3] [--requests 2000] [--concurrency 16] [--parts 1,2,3] [--durable] [--profile DIR]
