@@ -126,7 +126,7 @@ layer(FleetLive, { excludeTestServices: true, timeout: 180_000 })("nexus-worker"
     }).pipe(Effect.scoped)
   )
 
-  it.effect("an idle worker wakes within 50 ms of a send, and makes about one query per poll interval", () =>
+  it.effect("an idle worker wakes within 50 ms of a send, and makes a query every few seconds at most", () =>
     Effect.gen(function* () {
       const env = yield* fleetEnv
       const queue = yield* LlmQueue.LlmQueue
@@ -139,10 +139,11 @@ layer(FleetLive, { excludeTestServices: true, timeout: 180_000 })("nexus-worker"
         SELECT xact_commit::int AS commits FROM pg_stat_database WHERE datname = current_database()`
       const before = (yield* commits)[0]!.commits
       yield* Effect.sleep("15 seconds")
-      // The second count is itself one transaction; the worker's reads every 5 s make 3.
+      // The second count is itself one transaction; the worker's reads every 5 s make 3, and the
+      // router's pool reads everything (4 reads) once every 30 s, which may fall in the window.
       const idle = (yield* commits)[0]!.commits - before - 1
       console.log(`idle worker: ${idle} transactions in 15 s`)
-      assert.isAtMost(idle, 4)
+      assert.isAtMost(idle, 8)
 
       const latencies: Array<number> = []
       for (let i = 0; i < 10; i++) {

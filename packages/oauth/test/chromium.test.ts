@@ -73,34 +73,38 @@ layer(
   }),
   { excludeTestServices: true }
 )("browser sign-in in Chromium", (it) => {
-  it.effect("Approve on the sign-in page: a complete TokenSet, and Chromium shows the success page", () =>
-    Effect.gen(function* () {
-      const browser = yield* launchChromium
-      const oauth = yield* OAuthClient
-      const page = yield* Deferred.make<PageOutcome, unknown>()
-      const tokens = yield* oauth.loginWithBrowser({
-        openBrowser: clicking(browser, "#approve", page),
-        onUrl: () => Effect.void
-      })
+  it.effect(
+    "Approve on the sign-in page: a complete TokenSet, and Chromium shows the success page",
+    () =>
+      Effect.gen(function* () {
+        const browser = yield* launchChromium
+        const oauth = yield* OAuthClient
+        const page = yield* Deferred.make<PageOutcome, unknown>()
+        const tokens = yield* oauth.loginWithBrowser({
+          openBrowser: clicking(browser, "#approve", page),
+          onUrl: () => Effect.void
+        })
 
-      assert.strictEqual(tokens.accountId, "00000000-0000-4000-8000-00000000c0de")
-      assert.strictEqual(tokens.planType, "plus")
-      assert.strictEqual(tokens.email, "dev@example.com")
-      assert.strictEqual(tokens.userId, "user-emulator-default")
-      assert.include(tokens.scopes, "offline_access")
-      assert.isDefined(tokens.idToken)
-      assert.match(Redacted.value(tokens.refreshToken), /^rt_/)
-      assert.strictEqual(
-        tokens.expiresAt.epochMilliseconds,
-        (claims(Redacted.value(tokens.accessToken))["exp"] as number) * 1000
-      )
-      assert.isAbove(tokens.expiresAt.epochMilliseconds, Date.now())
+        assert.strictEqual(tokens.accountId, "00000000-0000-4000-8000-00000000c0de")
+        assert.strictEqual(tokens.planType, "plus")
+        assert.strictEqual(tokens.email, "dev@example.com")
+        assert.strictEqual(tokens.userId, "user-emulator-default")
+        assert.include(tokens.scopes, "offline_access")
+        assert.isDefined(tokens.idToken)
+        assert.match(Redacted.value(tokens.refreshToken), /^rt_/)
+        assert.strictEqual(
+          tokens.expiresAt.epochMilliseconds,
+          (claims(Redacted.value(tokens.accessToken))["exp"] as number) * 1000
+        )
+        assert.isAbove(tokens.expiresAt.epochMilliseconds, Date.now())
 
-      const shown = yield* Deferred.await(page)
-      assert.strictEqual(shown.result, "Signed in")
-      assert.strictEqual(shown.url, `http://localhost:${callbackPort}/success`)
-      assert.notInclude(shown.text, Redacted.value(tokens.idToken!))
-    })
+        const shown = yield* Deferred.await(page)
+        assert.strictEqual(shown.result, "Signed in")
+        assert.strictEqual(shown.url, `http://localhost:${callbackPort}/success`)
+        assert.notInclude(shown.text, Redacted.value(tokens.idToken!))
+      }),
+    // Chromium's first start: seconds alone, over 30 s under a full CI run on two cores.
+    90_000
   )
 
   it.effect("Deny on the sign-in page: OAuthCallbackError denied, and Chromium shows the error page", () =>

@@ -153,44 +153,50 @@ layer(Live, { excludeTestServices: true, timeout: 180_000 })("LlmQueue", (it) =>
       })
   )
 
-  it.effect("two consumers, a 1 s visibility timeout and slow handlers: 1,000 requests, 1,000 results, each once", () =>
-    Effect.gen(function* () {
-      const queue = yield* LlmQueue
-      const requests = Array.from({ length: 1000 }, (_, index) => request(`r${index}`, { reply_to: "many_replies" }))
-      for (let start = 0; start < requests.length; start += 100) {
-        yield* queue.enqueueBatch(requests.slice(start, start + 100))
-      }
-      // One in twenty handlers outlives the visibility timeout: only the extension keeps it ours.
-      const handler = (delivery: Delivery) =>
-        Effect.as(
-          Effect.sleep(Number(delivery.request.messages[0]!.content.slice(1)) % 20 === 0 ? "1500 millis" : "5 millis"),
-          answer(delivery)
+  it.effect(
+    "two consumers, a 1 s visibility timeout and slow handlers: 1,000 requests, 1,000 results, each once",
+    () =>
+      Effect.gen(function* () {
+        const queue = yield* LlmQueue
+        const requests = Array.from({ length: 1000 }, (_, index) => request(`r${index}`, { reply_to: "many_replies" }))
+        for (let start = 0; start < requests.length; start += 100) {
+          yield* queue.enqueueBatch(requests.slice(start, start + 100))
+        }
+        // One in twenty handlers outlives the visibility timeout: only the extension keeps it ours.
+        const handler = (delivery: Delivery) =>
+          Effect.as(
+            Effect.sleep(
+              Number(delivery.request.messages[0]!.content.slice(1)) % 20 === 0 ? "1500 millis" : "5 millis"
+            ),
+            answer(delivery)
+          )
+        const options = { concurrency: 8, visibilityTimeout: 1, pollSeconds: 1 }
+        const one = yield* Effect.forkChild(queue.consume(handler, options))
+        const other = yield* Effect.forkChild(
+          Effect.gen(function* () {
+            const second = yield* LlmQueue
+            return yield* second.consume(handler, options)
+          }).pipe(Effect.provide(otherConsumer))
         )
-      const options = { concurrency: 8, visibilityTimeout: 1, pollSeconds: 1 }
-      const one = yield* Effect.forkChild(queue.consume(handler, options))
-      const other = yield* Effect.forkChild(
-        Effect.gen(function* () {
-          const second = yield* LlmQueue
-          return yield* second.consume(handler, options)
-        }).pipe(Effect.provide(otherConsumer))
-      )
-      let results: ReadonlyArray<Record<string, unknown>> = []
-      for (let waited = 0; waited < 120 && results.length < 1000; waited++) {
-        yield* Effect.sleep("1 second")
+        let results: ReadonlyArray<Record<string, unknown>> = []
+        for (let waited = 0; waited < 120 && results.length < 1000; waited++) {
+          yield* Effect.sleep("1 second")
+          results = yield* bodies("many_replies")
+        }
+        yield* Effect.sleep("2 seconds")
+        yield* Fiber.interrupt(one)
+        yield* Fiber.interrupt(other)
         results = yield* bodies("many_replies")
-      }
-      yield* Effect.sleep("2 seconds")
-      yield* Fiber.interrupt(one)
-      yield* Fiber.interrupt(other)
-      results = yield* bodies("many_replies")
-      assert.strictEqual(results.length, 1000)
-      assert.strictEqual(new Set(results.map((result) => result["request_id"])).size, 1000)
-      assert.deepStrictEqual(
-        new Set(results.map((result) => result["request_id"])),
-        new Set(requests.map((sent) => sent.id))
-      )
-      assert.lengthOf(yield* bodies(REQUESTS), 0)
-    })
+        assert.strictEqual(results.length, 1000)
+        assert.strictEqual(new Set(results.map((result) => result["request_id"])).size, 1000)
+        assert.deepStrictEqual(
+          new Set(results.map((result) => result["request_id"])),
+          new Set(requests.map((sent) => sent.id))
+        )
+        assert.lengthOf(yield* bodies(REQUESTS), 0)
+      }),
+    // About 10 s alone; under a full CI run (every package's tests at once on two cores) 45 s was seen.
+    120_000
   )
 
   it.effect("50 concurrent callers on 2 reply queues each get their own result, none lost", () =>
