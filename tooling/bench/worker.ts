@@ -133,10 +133,6 @@ try {
   // Dropping the database at the end ends the idle connections: not an error of the bench.
   pool.on("error", () => {})
   if (!values.durable) await pool.query(`ALTER DATABASE "${database.name}" SET synchronous_commit = off`)
-  if (process.env["BENCH_LOG_STATEMENTS"]) {
-    await pool.query(`ALTER DATABASE "${database.name}" SET log_statement = 'all'`)
-    console.log(`database ${database.name}`)
-  }
   await pool.query("SELECT pgmq.create('bench_raw')")
 
   const startWorker = async (concurrency: number) => {
@@ -325,10 +321,6 @@ try {
     }
     await sleep(1000)
     const { rss, peak } = rssOf(big.child.pid!)
-    if (process.env["BENCH_HEAP_SNAPSHOT"]) {
-      big.child.kill("SIGUSR2")
-      await sleep(15_000)
-    }
     const metrics = await (await call(`http://127.0.0.1:${big.port}/metrics`)).text()
     const inFlight = /^nexus_worker_in_flight (\d+)/m.exec(metrics)?.[1]
     const gauge = (name: string) =>

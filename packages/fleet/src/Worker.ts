@@ -44,10 +44,11 @@ export interface Settings {
  * @category constructors
  */
 export const defaults: Settings = {
-  concurrency: 16,
-  visibilityTimeout: 30,
-  pollSeconds: 5,
-  grace: Duration.seconds(30),
+  // The queue's own defaults for its loop: one source for both.
+  concurrency: LlmQueue.consumeDefaults.concurrency,
+  visibilityTimeout: LlmQueue.consumeDefaults.visibilityTimeout,
+  pollSeconds: LlmQueue.consumeDefaults.pollSeconds,
+  grace: LlmQueue.consumeDefaults.grace,
   retry: { maxAttempts: 5, backoffBase: Duration.seconds(2), backoffMax: Duration.seconds(60) },
   logContent: false
 }

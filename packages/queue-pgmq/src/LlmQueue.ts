@@ -34,7 +34,7 @@ import {
 } from "./Contract.ts"
 import type { Message, MessageId } from "./Messages.ts"
 import { fromSqlError, pgmqError } from "./Errors.ts"
-import { type ConsumeOptions, type Delivery, Later } from "./internal/consumer.ts"
+import { type ConsumeOptions, consumeDefaults, type Delivery, Later } from "./internal/consumer.ts"
 import { type Completion } from "./internal/completions.ts"
 import * as Completions from "./internal/completions.ts"
 import * as Consumer from "./internal/consumer.ts"
@@ -96,6 +96,11 @@ export {
    * @category models
    */
   type ConsumeOptions,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  consumeDefaults,
   /**
    * @since 0.1.0
    * @category models
@@ -248,21 +253,27 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
     })
   )
 
+  const requestsTable = sql`${sql("pgmq")}.${sql(QueueName.tables(REQUESTS as QueueName.QueueName).queue)}`
+
   /**
-   * Runs `then` in a transaction that first locks the request and checks that `readCt` is still
-   * its latest delivery; false (and nothing written) when it is not.
+   * Publishes with `publish` and archives the request in one transaction, if this delivery is
+   * still its latest: the row is locked only when its `read_ct` is the one delivered (as
+   * `complete` and `release` claim it); false, and nothing written, when it is not.
    */
-  const ifStillOurs = (
+  const whileStillOurs = (
     msgId: MessageId,
     readCt: number,
-    then: Effect.Effect<void, QueueError>
+    publish: Effect.Effect<void, QueueError>
   ): Effect.Effect<boolean, QueueError> =>
     sql
       .withTransaction(
         Effect.gen(function* () {
-          const current = yield* pgmq.setVt(REQUESTS, msgId, 30)
-          if (Option.isNone(current) || current.value.readCt !== readCt) return yield* new Superseded()
-          yield* then
+          const claimed = yield* sql`
+            SELECT msg_id FROM ${requestsTable}
+            WHERE msg_id = ${msgId}::bigint AND read_ct = ${readCt}::integer FOR UPDATE`
+          if (claimed.length === 0) return yield* new Superseded()
+          yield* publish
+          yield* pgmq.archive(REQUESTS, msgId)
           return true
         })
       )
@@ -270,12 +281,6 @@ const make = (pgmq: Pgmq["Service"], sql: PgClient.PgClient, scope: Scope.Scope,
         Effect.catchTag("Superseded", () => Effect.succeed(false)),
         Effect.catchTag("SqlError", (error) => Effect.fail(pgmqError("transaction", REQUESTS)(error)))
       )
-
-  /** Publishes with `publish` and archives the request, if this delivery is still its latest. */
-  const whileStillOurs = (msgId: MessageId, readCt: number, publish: Effect.Effect<void, QueueError>) =>
-    ifStillOurs(msgId, readCt, Effect.andThen(publish, pgmq.archive(REQUESTS, msgId)))
-
-  const requestsTable = sql`${sql("pgmq")}.${sql(QueueName.tables(REQUESTS as QueueName.QueueName).queue)}`
 
   /** One statement: the request locked if this delivery is still its latest, then its new visibility. */
   const release = Tracing.fn("LlmQueue.release", (msgId: MessageId, readCt: number, seconds: number) =>

@@ -32,63 +32,63 @@ const setting = <A>(
     Flag.withDefault(fallback)
   )
 
-const positive = (name: string) => Config.Int(name)
-const seconds = (name: string) => Config.Number(name)
+const integer = (name: string) => Config.Int(name)
+const number = (name: string) => Config.Number(name)
 
 const flags = {
   concurrency: setting(
     Flag.Int("concurrency"),
     "NEXUS_WORKER_CONCURRENCY",
-    positive,
+    integer,
     Worker.defaults.concurrency,
     "Requests streamed at once by this process"
   ),
   visibilityTimeout: setting(
     Flag.Int("visibility-timeout"),
     "NEXUS_WORKER_VISIBILITY_TIMEOUT",
-    positive,
+    integer,
     Worker.defaults.visibilityTimeout,
     "Seconds a request stays invisible to other workers once read (extended while it streams; after a crash, the time before another worker takes it)"
   ),
   pollInterval: setting(
     Flag.Int("poll-interval"),
     "NEXUS_WORKER_POLL_INTERVAL",
-    positive,
+    integer,
     Worker.defaults.pollSeconds,
     "Seconds between reads when no insert notification comes (an idle worker's one query)"
   ),
   maxAttempts: setting(
     Flag.Int("max-attempts"),
     "NEXUS_WORKER_MAX_ATTEMPTS",
-    positive,
+    integer,
     Worker.defaults.retry.maxAttempts,
     "Deliveries of a request before a retryable failure becomes its result"
   ),
   backoff: setting(
     Flag.Finite("backoff"),
     "NEXUS_WORKER_BACKOFF",
-    seconds,
+    number,
     Duration.toSeconds(Worker.defaults.retry.backoffBase),
     "Seconds before the first retry, doubled at each one"
   ),
   backoffMax: setting(
     Flag.Finite("backoff-max"),
     "NEXUS_WORKER_BACKOFF_MAX",
-    seconds,
+    number,
     Duration.toSeconds(Worker.defaults.retry.backoffMax),
     "The longest wait between retries, in seconds"
   ),
   grace: setting(
     Flag.Finite("grace"),
     "NEXUS_WORKER_GRACE",
-    seconds,
+    number,
     Duration.toSeconds(Worker.defaults.grace),
     "Seconds the requests in hand may finish after SIGTERM before they are put back"
   ),
   port: setting(
     Flag.Int("port"),
     "NEXUS_WORKER_PORT",
-    positive,
+    integer,
     9480,
     "Port of /healthz, /readyz and /metrics (0: any free port, logged at start)"
   ),

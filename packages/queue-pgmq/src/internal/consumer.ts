@@ -75,6 +75,19 @@ export interface ConsumeOptions {
   readonly onInFlight?: ((change: 1 | -1) => Effect.Effect<void>) | undefined
 }
 
+/**
+ * What `consume` does when an option is not given.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const consumeDefaults = {
+  concurrency: 16,
+  visibilityTimeout: 30,
+  pollSeconds: 5,
+  grace: Duration.seconds(30)
+} as const
+
 /** What the consumer needs of `LlmQueue`. */
 export interface Parts {
   readonly pgmq: Pgmq["Service"]
@@ -105,9 +118,9 @@ export const consume =
   ): Effect.Effect<void, QueueError, R> =>
     Effect.gen(function* () {
       const { pgmq, sql, maxBytes } = parts
-      const concurrency = Math.max(1, options.concurrency ?? 16)
-      const vt = Math.max(1, options.visibilityTimeout ?? 30)
-      const poll = Duration.seconds(options.pollSeconds ?? 5)
+      const concurrency = Math.max(1, options.concurrency ?? consumeDefaults.concurrency)
+      const vt = Math.max(1, options.visibilityTimeout ?? consumeDefaults.visibilityTimeout)
+      const poll = Duration.seconds(options.pollSeconds ?? consumeDefaults.pollSeconds)
       const onInFlight = options.onInFlight ?? (() => Effect.void)
       const slots = yield* Semaphore.make(concurrency)
       const quarter = Math.ceil(concurrency / 4)
@@ -250,7 +263,10 @@ export const consume =
         for (const message of messages) yield* start(message)
       }
 
-      const finished = yield* Effect.timeoutOption(FiberSet.awaitEmpty(inFlight), options.grace ?? "30 seconds")
+      const finished = yield* Effect.timeoutOption(
+        FiberSet.awaitEmpty(inFlight),
+        options.grace ?? consumeDefaults.grace
+      )
       if (finished._tag === "None") {
         yield* Effect.logWarning("grace period over: putting back the requests still in hand", {
           requests: held.size
