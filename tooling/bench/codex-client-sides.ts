@@ -3,7 +3,7 @@
 // inside another checkout and run both clients in one process, side by side. Only what every
 // version of the client since its first release shares is used here (the stand-ins answer the
 // union of the versions' service methods).
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { TokenSet } from "@nexus/oauth"
 import { CodexClient, ModelCatalog, UsageWindows } from "@nexus/provider-codex"
 import { Credentials } from "@nexus/token-store"

@@ -7,7 +7,7 @@
 // another checkout of Nexus (e.g. `git worktree add /tmp/before <commit>`, then `./dev setup`
 // there) to the same run, taking turns with this one: before/after figures of a change measured
 // side by side, not in two runs that the machine's drift sets apart.
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { TokenSet } from "@nexus/oauth"
 import { Console, Effect } from "effect"
 import { benchArgs } from "./args.ts"

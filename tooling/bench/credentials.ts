@@ -2,7 +2,7 @@
 // side by side in one run with reading the row from Postgres on every call (what a cache-less
 // implementation does) and with a bare Effect.succeed of the token (the floor).
 //   node tooling/bench/credentials.ts [--seconds 3]
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Emulator } from "@nexus/codex-emulator"
 import { OAuthClient, TokenSet } from "@nexus/oauth"
 import { TestDatabase } from "@nexus/testing"

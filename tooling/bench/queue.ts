@@ -5,7 +5,7 @@
 // Commits do not wait for the disk unless --durable: this VM's fsync (about 3.5 ms) would otherwise
 // be most of every call and hide what the clients cost.
 //   node tooling/bench/queue.ts [--rounds 6] [--scale 1] [--durable]   (scale multiplies the operations per round)
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { PgClient } from "@effect/sql-pg"
 import { Migrations, Pgmq } from "@nexus/queue-pgmq"
 import { TestDatabase } from "@nexus/testing"

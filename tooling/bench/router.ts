@@ -3,7 +3,8 @@
 // adds, and the database round trips per plan in steady state (the pool is in memory, kept by
 // LISTEN). Goals: at most 20 µs added per plan, 0 round trips per request.
 //   node tooling/bench/router.ts [--seconds 6] [--rounds 6]   (seconds per side, split over the rounds)
-import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Emulator } from "@nexus/codex-emulator"
 import { OAuthClient, TokenSet } from "@nexus/oauth"
 import { CodexClient, Migrations as ProviderMigrations, ModelCatalog, UsageWindows } from "@nexus/provider-codex"

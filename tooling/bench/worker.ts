@@ -5,11 +5,13 @@
 //   2. 1 s upstream latency, concurrency 256 over 2 workers: requests/s beside the 256/s that
 //      Little's law allows (goal ≥ 0.9);
 //   3. one worker's RSS with 1,000 streams in flight (goal ≤ 200 MB).
-// The workers run as `nexus-worker` runs (V8's default young generation up to concurrency 64,
-// 2 MB semi-spaces above); BENCH_WORKER_NODE_OPTIONS (e.g. --max-semi-space-size=2) overrides.
+// The workers run as `nexus-worker` ships: the bundle (`pnpm build`, rebuilt here first), with V8's
+// default young generation up to concurrency 64 and 2 MB semi-spaces above;
+// BENCH_WORKER_NODE_OPTIONS (e.g. --max-semi-space-size=2) overrides. --sources runs
+// apps/worker/src/bin.ts instead (Node loading the TypeScript module by module), to compare.
 // Commits do not wait for the disk (synchronous_commit off on the scratch database) unless
 // --durable: this VM's fsync would otherwise be most of each round trip on both sides.
-//   node tooling/bench/worker.ts [--rounds 3] [--requests 2000] [--concurrency 16] [--parts 1,2,3] [--durable] [--profile DIR]
+//   node tooling/bench/worker.ts [--rounds 3] [--requests 2000] [--concurrency 16] [--parts 1,2,3] [--durable] [--sources] [--profile DIR]
 import { TestDatabase } from "@nexus/testing"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
@@ -28,6 +30,8 @@ const values = benchArgs({
   concurrency: { type: "string", default: "16" },
   /** Which parts to run: 1 (zero latency), 2 (1 s latency), 3 (RSS); all by default. */
   parts: { type: "string", default: "1,2,3" },
+  /** Runs the worker from its TypeScript sources instead of the bundle. */
+  sources: { type: "boolean", default: false },
   /** Writes a V8 CPU profile of each worker into this directory (node --cpu-prof). */
   profile: { type: "string" }
 })
@@ -37,6 +41,16 @@ const parts = new Set(values.parts.split(",").map((part) => part.trim()))
 const sideConcurrency = Math.max(1, Number(values.concurrency))
 
 const root = new URL("../../", import.meta.url).pathname
+const workerBin = values.sources
+  ? join(root, "apps/worker/src/bin.ts")
+  : join(root, "apps/worker/dist/nexus-worker.mjs")
+if (!values.sources) {
+  execFileSync(process.execPath, ["../../tooling/build.ts", "src/bin.ts", "dist/nexus-worker.mjs"], {
+    cwd: join(root, "apps/worker"),
+    stdio: ["ignore", "ignore", "inherit"]
+  })
+}
+console.log(`nexus-worker: ${values.sources ? "from its sources (--sources)" : "the bundle, as it ships"}`)
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -136,21 +150,17 @@ try {
   await pool.query("SELECT pgmq.create('bench_raw')")
 
   const startWorker = async (concurrency: number) => {
-    const child = spawn(
-      process.execPath,
-      [join(root, "apps/worker/src/bin.ts"), "--port", "0", "--concurrency", String(concurrency)],
-      {
-        env: {
-          ...env,
-          NEXUS_LOG_LEVEL: "info",
-          ...(process.env["BENCH_WORKER_NODE_OPTIONS"] === undefined
-            ? {}
-            : { NODE_OPTIONS: process.env["BENCH_WORKER_NODE_OPTIONS"] }),
-          ...(values.profile === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values.profile}` })
-        },
-        stdio: ["ignore", "ignore", "pipe"]
-      }
-    )
+    const child = spawn(process.execPath, [workerBin, "--port", "0", "--concurrency", String(concurrency)], {
+      env: {
+        ...env,
+        NEXUS_LOG_LEVEL: "info",
+        ...(process.env["BENCH_WORKER_NODE_OPTIONS"] === undefined
+          ? {}
+          : { NODE_OPTIONS: process.env["BENCH_WORKER_NODE_OPTIONS"] }),
+        ...(values.profile === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values.profile}` })
+      },
+      stdio: ["ignore", "ignore", "pipe"]
+    })
     children.push(child)
     let log = ""
     await new Promise<void>((resolve, reject) => {

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Database } from "@nexus/database"
 import { CodexClient, Migrations as ProviderMigrations, UsageWindows } from "@nexus/provider-codex"
 import { LlmQueue, Pgmq } from "@nexus/queue-pgmq"

@@ -31,8 +31,9 @@ if (!given && concurrency() > 64 && typeof process.execve === "function") {
   process.execve(process.execPath, [process.execPath, `${FLAG}=2`, ...process.execArgv, ...process.argv.slice(1)])
 }
 
-const { NodeRuntime, NodeServices } = await import("@effect/platform-node")
-const { Effect } = await import("effect")
+const NodeRuntime = await import("@effect/platform-node/NodeRuntime")
+const NodeServices = await import("@effect/platform-node/NodeServices")
+const Effect = await import("effect/Effect")
 const { run } = await import("@nexus/cli/Run")
 const { make } = await import("@nexus/cli/worker")
 

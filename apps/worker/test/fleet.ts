@@ -8,7 +8,8 @@ import { Effect, Layer } from "effect"
 import { childEnv, type Env, nexus, type Running, startBin, TestLive } from "../../cli/test/helpers.ts"
 import { envFromIssued, reset } from "../../cli/test/session.ts"
 
-const WORKER = new URL("../src/bin.ts", import.meta.url).pathname
+/** `nexus-worker` as it ships: the bundle `test/bundle.setup.ts` has just built. */
+const WORKER = new URL("../dist/nexus-worker.mjs", import.meta.url).pathname
 
 /** The test's own queue client, on the scratch database (as an agent would be). */
 export const FleetLive = LlmQueue.LlmQueue.layerNoDeps.pipe(

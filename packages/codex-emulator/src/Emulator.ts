@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Clock, Context, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
 import { HttpRouter, HttpServer, type HttpServerError } from "effect/http"
 import { NetAddress } from "effect/net"

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Contract, Pgmq } from "@nexus/queue-pgmq"
 import { AccountPool } from "@nexus/router"
 import { Clock, Effect, Layer, Metric } from "effect"

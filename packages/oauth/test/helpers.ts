@@ -1,5 +1,5 @@
 // Shared setup for the oauth tests: an emulator on loopback and an OAuthClient pointed at it.
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Emulator } from "@nexus/codex-emulator"
 import { Ports } from "@nexus/testing"
 import { Effect, Layer } from "effect"

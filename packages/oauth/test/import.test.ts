@@ -1,7 +1,7 @@
 // Import of credentials that already exist on the machine (protocol §4): the Codex CLI's auth.json
 // and the seed tokens.json, read from real files in a temporary directory. A bad file fails with a
 // one-line CredentialsFileError that names the file and the problem, never a stack or a token.
-import { NodeServices } from "@effect/platform-node"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"

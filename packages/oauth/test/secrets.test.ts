@@ -3,7 +3,7 @@
 // then none of the access, refresh or id token strings seen in the run may appear in any captured
 // line, nor in any error's message, String() or JSON. (The emulator's counters and recorded
 // requests are not logs and are not looked at.)
-import { NodeServices } from "@effect/platform-node"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
 import { Cause, Duration, Effect, Exit, Layer, Logger, Redacted, References } from "effect"

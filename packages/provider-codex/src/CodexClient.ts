@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type { PgClient } from "@effect/sql-pg"
 import type { Errors as DatabaseErrors } from "@nexus/database"
 import { type Errors as OAuthErrors, OAuthConfig, type TokenSet } from "@nexus/oauth"

@@ -1,4 +1,4 @@
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, layer } from "@effect/vitest"
 import type { Domain } from "@nexus/codex-emulator"
 import { TokenSet } from "@nexus/oauth"

@@ -1,6 +1,6 @@
 // The real parts every provider test runs on: the emulator (strict), a scratch database, and
 // Credentials (store, key, OAuth) over both.
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Emulator } from "@nexus/codex-emulator"
 import { OAuthClient, TokenSet } from "@nexus/oauth"
 import { TestDatabase } from "@nexus/testing"

@@ -2,7 +2,7 @@
 // retry options, each result's own usage windows under concurrency, and the idle limit on the
 // Effect clock. Real emulator over real HTTP, real Postgres; only the clock of the last tests is a
 // TestClock, provided around the client those tests build.
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it as unit, layer } from "@effect/vitest"
 import { Errors as OAuthErrors } from "@nexus/oauth"
 import { RecordedSpans } from "@nexus/testing"

@@ -1,6 +1,6 @@
 // The real parts every router test runs on: the emulator, a scratch database with every package's
 // tables, Credentials, the Codex client (fast backoff, two attempts), and the router over them.
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { PgClient } from "@effect/sql-pg"
 import { Emulator } from "@nexus/codex-emulator"
 import { OAuthClient, TokenSet } from "@nexus/oauth"

@@ -1,5 +1,5 @@
 // The policy: the built-in table, selectors over the catalog's metadata, files and their errors.
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import type { ModelCatalog } from "@nexus/provider-codex"
 import { ConfigProvider, Duration, Effect, Layer, Option } from "effect"

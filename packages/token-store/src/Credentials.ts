@@ -29,7 +29,7 @@ import {
   Schema,
   SchemaTransformation
 } from "effect"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import type { Errors as DatabaseErrors } from "@nexus/database"
 import { hostname } from "node:os"
 import { Crypto } from "./Crypto.ts"

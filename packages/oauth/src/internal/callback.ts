@@ -1,7 +1,7 @@
 // The loopback server that receives the browser's redirect (protocol §1): 127.0.0.1 only, the
 // redirect URI's port or the registered fallback 1457, state compared before anything else,
 // single use, one success page.
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Deferred, Duration, Effect, Exit, Layer, Predicate, Scope } from "effect"
 import { type HttpClient, HttpRouter, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"

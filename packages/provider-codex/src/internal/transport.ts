@@ -7,7 +7,7 @@
 // (`NodeHttpClient.Dispatcher`), so connections are pooled with every other request of the
 // process and a proxy or custom Agent given there applies here too.
 import { Effect } from "effect"
-import type { NodeHttpClient } from "@effect/platform-node"
+import type * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type { Readable } from "node:stream"
 
 /** A status, its headers and the body still to read. */
