@@ -8,7 +8,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Database, type Errors as DatabaseErrors, Migrations as DatabaseMigrations } from "@nexus/database"
 import { Credentials } from "@nexus/token-store"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Schema, Semaphore } from "effect"
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "effect/http"
 import { SqlClient, SqlSchema } from "effect/sql"
 import * as Backend from "./internal/backend.ts"
@@ -292,10 +292,14 @@ const make = Effect.fnUntraced(function* (options: Options) {
         ? Effect.map(Effect.succeed(current.models), remember)
         : Effect.as(persist(BUNDLED_MODELS, "bundled", undefined), remember(BUNDLED_MODELS))
 
+  // One load at a time: the requests a worker starts with would otherwise each read the table
+  // (and, on a fresh database, each write the bundled catalog) before the first is remembered.
+  const loading = Semaphore.makeUnsafe(1)
+  const load = loading.withPermit(
+    Effect.suspend(() => (memory !== undefined ? Effect.succeed(memory) : Effect.flatMap(stored, fallback)))
+  )
   const cached = Effect.suspend(() =>
-    memory !== undefined
-      ? Effect.succeed(memory)
-      : Effect.flatMap(stored, fallback).pipe(Effect.withSpan("ModelCatalog.cached"))
+    memory !== undefined ? Effect.succeed(memory) : load.pipe(Effect.withSpan("ModelCatalog.cached"))
   )
 
   const models = Effect.fn("ModelCatalog.models")(function* (account: string) {

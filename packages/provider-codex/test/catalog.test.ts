@@ -1,3 +1,4 @@
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { PgClient } from "@effect/sql-pg"
 import { assert, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
@@ -129,6 +130,34 @@ layer(Live, { excludeTestServices: true, timeout: 60_000 })("ModelCatalog agains
       yield* catalog.models(account)
       assert.isTrue((yield* rows).every((row) => row.source === "upstream"))
     })
+  )
+
+  it.effect(
+    "a worker's first requests at once load the catalog once: the bundle is written once, not once per request",
+    () =>
+      Effect.gen(function* () {
+        const { emulator, sql } = yield* setup
+        // Counts the catalog writes (each clears the table first), for this test only.
+        yield* sql`CREATE TABLE catalog_writes (n integer)`
+        yield* sql.unsafe(`CREATE FUNCTION count_catalog_write() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO catalog_writes VALUES (1); RETURN NULL; END $$`)
+        yield* sql`CREATE TRIGGER count_catalog_write AFTER DELETE ON nexus.models
+        FOR EACH STATEMENT EXECUTE FUNCTION count_catalog_write()`
+        const fresh = yield* ModelCatalog.pipe(
+          Effect.provide(ModelCatalog.layer({ baseUrl: emulator.urls.codexBaseUrl })),
+          Effect.provide(NodeHttpClient.layerUndici)
+        )
+        const served = yield* Effect.all(
+          Array.from({ length: 16 }, () => fresh.resolve("gpt-5.5")),
+          { concurrency: "unbounded" }
+        )
+        const writes = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM catalog_writes`
+        yield* sql`DROP TRIGGER count_catalog_write ON nexus.models`
+        yield* sql`DROP FUNCTION count_catalog_write()`
+        yield* sql`DROP TABLE catalog_writes`
+        assert.isTrue(served.every((model) => model.slug === "gpt-5.5"))
+        assert.strictEqual(writes[0]!.n, 1)
+      })
   )
 
   it.effect("a 404 from /models leaves the bundled catalog in use", () =>
