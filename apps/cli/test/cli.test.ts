@@ -44,6 +44,9 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
       const help = yield* nexus(["login", "--help"], env)
       assert.strictEqual(help.code, 0, help.stderr)
       assert.include(help.stdout, "--device")
+      // Nor does it start the embedded one.
+      const db = yield* nexus(["db", "status", "--json"], env)
+      assert.strictEqual(JSON.parse(db.stdout).state, "absent")
     })
   )
 
@@ -441,16 +444,18 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
     })
   )
 
-  it.effect("without any database setting, every database command says to set DATABASE_URL", () =>
-    Effect.gen(function* () {
-      const env = { ...(yield* childEnv), DATABASE_URL: undefined }
-      const outcome = yield* nexus(["db", "migrate"], env)
-      assert.strictEqual(outcome.code, 1)
-      assert.include(
-        outcome.stderr,
-        "Nexus needs a PostgreSQL database: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/nexus)"
-      )
-    })
+  it.effect(
+    "with the embedded database switched off and none configured, a database command says to set DATABASE_URL",
+    () =>
+      Effect.gen(function* () {
+        const env = { ...(yield* childEnv), DATABASE_URL: undefined, NEXUS_EMBEDDED_DB: "off" }
+        const outcome = yield* nexus(["db", "migrate"], env)
+        assert.strictEqual(outcome.code, 1)
+        assert.include(
+          outcome.stderr,
+          "the embedded one is switched off (NEXUS_EMBEDDED_DB=off): set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/nexus)"
+        )
+      })
   )
 
   it.effect("no token issued by the emulator ever appears in any output, even with debug logging", () =>

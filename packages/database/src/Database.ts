@@ -2,7 +2,8 @@
  * The Nexus database and the queue database, as the runtime reaches them.
  *
  * - The Nexus database: `DATABASE_URL`, or `NEXUS_DB_HOST` / `NEXUS_DB_PORT` / `NEXUS_DB_NAME` /
- *   `NEXUS_DB_USER` / `NEXUS_DB_PASSWORD`.
+ *   `NEXUS_DB_USER` / `NEXUS_DB_PASSWORD`; with none of them, the embedded server of
+ *   `NEXUS_DATA_DIR` (started when it is not running; see `Embedded`).
  * - The queue database: `SHARED_QUEUE_DB_URL`, the same database when unset.
  *
  * Each connection is checked when its layer starts, so that an unreachable server fails at once with
@@ -14,7 +15,13 @@ import { PgClient } from "@effect/sql-pg"
 import { Config, Context, Duration, Effect, Layer, Option, Predicate, Redacted } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import type { SqlClient, SqlError } from "effect/sql"
-import { DatabaseNotConfigured, DatabaseUnavailable, InvalidDatabaseConfig } from "./Errors.ts"
+import * as Embedded from "./Embedded.ts"
+import {
+  DatabaseNotConfigured,
+  DatabaseUnavailable,
+  type EmbeddedDatabaseError,
+  InvalidDatabaseConfig
+} from "./Errors.ts"
 
 /**
  * Where a database is, as far as a message may tell, and how to connect.
@@ -86,47 +93,68 @@ export const fromUrl = Effect.fnUntraced(function* (variable: string, url: Redac
 })
 
 /**
- * The Nexus database, from the environment.
+ * What messages call the embedded database (its `Target.variable`).
  *
  * @since 0.1.0
  * @category config
  */
-export const target = Effect.gen(function* () {
-  const url = yield* optionalRedacted("DATABASE_URL")
-  if (Option.isSome(url)) return yield* fromUrl("DATABASE_URL", url.value)
-  const host = yield* optional("NEXUS_DB_HOST")
-  const portText = yield* optional("NEXUS_DB_PORT")
-  const name = yield* optional("NEXUS_DB_NAME")
-  const user = yield* optional("NEXUS_DB_USER")
-  const password = yield* optionalRedacted("NEXUS_DB_PASSWORD")
-  if ([host, portText, name, user].every(Option.isNone) && Option.isNone(password)) {
-    return yield* new DatabaseNotConfigured()
+export const EMBEDDED = "the embedded database"
+
+/** The embedded server of `NEXUS_DATA_DIR`, started unless it runs; said when this process started it. */
+const embedded = Effect.gen(function* () {
+  if (!(yield* Embedded.enabled)) return yield* new DatabaseNotConfigured()
+  const server = Embedded.EmbeddedPostgres.make(yield* Embedded.dataDir)
+  const started = yield* server.start
+  if (started.started) {
+    yield* Effect.logInfo(
+      `started the embedded PostgreSQL on 127.0.0.1:${started.port} (data in ${server.dataDir}); it keeps running for the next command until \`nexus db stop\``
+    )
   }
-  const port = Number(Option.getOrElse(portText, () => "5432"))
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) {
-    return yield* new InvalidDatabaseConfig({ variable: "NEXUS_DB_PORT", problem: "is not a port number" })
-  }
-  const resolved = {
-    host: Option.getOrElse(host, () => "127.0.0.1"),
-    port,
-    database: Option.getOrElse(name, () => "nexus"),
-    user: Option.getOrElse(user, () => "postgres"),
-    password
-  }
-  return {
-    variable: "NEXUS_DB_HOST",
-    ...resolved,
-    options: {
-      host: resolved.host,
-      port: resolved.port,
-      database: resolved.database,
-      username: resolved.user,
-      ...(Option.isSome(password) ? { password: password.value } : {}),
-      connectTimeout: CONNECT_TIMEOUT,
-      maxConnections: yield* maxConnections
-    }
-  } satisfies Target
+  return yield* fromUrl(EMBEDDED, yield* server.url)
 })
+
+/**
+ * The Nexus database, from the environment: `DATABASE_URL`, else `NEXUS_DB_*`, else the embedded
+ * server (started when it is not running).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const target: Effect.Effect<Target, DatabaseNotConfigured | InvalidDatabaseConfig | EmbeddedDatabaseError> =
+  Effect.gen(function* () {
+    const url = yield* optionalRedacted("DATABASE_URL")
+    if (Option.isSome(url)) return yield* fromUrl("DATABASE_URL", url.value)
+    const host = yield* optional("NEXUS_DB_HOST")
+    const portText = yield* optional("NEXUS_DB_PORT")
+    const name = yield* optional("NEXUS_DB_NAME")
+    const user = yield* optional("NEXUS_DB_USER")
+    const password = yield* optionalRedacted("NEXUS_DB_PASSWORD")
+    if ([host, portText, name, user].every(Option.isNone) && Option.isNone(password)) return yield* embedded
+    const port = Number(Option.getOrElse(portText, () => "5432"))
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+      return yield* new InvalidDatabaseConfig({ variable: "NEXUS_DB_PORT", problem: "is not a port number" })
+    }
+    const resolved = {
+      host: Option.getOrElse(host, () => "127.0.0.1"),
+      port,
+      database: Option.getOrElse(name, () => "nexus"),
+      user: Option.getOrElse(user, () => "postgres"),
+      password
+    }
+    return {
+      variable: "NEXUS_DB_HOST",
+      ...resolved,
+      options: {
+        host: resolved.host,
+        port: resolved.port,
+        database: resolved.database,
+        username: resolved.user,
+        ...(Option.isSome(password) ? { password: password.value } : {}),
+        connectTimeout: CONNECT_TIMEOUT,
+        maxConnections: yield* maxConnections
+      }
+    } satisfies Target
+  })
 
 /**
  * The queue database, from `SHARED_QUEUE_DB_URL`; none when it is unset (the Nexus database then).
@@ -187,13 +215,15 @@ export const unavailable =
     let detail = describe(error)
     if (Option.isSome(at.password)) detail = detail.split(Redacted.value(at.password.value)).join("***")
     const hint =
-      reason === "AuthenticationError"
-        ? `Check the user (${at.user}) and password in ${at.variable}.`
-        : reason === "ConnectionError"
-          ? `Start PostgreSQL or fix ${at.variable}, then try again.`
-          : /does not exist/.test(detail)
-            ? `Create it (createdb ${at.database}) or fix ${at.variable}, then try again.`
-            : `Check ${at.variable} and the server's log, then try again.`
+      at.variable === EMBEDDED
+        ? "`nexus db status` shows its state and log; `nexus db stop`, then any command, restarts it."
+        : reason === "AuthenticationError"
+          ? `Check the user (${at.user}) and password in ${at.variable}.`
+          : reason === "ConnectionError"
+            ? `Start PostgreSQL or fix ${at.variable}, then try again.`
+            : /does not exist/.test(detail)
+              ? `Create it (createdb ${at.database}) or fix ${at.variable}, then try again.`
+              : `Check ${at.variable} and the server's log, then try again.`
     return new DatabaseUnavailable({
       host: at.host,
       port: at.port,
@@ -251,7 +281,7 @@ export class Database extends Context.Service<Database, Target>()("@nexus/databa
    */
   static readonly layer: Layer.Layer<
     Database | PgClient.PgClient | SqlClient.SqlClient,
-    DatabaseUnavailable | DatabaseNotConfigured | InvalidDatabaseConfig
+    DatabaseUnavailable | DatabaseNotConfigured | InvalidDatabaseConfig | EmbeddedDatabaseError
   > = Layer.unwrap(Effect.map(target, Database.layerTarget))
 }
 

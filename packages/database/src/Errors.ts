@@ -14,7 +14,35 @@ import { Schema } from "effect"
  */
 export class DatabaseNotConfigured extends Schema.TaggedError<DatabaseNotConfigured>()("DatabaseNotConfigured", {}) {
   override get message() {
-    return "Nexus needs a PostgreSQL database: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/nexus)"
+    return "Nexus needs a PostgreSQL database and the embedded one is switched off (NEXUS_EMBEDDED_DB=off): set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/nexus), or unset NEXUS_EMBEDDED_DB"
+  }
+}
+
+/**
+ * The embedded PostgreSQL server (the default database, under `NEXUS_DATA_DIR`) could not be
+ * used. `reason` says which step failed: `unsupported` (no binaries for this platform),
+ * `unlinked` (its package's install script did not run), `user` (no account to run it as root),
+ * `busy` (another process held its lock too long), `init`, `start` or `stop`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EmbeddedDatabaseError extends Schema.TaggedError<EmbeddedDatabaseError>()("EmbeddedDatabaseError", {
+  reason: Schema.Literals(["unsupported", "unlinked", "user", "busy", "init", "start", "stop"]),
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  override get message() {
+    switch (this.reason) {
+      case "unsupported":
+      case "unlinked":
+      case "user":
+        return `The embedded PostgreSQL cannot run here: ${this.detail}. Set DATABASE_URL to a PostgreSQL server (15 or later) instead.`
+      case "busy":
+        return `The embedded PostgreSQL is busy: ${this.detail}. If no other nexus process is starting or stopping it, try again.`
+      default:
+        return `The embedded PostgreSQL could not ${this.reason === "init" ? "be created" : this.reason}: ${this.detail}. \`nexus db status\` shows where its data and log are; or set DATABASE_URL to a server of your own.`
+    }
   }
 }
 

@@ -10,6 +10,13 @@
 export * as Database from "./Database.ts"
 
 /**
+ * The embedded PostgreSQL server: the database when none is configured.
+ *
+ * @since 0.1.0
+ */
+export * as Embedded from "./Embedded.ts"
+
+/**
  * The database's typed failures.
  *
  * @since 0.1.0

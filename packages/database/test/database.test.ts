@@ -4,7 +4,11 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { TestDatabase } from "@nexus/testing"
 import { ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
 import { Migrator, SqlClient } from "effect/sql"
-import { Database, QueueDatabase, queueTarget, target } from "../src/Database.ts"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Database, EMBEDDED, QueueDatabase, queueTarget, target } from "../src/Database.ts"
+import { EmbeddedPostgres } from "../src/Embedded.ts"
 import * as Errors from "../src/Errors.ts"
 import * as Migrations from "../src/Migrations.ts"
 
@@ -55,9 +59,42 @@ describe("configuration", () => {
     })
   )
 
-  it.effect("nothing set is DatabaseNotConfigured; a bad URL names its variable, never its text", () =>
+  it.live(
+    "nothing set is the embedded server of NEXUS_DATA_DIR, started for it; with it switched off, DatabaseNotConfigured",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => mkdtempSync(join(tmpdir(), "nexus-target-"))),
+          (made) =>
+            Effect.andThen(
+              Effect.ignore(EmbeddedPostgres.make(made).destroy),
+              Effect.sync(() => rmSync(made, { recursive: true, force: true }))
+            )
+        )
+        const at = yield* target.pipe(withEnv({ NEXUS_DATA_DIR: dir }))
+        const status = yield* EmbeddedPostgres.make(dir).status
+        assert.strictEqual(status.state, "running")
+        assert.deepInclude(at, {
+          variable: EMBEDDED,
+          host: "127.0.0.1",
+          port: status.port!,
+          database: "nexus",
+          user: "nexus"
+        })
+        const rows = yield* Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          return yield* sql<{ readonly who: string }>`SELECT current_user AS who`
+        }).pipe(Effect.provide(Database.layerTarget(at)))
+        assert.deepStrictEqual(rows, [{ who: "nexus" }])
+        const off = yield* Effect.flip(target.pipe(withEnv({ NEXUS_DATA_DIR: dir, NEXUS_EMBEDDED_DB: "off" })))
+        assert.instanceOf(off, Errors.DatabaseNotConfigured)
+        assert.include(off.message, "set DATABASE_URL")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.effect("a bad URL names its variable, never its text", () =>
     Effect.gen(function* () {
-      assert.instanceOf(yield* Effect.flip(target.pipe(withEnv({}))), Errors.DatabaseNotConfigured)
       const scheme = yield* Effect.flip(target.pipe(withEnv({ DATABASE_URL: "mysql://root:pw@host/db" })))
       assert.include(scheme.message, "DATABASE_URL has the scheme mysql, not postgres")
       assert.notInclude(scheme.message, "pw")

@@ -4,7 +4,7 @@ import { assert, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
 import { TokenSet } from "@nexus/oauth"
 import { TokenStore } from "@nexus/token-store"
-import { Effect, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { ModelCatalog } from "../src/ModelCatalog.ts"
 import { withBackend } from "./helpers.ts"
 
@@ -144,8 +144,9 @@ layer(Live, { excludeTestServices: true, timeout: 60_000 })("ModelCatalog agains
         yield* sql`CREATE TRIGGER count_catalog_write AFTER DELETE ON nexus.models
         FOR EACH STATEMENT EXECUTE FUNCTION count_catalog_write()`
         const fresh = yield* ModelCatalog.pipe(
-          Effect.provide(ModelCatalog.layer({ baseUrl: emulator.urls.codexBaseUrl })),
-          Effect.provide(NodeHttpClient.layerUndici)
+          Effect.provide(
+            ModelCatalog.layer({ baseUrl: emulator.urls.codexBaseUrl }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+          )
         )
         const served = yield* Effect.all(
           Array.from({ length: 16 }, () => fresh.resolve("gpt-5.5")),

@@ -4,10 +4,10 @@
  *
  * @since 0.1.0
  */
+import { Embedded } from "@nexus/database"
 import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto"
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises"
-import { homedir } from "node:os"
 import { dirname, join } from "node:path"
 
 /**
@@ -147,9 +147,7 @@ export class Crypto extends Context.Service<
     Effect.gen(function* () {
       const given = yield* Config.option(Config.Redacted("NEXUS_TOKEN_KEY"))
       const previousText = yield* Config.String("NEXUS_TOKEN_KEY_PREVIOUS").pipe(Config.withDefault(""))
-      const dataDir = yield* Config.String("NEXUS_DATA_DIR").pipe(
-        Config.withDefault(join(homedir(), ".local", "share", "nexus"))
-      )
+      const dataDir = yield* Embedded.dataDir
       const previous: Array<Key> = []
       for (const text of previousText.split(",").filter((t) => t.trim().length > 0)) {
         const key = parseKey(text)

@@ -1,14 +1,17 @@
 /**
  * `nexus db migrate`: creates or updates every package's tables in one run (idempotent), then pgmq
  * and the LLM queues on the queue database; `nexus db pgmq-sql`: Nexus's pgmq-compatible install
- * as one SQL script, for a DBA to run with psql.
+ * as one SQL script, for a DBA to run with psql; `nexus db start|stop|status|url`: the embedded
+ * PostgreSQL server of the data dir (the database when DATABASE_URL is not set).
  *
  * @since 0.1.0
  */
-import { Database, Migrations } from "@nexus/database"
+import { Database, Embedded, Migrations } from "@nexus/database"
 import { Migrations as QueueMigrations, Pgmq, PgmqInstall } from "@nexus/queue-pgmq"
-import { Console, Effect } from "effect"
+import { Config, Console, Effect, Option, Redacted } from "effect"
 import { Command } from "effect/cli"
+import { ago } from "../internal/format.ts"
+import * as Flags from "../internal/flags.ts"
 import { SqlClient } from "effect/sql"
 import { migrations, QueueLive } from "../Services.ts"
 
@@ -61,6 +64,117 @@ const pgmqSql = Command.make(
   )
 )
 
+const server = Effect.map(Embedded.dataDir, Embedded.EmbeddedPostgres.make)
+
+/** A note when a configured database makes the embedded one unused. */
+const configuredElsewhere = Config.option(Config.String("DATABASE_URL")).pipe(
+  Effect.orElseSucceed(() => Option.none<string>()),
+  Effect.map((url) =>
+    Option.isSome(url) && url.value.trim() !== ""
+      ? "DATABASE_URL is set: Nexus uses that server, not this embedded one."
+      : undefined
+  )
+)
+
+const describe = (status: Embedded.Status) => {
+  const now = Date.now()
+  const lines = [
+    status.state === "running"
+      ? `The embedded PostgreSQL ${status.version ?? ""} is running on 127.0.0.1:${status.port} (pid ${status.pid}, started ${ago(status.startedAt!.getTime(), now)}).`
+      : status.state === "starting"
+        ? `The embedded PostgreSQL is starting or stopping (pid ${status.pid}).`
+        : status.state === "stopped"
+          ? `The embedded PostgreSQL ${status.version ?? ""} is stopped; any nexus command that needs it starts it (or \`nexus db start\`).`
+          : "The embedded PostgreSQL has not been created yet; the first nexus command that needs it creates and starts it (or `nexus db start`).",
+    `  data: ${status.dataDir}`,
+    `  cluster: ${status.cluster}`,
+    `  log: ${status.log}`
+  ]
+  return lines.join("\n").replace(/PostgreSQL  /g, "PostgreSQL ")
+}
+
+const statusJson = (status: Embedded.Status, extra: Record<string, unknown> = {}) =>
+  JSON.stringify(
+    {
+      state: status.state,
+      version: status.version ?? null,
+      pid: status.pid ?? null,
+      port: status.port ?? null,
+      started_at: status.startedAt?.toISOString() ?? null,
+      data_dir: status.dataDir,
+      cluster: status.cluster,
+      log: status.log,
+      ...extra
+    },
+    null,
+    2
+  )
+
+const start = Command.make(
+  "start",
+  { json: Flags.json("the server's state") },
+  Effect.fn("nexus.db.start")(function* ({ json }) {
+    const embedded = yield* server
+    const started = yield* embedded.start
+    const status = yield* embedded.status
+    if (json) return yield* Console.log(statusJson(status, { started: started.started }))
+    yield* Console.log(
+      started.started
+        ? `Started the embedded PostgreSQL on 127.0.0.1:${started.port} (pid ${started.pid}); data in ${embedded.dataDir}. It runs until \`nexus db stop\`.`
+        : `The embedded PostgreSQL was already running on 127.0.0.1:${started.port} (pid ${started.pid}).`
+    )
+    const note = yield* configuredElsewhere
+    if (note !== undefined) yield* Console.error(note)
+  })
+).pipe(
+  Command.withDescription(
+    "Start the embedded PostgreSQL of the data dir (creating it on first use); it runs until `nexus db stop`"
+  )
+)
+
+const stop = Command.make(
+  "stop",
+  { json: Flags.json("whether it was running") },
+  Effect.fn("nexus.db.stop")(function* ({ json }) {
+    const embedded = yield* server
+    const stopped = yield* embedded.stop
+    if (json) return yield* Console.log(JSON.stringify({ stopped, data_dir: embedded.dataDir }, null, 2))
+    yield* Console.log(
+      stopped
+        ? `Stopped the embedded PostgreSQL (data in ${embedded.dataDir}, kept for its next start).`
+        : "The embedded PostgreSQL was not running."
+    )
+  })
+).pipe(
+  Command.withDescription("Stop the embedded PostgreSQL (its data is kept); workers using it lose their connections")
+)
+
+const status = Command.make(
+  "status",
+  { json: Flags.json("the server's state") },
+  Effect.fn("nexus.db.status")(function* ({ json }) {
+    const current = yield* (yield* server).status
+    const note = yield* configuredElsewhere
+    if (json) return yield* Console.log(statusJson(current, { database_url_set: note !== undefined }))
+    yield* Console.log(describe(current))
+    if (note !== undefined) yield* Console.log(note)
+  })
+).pipe(Command.withDescription("Show the embedded PostgreSQL's state, port and where its data and log are"))
+
+const url = Command.make(
+  "url",
+  {},
+  Effect.fn("nexus.db.url")(function* () {
+    const note = yield* configuredElsewhere
+    if (note !== undefined) yield* Console.error(note)
+    yield* Console.log(Redacted.value(yield* (yield* server).url))
+  })
+).pipe(
+  Command.withDescription(
+    "Print the embedded PostgreSQL's URL, password included, for psql or any Postgres client (starts it when stopped)"
+  )
+)
+
 /**
  * `nexus db`: the database commands.
  *
@@ -69,5 +183,5 @@ const pgmqSql = Command.make(
  */
 export const db = Command.make("db").pipe(
   Command.withDescription("Manage the Nexus PostgreSQL database"),
-  Command.withSubcommands([migrate, pgmqSql])
+  Command.withSubcommands([migrate, start, stop, status, url, pgmqSql])
 )
