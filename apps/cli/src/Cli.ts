@@ -7,6 +7,7 @@ import { Command } from "effect/cli"
 import { accounts } from "./commands/accounts.ts"
 import { chat } from "./commands/chat.ts"
 import { db } from "./commands/db.ts"
+import { demo } from "./commands/demo.ts"
 import { models } from "./commands/models.ts"
 import { queue } from "./commands/queue.ts"
 import { route } from "./commands/route.ts"
@@ -26,7 +27,7 @@ import { run } from "./Run.ts"
  */
 export const nexus = Command.make("nexus").pipe(
   Command.withDescription("Nexus: ChatGPT sign-ins for the LLM worker fleet, kept in PostgreSQL"),
-  Command.withSubcommands([login, status, accounts, token, logout, chat, route, models, queue, worker, keys, db])
+  Command.withSubcommands([demo, login, status, accounts, token, logout, chat, route, models, queue, worker, keys, db])
 )
 
 /**

@@ -92,8 +92,36 @@ const binaries = Effect.gen(function* () {
       `${name}'s install script did not run, so ${missing.target} is missing: allow it (pnpm: "${name}": true under allowBuilds in pnpm-workspace.yaml, then pnpm install), or run \`node scripts/hydrate-symlinks.js\` in ${root}`
     )
   }
-  return found
+  return isRoot() ? yield* reachable(root) : found
 })
+
+/**
+ * As root the server runs as the postgres account, which cannot run programs from where root's
+ * checkout or home may be (0700 directories): the binaries are copied once, per package version,
+ * to /var/lib/nexus (readable by all), and run from there.
+ */
+const reachable = (root: string) =>
+  Effect.try({
+    try: (): Binaries => {
+      const version = JSON.parse(fs.readFileSync(join(root, "package.json"), "utf8")).version as string
+      const target = join("/var/lib/nexus", `pg-${process.platform}-${process.arch}-${version}`)
+      if (!fs.existsSync(join(target, "bin", "postgres"))) {
+        fs.mkdirSync("/var/lib/nexus", { recursive: true, mode: 0o755 })
+        const copying = `${target}.${process.pid}`
+        fs.cpSync(join(root, "native"), copying, { recursive: true, verbatimSymlinks: true })
+        fs.chmodSync(copying, 0o755)
+        try {
+          fs.renameSync(copying, target)
+        } catch {
+          fs.rmSync(copying, { recursive: true, force: true }) // another process's copy won
+        }
+      }
+      const bin = (program: keyof Binaries) => join(target, "bin", program)
+      return { pg_ctl: bin("pg_ctl"), initdb: bin("initdb"), postgres: bin("postgres") }
+    },
+    catch: (cause) =>
+      fail("unsupported", `the binaries could not be copied to /var/lib/nexus: ${firstLine(cause)}`, cause)
+  })
 
 /** The account the server runs as: none (this process's) unless root; then `postgres`, created when missing. */
 interface RunAs {
