@@ -194,7 +194,21 @@ const program = Effect.gen(function* () {
     const streamed = Effect.gen(function* () {
       const row = rows.find((entry) => entry.request.kind === "stream")!
       const started = Date.now()
-      const text = yield* nexus(["chat", "--stream", row.request.prompt])
+      const child = Demo.nexusChild(["chat", "--stream", row.request.prompt], env)
+      // The answer as it arrives, word count on the live view.
+      const words = () => child.output().trim().split(/\s+/).filter(Boolean).length
+      let ended = false
+      void child.done.then(() => (ended = true))
+      while (!ended) {
+        row.route = "nexus chat, streamed through the router"
+        row.outcome = `${words()} words so far`
+        if (tty) yield* show(row)
+        yield* Effect.sleep("50 millis")
+      }
+      if ((yield* Effect.promise(() => child.done)) !== 0) {
+        return yield* Effect.fail(`nexus chat failed: ${child.output().trim()}`)
+      }
+      const text = child.output()
       row.state = "done"
       row.latencyMs = Date.now() - started
       row.route = "nexus chat, streamed through the router"
