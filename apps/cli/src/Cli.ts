@@ -26,7 +26,17 @@ import { run } from "./Run.ts"
  * @category commands
  */
 export const nexus = Command.make("nexus").pipe(
-  Command.withDescription("Nexus: ChatGPT sign-ins for the LLM worker fleet, kept in PostgreSQL"),
+  Command.withDescription(
+    "Nexus: run LLM work on ChatGPT subscriptions — sign-ins, a PostgreSQL queue, routed workers"
+  ),
+  Command.withExamples([
+    { command: "nexus demo", description: "See the whole of Nexus run offline" },
+    { command: "nexus login --label work", description: "Sign a ChatGPT account in" },
+    {
+      command: 'nexus chat "Summarise RFC 8628 in one line"',
+      description: "Ask once, on the account the router chooses"
+    }
+  ]),
   Command.withSubcommands([demo, login, status, accounts, token, logout, chat, route, models, queue, worker, keys, db])
 )
 

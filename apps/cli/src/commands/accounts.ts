@@ -146,5 +146,9 @@ export const accounts = Command.make(
   })
 ).pipe(
   Command.withDescription("Show the account pool the router chooses from: plans, usage windows, blocks, cooldowns"),
+  Command.withExamples([
+    { command: "nexus accounts", description: "See each account's usage windows and cooldowns" },
+    { command: "nexus accounts --json", description: "The same, as JSON" }
+  ]),
   Command.provide(PoolLive)
 )

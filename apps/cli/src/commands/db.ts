@@ -19,8 +19,8 @@ const where = (at: Database.Target) => `database ${at.database} at ${at.host}:${
 
 const migrate = Command.make(
   "migrate",
-  {},
-  Effect.fn("nexus.db.migrate")(function* () {
+  { json: Flags.json("the migrations applied and pgmq's installation") },
+  Effect.fn("nexus.db.migrate")(function* ({ json }) {
     const at = yield* Database.Database
     const queues = yield* Database.QueueDatabase
     const applied = [
@@ -31,6 +31,23 @@ const migrate = Command.make(
         Effect.provideService(Database.Database, queues.target)
       ))
     ]
+    if (json) {
+      const pgmq = yield* Pgmq.Pgmq
+      return yield* Console.log(
+        JSON.stringify(
+          {
+            applied: applied.map((migration) => ({
+              id: migration.id,
+              name: migration.name,
+              package: migration.package
+            })),
+            pgmq: (yield* pgmq.installation).description
+          },
+          null,
+          2
+        )
+      )
+    }
     for (const migration of applied) {
       yield* Console.log(
         `Applied migration ${String(migration.id).padStart(4, "0")}_${migration.name} (${migration.package})`
@@ -49,6 +66,14 @@ const migrate = Command.make(
   Command.withDescription(
     "Create or update the Nexus tables of every package, pgmq and the LLM queues (safe to run any number of times)"
   ),
+  Command.withExamples([
+    { command: "nexus db migrate", description: "Create or update the tables and queues" },
+    {
+      command: "DATABASE_URL=postgres://postgres@db.internal:5432/nexus nexus db migrate",
+      description: "Migrate a shared PostgreSQL server"
+    },
+    { command: "nexus db migrate --json", description: "Print the migrations applied as JSON" }
+  ]),
   Command.provide(QueueLive)
 )
 
@@ -61,7 +86,11 @@ const pgmqSql = Command.make(
 ).pipe(
   Command.withDescription(
     "Print Nexus's pgmq-compatible install as one idempotent SQL script (for psql -f, on servers without the pgmq extension)"
-  )
+  ),
+  Command.withExamples([
+    { command: "nexus db pgmq-sql > pgmq.sql", description: "Save the install script" },
+    { command: 'nexus db pgmq-sql | psql "$DATABASE_URL"', description: "Install pgmq on a server with psql" }
+  ])
 )
 
 const server = Effect.map(Embedded.dataDir, Embedded.EmbeddedPostgres.make)
@@ -129,7 +158,11 @@ const start = Command.make(
 ).pipe(
   Command.withDescription(
     "Start the embedded PostgreSQL of the data dir (creating it on first use); it runs until `nexus db stop`"
-  )
+  ),
+  Command.withExamples([
+    { command: "nexus db start", description: "Start the embedded PostgreSQL" },
+    { command: "nexus db start --json", description: "Start it, print its state as JSON" }
+  ])
 )
 
 const stop = Command.make(
@@ -146,7 +179,11 @@ const stop = Command.make(
     )
   })
 ).pipe(
-  Command.withDescription("Stop the embedded PostgreSQL (its data is kept); workers using it lose their connections")
+  Command.withDescription("Stop the embedded PostgreSQL (its data is kept); workers using it lose their connections"),
+  Command.withExamples([
+    { command: "nexus db stop", description: "Stop the embedded PostgreSQL" },
+    { command: "nexus db stop --json", description: "Stop it, print whether it was running as JSON" }
+  ])
 )
 
 const status = Command.make(
@@ -159,7 +196,13 @@ const status = Command.make(
     yield* Console.log(describe(current))
     if (note !== undefined) yield* Console.log(note)
   })
-).pipe(Command.withDescription("Show the embedded PostgreSQL's state, port and where its data and log are"))
+).pipe(
+  Command.withDescription("Show the embedded PostgreSQL's state, port and where its data and log are"),
+  Command.withExamples([
+    { command: "nexus db status", description: "See whether the embedded PostgreSQL runs, and on which port" },
+    { command: "nexus db status --json", description: "The same, as JSON" }
+  ])
+)
 
 const url = Command.make(
   "url",
@@ -172,7 +215,11 @@ const url = Command.make(
 ).pipe(
   Command.withDescription(
     "Print the embedded PostgreSQL's URL, password included, for psql or any Postgres client (starts it when stopped)"
-  )
+  ),
+  Command.withExamples([
+    { command: 'psql "$(nexus db url)"', description: "Open psql on the embedded database" },
+    { command: 'DATABASE_URL="$(nexus db url)" ./my-service', description: "Point another program at it" }
+  ])
 )
 
 /**
@@ -183,5 +230,10 @@ const url = Command.make(
  */
 export const db = Command.make("db").pipe(
   Command.withDescription("Manage the Nexus PostgreSQL database"),
+  Command.withExamples([
+    { command: "nexus db migrate", description: "Create or update the tables and queues" },
+    { command: "nexus db status", description: "See the embedded PostgreSQL's state" },
+    { command: 'psql "$(nexus db url)"', description: "Open psql on the embedded database" }
+  ]),
   Command.withSubcommands([migrate, start, stop, status, url, pgmqSql])
 )

@@ -197,15 +197,22 @@ const program = Effect.gen(function* () {
       const child = Demo.nexusChild(["chat", "--stream", row.request.prompt], env)
       // The answer as it arrives, word count on the live view.
       const words = () => child.output().trim().split(/\s+/).filter(Boolean).length
-      let ended = false
-      void child.done.then(() => (ended = true))
-      while (!ended) {
-        row.route = "nexus chat, streamed through the router"
-        row.outcome = `${words()} words so far`
-        if (tty) yield* show(row)
-        yield* Effect.sleep("50 millis")
-      }
-      if ((yield* Effect.promise(() => child.done)) !== 0) {
+      const progress = Effect.forever(
+        Effect.andThen(
+          Effect.suspend(() => {
+            row.route = "nexus chat, streamed through the router"
+            row.outcome = `${words()} words so far`
+            return tty ? show(row) : Effect.void
+          }),
+          Effect.sleep("50 millis")
+        )
+      )
+      if (
+        (yield* Effect.raceFirst(
+          Effect.promise(() => child.done),
+          progress
+        )) !== 0
+      ) {
         return yield* Effect.fail(`nexus chat failed: ${child.output().trim()}`)
       }
       const text = child.output()

@@ -36,6 +36,12 @@ const rotate = Command.make(
   Command.withDescription(
     "Re-encrypt every stored token under the current NEXUS_TOKEN_KEY (old rows read with NEXUS_TOKEN_KEY_PREVIOUS)"
   ),
+  Command.withExamples([
+    {
+      command: "NEXUS_TOKEN_KEY=$NEW NEXUS_TOKEN_KEY_PREVIOUS=$OLD nexus keys rotate",
+      description: "Move every sign-in to the new key"
+    }
+  ]),
   Command.provide(
     Layer.provideMerge(TokenStore.TokenStore.layerPg, Layer.merge(Crypto.Crypto.layerConfig, DatabaseLive))
   )
@@ -49,5 +55,11 @@ const rotate = Command.make(
  */
 export const keys = Command.make("keys").pipe(
   Command.withDescription("Manage the key that encrypts stored tokens"),
+  Command.withExamples([
+    {
+      command: "NEXUS_TOKEN_KEY=$NEW NEXUS_TOKEN_KEY_PREVIOUS=$OLD nexus keys rotate",
+      description: "Re-encrypt every sign-in under a new key"
+    }
+  ]),
   Command.withSubcommands([rotate])
 )

@@ -95,6 +95,10 @@ export const logout = Command.make(
   })
 ).pipe(
   Command.withDescription("Revoke and delete a stored sign-in (or all of them)"),
+  Command.withExamples([
+    { command: "nexus logout --account work", description: "Sign one account out" },
+    { command: "nexus logout --all", description: "Sign every account out" }
+  ]),
   Command.validate(({ account, all }) =>
     all && Option.isSome(account)
       ? Effect.fail(new CliError.ValidationError({ message: "--account and --all cannot be combined: choose one" }))

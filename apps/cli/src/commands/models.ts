@@ -34,4 +34,11 @@ export const models = Command.make(
       )
     }
   })
-).pipe(Command.withDescription("List the models the Codex backend offers"), Command.provide(ChatLive))
+).pipe(
+  Command.withDescription("List the models the Codex backend offers"),
+  Command.withExamples([
+    { command: "nexus models", description: "List the models and their reasoning efforts" },
+    { command: "nexus models --account work --json", description: "One account's catalog, as JSON" }
+  ]),
+  Command.provide(ChatLive)
+)

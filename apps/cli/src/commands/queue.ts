@@ -97,6 +97,10 @@ const send = Command.make(
     {
       command: "nexus queue send --request request.json --wait 120",
       description: "Send a request and wait for its result"
+    },
+    {
+      command: "git diff | nexus queue send - --task reviewer --json",
+      description: "Send stdin, print the ids as JSON"
     }
   ]),
   Command.provide(QueueLive)
@@ -137,18 +141,33 @@ const stats = Command.make(
   })
 ).pipe(
   Command.withDescription("Every queue: messages waiting, visible now, the oldest's age, all ever sent"),
+  Command.withExamples([
+    { command: "nexus queue stats", description: "See how much work is waiting" },
+    { command: "nexus queue stats --json", description: "The same, as JSON" }
+  ]),
   Command.provide(QueueLive)
 )
 
 const purge = Command.make(
   "purge",
-  { queue: Argument.String("queue").pipe(Argument.withDescription("The queue to empty (its archive is kept)")) },
-  Effect.fn("nexus.queue.purge")(function* ({ queue }) {
+  {
+    queue: Argument.String("queue").pipe(Argument.withDescription("The queue to empty (its archive is kept)")),
+    json: Flags.json("the number of messages removed")
+  },
+  Effect.fn("nexus.queue.purge")(function* ({ queue, json }) {
     const pgmq = yield* Pgmq.Pgmq
     const removed = yield* pgmq.purgeQueue(queue)
+    if (json) return yield* Console.log(JSON.stringify({ queue, removed }))
     yield* Console.log(`Purged ${queue}: ${removed} message(s) removed (the archive a_${queue.toLowerCase()} is kept).`)
   })
-).pipe(Command.withDescription("Remove every message from a queue"), Command.provide(QueueLive))
+).pipe(
+  Command.withDescription("Remove every message from a queue"),
+  Command.withExamples([
+    { command: "nexus queue purge llm_requests_dlq", description: "Drop every dead letter" },
+    { command: "nexus queue purge llm_results --json", description: "Empty a queue, print how many went as JSON" }
+  ]),
+  Command.provide(QueueLive)
+)
 
 const list = Command.make(
   "list",
@@ -167,16 +186,24 @@ const list = Command.make(
     }
     yield* Console.log(`Put one back with: nexus queue dlq retry ID [--file fixed.json], or all with --all.`)
   })
-).pipe(Command.withDescription(`The requests in ${Contract.DEAD_LETTERS}, with why`), Command.provide(QueueLive))
+).pipe(
+  Command.withDescription(`The requests in ${Contract.DEAD_LETTERS}, with why`),
+  Command.withExamples([
+    { command: "nexus queue dlq list", description: "See the dead letters and why each failed" },
+    { command: "nexus queue dlq list --json", description: "The same, with their bodies, as JSON" }
+  ]),
+  Command.provide(QueueLive)
+)
 
 const retry = Command.make(
   "retry",
   {
     ids: Argument.String("id").pipe(Argument.withDescription("Dead letter ids (from `dlq list`)"), Argument.variadic()),
     all: Flag.Boolean("all").pipe(Flag.withDescription("Retry every dead letter"), Flag.withDefault(false)),
-    file: optional("file", "Send this fixed request instead of the dead letter's body (one id; - for stdin)")
+    file: optional("file", "Send this fixed request instead of the dead letter's body (one id; - for stdin)"),
+    json: Flags.json("the dead letters put back and their new message ids")
   },
-  Effect.fn("nexus.queue.dlq.retry")(function* ({ ids, all, file }) {
+  Effect.fn("nexus.queue.dlq.retry")(function* ({ ids, all, file, json }) {
     const queue = yield* LlmQueue.LlmQueue
     const parsed = yield* Effect.forEach(ids, (id) =>
       /^\d+$/.test(id)
@@ -191,17 +218,33 @@ const retry = Command.make(
       ? yield* Effect.flatMap(readInput(file.value), (text) => parseJson(text, `--file ${file.value}`))
       : undefined
     const retried = yield* queue.retry(all ? "all" : parsed, body as Schema.Json | undefined)
-    for (const entry of retried) {
-      yield* Console.log(`Dead letter ${entry.deadLetter} is back on ${Contract.REQUESTS} as message ${entry.request}.`)
-    }
     const missing = parsed.filter((id) => !retried.some((entry) => entry.deadLetter === id))
+    if (json) {
+      yield* Console.log(
+        JSON.stringify({
+          retried: retried.map((entry) => ({ id: String(entry.deadLetter), msgId: String(entry.request) })),
+          missing: missing.map(String)
+        })
+      )
+    } else {
+      for (const entry of retried) {
+        yield* Console.log(
+          `Dead letter ${entry.deadLetter} is back on ${Contract.REQUESTS} as message ${entry.request}.`
+        )
+      }
+    }
     if (missing.length > 0) {
       return yield* new NoDeadLetter({ ids: missing.map(String) })
     }
-    if (retried.length === 0) yield* Console.log(`${Contract.DEAD_LETTERS} is empty: nothing to retry.`)
+    if (retried.length === 0 && !json) yield* Console.log(`${Contract.DEAD_LETTERS} is empty: nothing to retry.`)
   })
 ).pipe(
   Command.withDescription("Put dead letters back on llm_requests (their body, or a fixed one with --file)"),
+  Command.withExamples([
+    { command: "nexus queue dlq retry 42", description: "Put one dead letter back as it was" },
+    { command: "nexus queue dlq retry 42 --file fixed.json", description: "Put it back with a fixed request" },
+    { command: "nexus queue dlq retry --all", description: "Put every dead letter back" }
+  ]),
   Command.validate(({ ids, all, file }) =>
     ids.length === 0 && !all
       ? Effect.fail(new CliError.ValidationError({ message: "say which: nexus queue dlq retry ID… or --all" }))
@@ -218,6 +261,10 @@ const retry = Command.make(
 
 const dlq = Command.make("dlq").pipe(
   Command.withDescription(`The dead letters (${Contract.DEAD_LETTERS})`),
+  Command.withExamples([
+    { command: "nexus queue dlq list", description: "See the dead letters and why each failed" },
+    { command: "nexus queue dlq retry --all", description: "Put every dead letter back" }
+  ]),
   Command.withSubcommands([list, retry])
 )
 
@@ -229,5 +276,13 @@ const dlq = Command.make("dlq").pipe(
  */
 export const queue = Command.make("queue").pipe(
   Command.withDescription("The LLM request queue (pgmq): send, stats, purge, dead letters"),
+  Command.withExamples([
+    {
+      command: 'nexus queue send "Summarise RFC 8628" --wait 120',
+      description: "Send a prompt and wait for its result"
+    },
+    { command: "nexus queue stats", description: "See how much work is waiting" },
+    { command: "nexus queue dlq list", description: "See the requests that could not be served" }
+  ]),
   Command.withSubcommands([send, stats, purge, dlq])
 )

@@ -85,7 +85,13 @@ const check = Command.make(
       )
     }
   })
-).pipe(Command.withDescription("Validate a routing policy file and print the table it yields"))
+).pipe(
+  Command.withDescription("Validate a routing policy file and print the table it yields"),
+  Command.withExamples([
+    { command: "nexus route check routes.yaml", description: "Validate a policy file, see its table" },
+    { command: "nexus route check routes.json --json", description: "The table as JSON" }
+  ])
+)
 
 /**
  * `nexus route`.

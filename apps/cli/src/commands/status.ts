@@ -144,5 +144,9 @@ export const status = Command.make(
   })
 ).pipe(
   Command.withDescription("Show the signed-in ChatGPT accounts and their tokens' state"),
+  Command.withExamples([
+    { command: "nexus status", description: "See every sign-in and when its token expires" },
+    { command: "nexus status --json", description: "The same, as JSON" }
+  ]),
   Command.provide(StoreLive)
 )

@@ -46,7 +46,17 @@ const refresh = Command.make(
       `Refreshed ${nameOf(after)} (account ${accountId}): the access token now expires ${expiry} (${DateTime.formatIso(after.tokens.expiresAt)}).`
     )
   })
-).pipe(Command.withDescription("Refresh an account's tokens now"), Command.provide(CredentialsLive))
+).pipe(
+  Command.withDescription("Refresh an account's tokens now"),
+  Command.withExamples([
+    { command: "nexus token refresh", description: "Refresh the only signed-in account" },
+    {
+      command: "nexus token refresh --account work --json",
+      description: "Refresh one account, print its new expiry as JSON"
+    }
+  ]),
+  Command.provide(CredentialsLive)
+)
 
 /**
  * `nexus token`: token maintenance.
@@ -56,5 +66,8 @@ const refresh = Command.make(
  */
 export const token = Command.make("token").pipe(
   Command.withDescription("Manage the stored tokens"),
+  Command.withExamples([
+    { command: "nexus token refresh --account work", description: "Refresh an account's tokens now" }
+  ]),
   Command.withSubcommands([refresh])
 )
