@@ -8,7 +8,17 @@ import { Effect, Redacted } from "effect"
 import { createHash } from "node:crypto"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { childEnv, nexus, type Outcome, start, tempDir, TEST_KEY, TestLive, withoutSeed } from "./helpers.ts"
+import {
+  childEnv,
+  nexus,
+  nexusOnTerminal,
+  type Outcome,
+  start,
+  tempDir,
+  TEST_KEY,
+  TestLive,
+  withoutSeed
+} from "./helpers.ts"
 import { assertNoTokenShapes, envFromIssued, ReaderLive, reset, statusJson } from "./session.ts"
 
 layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (it) => {
@@ -36,6 +46,26 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
         "Error: Unrecognized flag: --bogus in command nexus status. Run `nexus status --help` for usage.\n"
       )
     })
+  )
+
+  it.effect(
+    "colour only on a terminal and never with NO_COLOR; --completions prints a script for bash, zsh and fish naming every command",
+    () =>
+      Effect.gen(function* () {
+        const env = { ...(yield* childEnv), NO_COLOR: undefined }
+        const escape = /\x1b\[[0-9;]*m/
+        assert.match((yield* nexusOnTerminal(["db", "--help"], env)).stdout, escape)
+        assert.notMatch((yield* nexusOnTerminal(["db", "--help"], { ...env, NO_COLOR: "1" })).stdout, escape)
+        const piped = yield* nexus(["db", "--help"], env)
+        assert.notMatch(piped.stdout, escape)
+        assert.include(piped.stdout, "EXAMPLES")
+        for (const shell of ["bash", "zsh", "fish"]) {
+          const script = yield* nexus(["--completions", shell], env)
+          assert.strictEqual(script.code, 0, script.stderr)
+          for (const command of ["demo", "login", "status", "worker", "queue", "db"])
+            assert.include(script.stdout, command)
+        }
+      })
   )
 
   it.effect("--help needs no database: it works with none configured", () =>
