@@ -8,7 +8,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Database, type Errors as DatabaseErrors, Migrations as DatabaseMigrations } from "@nexus/database"
 import { Credentials } from "@nexus/token-store"
-import { Context, Effect, Layer, Schema, Semaphore } from "effect"
+import { Context, Effect, Fiber, Layer, Schema } from "effect"
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "effect/http"
 import { SqlClient, SqlSchema } from "effect/sql"
 import * as Backend from "./internal/backend.ts"
@@ -292,12 +292,18 @@ const make = Effect.fnUntraced(function* (options: Options) {
         ? Effect.map(Effect.succeed(current.models), remember)
         : Effect.as(persist(BUNDLED_MODELS, "bundled", undefined), remember(BUNDLED_MODELS))
 
-  // One load at a time: the requests a worker starts with would otherwise each read the table
-  // (and, on a fresh database, each write the bundled catalog) before the first is remembered.
-  const loading = Semaphore.makeUnsafe(1)
-  const load = loading.withPermit(
-    Effect.suspend(() => (memory !== undefined ? Effect.succeed(memory) : Effect.flatMap(stored, fallback)))
-  )
+  // One load at a time, shared: the requests a worker starts with would otherwise each read the
+  // table (and, on a fresh database, each write the bundled catalog) before the first is
+  // remembered. The load runs on a fiber of its own, so a caller that gives up (its deadline) does
+  // not end it for the others; a load that could not read the table is not kept.
+  let inFlight: Fiber.Fiber<ReadonlyArray<ModelInfo>> | undefined
+  const load = Effect.gen(function* () {
+    if (memory !== undefined) return memory
+    const fiber = inFlight ?? (inFlight = yield* Effect.forkDetach(Effect.flatMap(stored, fallback)))
+    const catalog = yield* Fiber.join(fiber)
+    if (inFlight === fiber) inFlight = undefined
+    return catalog
+  })
   const cached = Effect.suspend(() =>
     memory !== undefined ? Effect.succeed(memory) : load.pipe(Effect.withSpan("ModelCatalog.cached"))
   )

@@ -138,11 +138,23 @@ layer(Live, { excludeTestServices: true, timeout: 60_000 })("ModelCatalog agains
       Effect.gen(function* () {
         const { emulator, sql } = yield* setup
         // Counts the catalog writes (each clears the table first), for this test only.
-        yield* sql`CREATE TABLE catalog_writes (n integer)`
-        yield* sql.unsafe(`CREATE FUNCTION count_catalog_write() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN INSERT INTO catalog_writes VALUES (1); RETURN NULL; END $$`)
-        yield* sql`CREATE TRIGGER count_catalog_write AFTER DELETE ON nexus.models
-        FOR EACH STATEMENT EXECUTE FUNCTION count_catalog_write()`
+        yield* Effect.acquireRelease(
+          Effect.gen(function* () {
+            yield* sql`CREATE TABLE catalog_writes (n integer)`
+            yield* sql.unsafe(`CREATE FUNCTION count_catalog_write() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN INSERT INTO catalog_writes VALUES (1); RETURN NULL; END $$`)
+            yield* sql`CREATE TRIGGER count_catalog_write AFTER DELETE ON nexus.models
+              FOR EACH STATEMENT EXECUTE FUNCTION count_catalog_write()`
+          }),
+          () =>
+            Effect.orDie(
+              Effect.gen(function* () {
+                yield* sql`DROP TRIGGER count_catalog_write ON nexus.models`
+                yield* sql`DROP FUNCTION count_catalog_write()`
+                yield* sql`DROP TABLE catalog_writes`
+              })
+            )
+        )
         const fresh = yield* ModelCatalog.pipe(
           Effect.provide(
             ModelCatalog.layer({ baseUrl: emulator.urls.codexBaseUrl }).pipe(Layer.provide(NodeHttpClient.layerUndici))
@@ -153,12 +165,9 @@ layer(Live, { excludeTestServices: true, timeout: 60_000 })("ModelCatalog agains
           { concurrency: "unbounded" }
         )
         const writes = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM catalog_writes`
-        yield* sql`DROP TRIGGER count_catalog_write ON nexus.models`
-        yield* sql`DROP FUNCTION count_catalog_write()`
-        yield* sql`DROP TABLE catalog_writes`
         assert.isTrue(served.every((model) => model.slug === "gpt-5.5"))
         assert.strictEqual(writes[0]!.n, 1)
-      })
+      }).pipe(Effect.scoped)
   )
 
   it.effect("a 404 from /models leaves the bundled catalog in use", () =>

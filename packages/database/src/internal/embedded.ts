@@ -11,7 +11,7 @@
 // port it listens on) and `lock`. The cluster and its log sit beside them — except as root, which
 // PostgreSQL refuses to run as: then the server runs as the `postgres` user (created when missing)
 // from `/var/lib/nexus/<hash of the data dir>/`, where that user can reach it.
-import { Effect, Schedule } from "effect"
+import { Effect, Option, Schedule, Semaphore } from "effect"
 import { spawn } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
@@ -109,7 +109,14 @@ const reachable = (root: string) =>
         fs.mkdirSync("/var/lib/nexus", { recursive: true, mode: 0o755 })
         const copying = `${target}.${process.pid}`
         fs.cpSync(join(root, "native"), copying, { recursive: true, verbatimSymlinks: true })
-        fs.chmodSync(copying, 0o755)
+        // Readable (and where executable, runnable) by the postgres account whatever root's umask.
+        const open = (path: string) => {
+          const stat = fs.lstatSync(path)
+          if (stat.isSymbolicLink()) return
+          fs.chmodSync(path, stat.isDirectory() || (stat.mode & 0o100) !== 0 ? 0o755 : 0o644)
+          if (stat.isDirectory()) for (const entry of fs.readdirSync(path)) open(join(path, entry))
+        }
+        open(copying)
         try {
           fs.renameSync(copying, target)
         } catch {
@@ -122,6 +129,30 @@ const reachable = (root: string) =>
     catch: (cause) =>
       fail("unsupported", `the binaries could not be copied to /var/lib/nexus: ${firstLine(cause)}`, cause)
   })
+
+/** Kills (SIGKILL) the processes given `path` as their data directory (Linux: through /proc). */
+const stopOrphans = (path: string) => {
+  let pids: Array<string>
+  try {
+    pids = fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))
+  } catch {
+    return
+  }
+  for (const pid of pids) {
+    try {
+      if (
+        fs
+          .readFileSync(`/proc/${pid}/cmdline`, "utf8")
+          .split("\0")
+          .some((arg) => arg === path || arg === `--pgdata=${path}`)
+      ) {
+        process.kill(Number(pid), "SIGKILL")
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+}
 
 /** The account the server runs as: none (this process's) unless root; then `postgres`, created when missing. */
 interface RunAs {
@@ -138,7 +169,10 @@ const run = (
   Effect.callback<string, { readonly detail: string }>((resume) => {
     const child = spawn(file, args, {
       cwd: "/",
-      env: { ...process.env, LC_ALL: "C", LANG: "C" },
+      // Only what the programs need: a server outlives the command that started it, and its
+      // environment (readable by the database's superuser) must not be that command's secrets.
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", LC_ALL: "C", LANG: "C" },
+      windowsHide: true,
       // pg_ctl starts the server in a new session; this keeps pg_ctl itself away from the
       // terminal's signals too (Ctrl+C on `nexus demo` must not reach a starting server).
       detached: true,
@@ -202,11 +236,35 @@ export const alive = (pid: number) => {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EPERM") return false
   }
+  const stat = procStat(pid)
+  return stat === undefined || stat.state !== "Z" // no /proc (macOS): kill(2) is all there is
+}
+
+/** A process's state letter and start time (clock ticks since boot), from /proc; none without it. */
+const procStat = (pid: number): { readonly state: string; readonly startTime: string } | undefined => {
   try {
-    return fs.readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "")[0] !== "Z"
+    const fields = fs
+      .readFileSync(`/proc/${pid}/stat`, "utf8")
+      .replace(/^.*\) /, "")
+      .split(" ")
+    return { state: fields[0]!, startTime: fields[19]! }
   } catch {
-    return true // no /proc (macOS): kill(2) is all there is
+    return undefined
   }
+}
+
+/**
+ * Who holds a lock: the pid and, where /proc tells it, the process's start time — so that a pid
+ * used again by another process (after a reboot, or pid 1 of a restarted container) is not taken
+ * for the holder.
+ */
+const holderOf = (pid: number) => `${pid} ${procStat(pid)?.startTime ?? "-"}`
+
+const holderAlive = (holder: string) => {
+  const [pid, startTime] = holder.trim().split(" ")
+  if (!alive(Number(pid))) return false
+  const now = procStat(Number(pid))?.startTime
+  return startTime === undefined || startTime === "-" || now === undefined || now === startTime
 }
 
 /** The server as its postmaster.pid describes it, when its process is alive. */
@@ -227,6 +285,12 @@ export const running = (at: Layout): Running | undefined => {
   }
   const pid = Number(lines[0])
   if (!alive(pid)) return undefined
+  // After a reboot the pid may be another program's: only this cluster's postmaster counts.
+  try {
+    if (!fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(at.cluster)) return undefined
+  } catch {
+    // no /proc (macOS): the pid is all there is
+  }
   return {
     pid,
     port: Number(lines[3]),
@@ -237,41 +301,91 @@ export const running = (at: Layout): Running | undefined => {
 
 const lockPath = (at: Layout) => join(at.state, "lock")
 
-/** Takes the lock once: true when taken, false when a live process holds it (a dead one's is removed). */
+/**
+ * Takes the lock once: true when taken; false when a live process holds it, or held it a moment
+ * ago. A dead holder's lock is moved aside (rename is atomic: of processes finding the same dead
+ * holder, one moves it) and removed; a live lock moved aside by a race is put back.
+ */
 const tryLock = (at: Layout): boolean => {
   const path = lockPath(at)
   const mine = `${path}.${process.pid}`
-  fs.writeFileSync(mine, `${process.pid}\n`, { mode: 0o600 })
+  fs.writeFileSync(mine, `${holderOf(process.pid)}\n`, { mode: 0o600 })
   try {
     fs.linkSync(mine, path)
     return true
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
-    const holder = Number(fs.readFileSync(path, "utf8").trim())
-    if (!alive(holder)) fs.rmSync(path, { force: true })
+    const holder = readLock(at)
+    if (holder === undefined || holderAlive(holder)) return false
+    const aside = `${path}.stale.${process.pid}`
+    try {
+      fs.renameSync(path, aside)
+    } catch {
+      return false // another process moved it first
+    }
+    const moved = fs.readFileSync(aside, "utf8")
+    // A live holder's lock taken in between: back where it was (unless yet another took the place).
+    if (moved.trim() !== holder.trim() && holderAlive(moved)) {
+      try {
+        fs.linkSync(aside, path)
+      } catch {
+        // the lock was taken again meanwhile; that holder's own lock stands
+      }
+    }
+    fs.rmSync(aside, { force: true })
     return false
   } finally {
     fs.rmSync(mine, { force: true })
   }
 }
 
-/** Runs `effect` holding the data dir's lock, waiting up to a minute for another process's turn. */
-const withLock = <A, E, R>(at: Layout, effect: Effect.Effect<A, E, R>) =>
-  Effect.acquireUseRelease(
-    Effect.gen(function* () {
-      yield* Effect.sync(() => fs.mkdirSync(at.state, { recursive: true, mode: 0o700 }))
-      const taken = yield* poll(() => (tryLock(at) ? true : undefined), 1200)
-      if (taken === undefined) {
-        const holder = yield* Effect.sync(() => fs.readFileSync(lockPath(at), "utf8").trim())
-        return yield* fail("busy", `process ${holder} has held ${lockPath(at)} for a minute`)
-      }
+/** The lock's holder line, or none when there is no lock (released meanwhile). */
+const readLock = (at: Layout): string | undefined => {
+  try {
+    return fs.readFileSync(lockPath(at), "utf8")
+  } catch {
+    return undefined
+  }
+}
+
+/** One holder at a time within this process too (the lock file names the process, not the fiber). */
+const local = new Map<string, Semaphore.Semaphore>()
+
+/**
+ * Runs `effect` holding the data dir's lock, waiting up to a minute for another process's turn —
+ * interruptibly: only each single attempt to take it is not.
+ */
+const withLock = <A, E, R>(
+  at: Layout,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | EmbeddedDatabaseError, R> => {
+  const path = lockPath(at)
+  let semaphore = local.get(path)
+  if (semaphore === undefined) local.set(path, (semaphore = Semaphore.makeUnsafe(1)))
+  const attempt = Effect.acquireUseRelease(
+    Effect.sync(() => {
+      fs.mkdirSync(at.state, { recursive: true, mode: 0o700 })
+      return tryLock(at)
     }),
-    () => effect,
-    () =>
+    (taken) => (taken ? Effect.asSome(effect) : Effect.succeedNone),
+    (taken) =>
       Effect.sync(() => {
-        if (fs.readFileSync(lockPath(at), "utf8").trim() === String(process.pid)) fs.rmSync(lockPath(at))
+        if (taken && readLock(at)?.trim() === holderOf(process.pid)) fs.rmSync(path, { force: true })
       })
   )
+  const waiting = Effect.gen(function* () {
+    for (let tries = 0; tries < 1200; tries++) {
+      const done = yield* attempt
+      if (Option.isSome(done)) return done.value
+      yield* Effect.sleep("50 millis")
+    }
+    return yield* fail(
+      "busy",
+      `process ${readLock(at)?.split(" ")[0] ?? "?"} has held ${path} for a minute (delete that file if no nexus process runs)`
+    )
+  })
+  return semaphore.withPermit(waiting)
+}
 
 /** The generated password (0600), created on first use. */
 const password = (at: Layout) =>
@@ -343,8 +457,13 @@ const initialise = (at: Layout, bins: Binaries, user: RunAs | undefined, secret:
       if (user !== undefined) fs.chownSync(at.home, user.uid, user.gid)
       for (const entry of fs.readdirSync(at.home)) {
         const owner = /^cluster\.(\d+)$/.exec(entry)?.[1]
-        if (owner !== undefined && !alive(Number(owner)))
-          fs.rmSync(join(at.home, entry), { recursive: true, force: true })
+        // A dead process's, or this pid's from before (a restarted container's pid 1).
+        if (owner !== undefined && (!alive(Number(owner)) || Number(owner) === process.pid)) {
+          const leftover = join(at.home, entry)
+          // The initdb a killed process started may still be writing there: stopped first.
+          stopOrphans(leftover)
+          fs.rmSync(leftover, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 })
+        }
       }
     })
     // initdb reads the password from a file the server's account can read, removed at once.
@@ -418,29 +537,38 @@ export const start = (at: Layout): Effect.Effect<Started, EmbeddedDatabaseError>
           if (ready !== undefined) return { port: ready.port, pid: ready.pid, started: false }
           return yield* fail("start", `process ${already.pid} has not become ready in 30 s; ${logTail(at)}`)
         }
+        if (clusterVersion(at) !== undefined && storedPassword(at) === undefined) {
+          return yield* fail(
+            "start",
+            `the cluster ${at.cluster} exists but its password file ${join(at.state, "password")} is gone: restore that file, or delete ${at.home} to start afresh (its data is lost)`
+          )
+        }
         yield* initialise(at, bins, user, yield* password(at))
         // A server killed with SIGKILL leaves backends that take a moment to notice (its shared
         // memory is still in use until they do), and a recorded port may have been taken since:
         // a failed start is tried again, on a port found free again.
         const port = yield* choosePort(at).pipe(
           Effect.tap((candidate) =>
-            run(
-              bins.pg_ctl,
-              [
-                "start",
-                "-D",
-                at.cluster,
-                "-l",
-                at.log,
-                "-w",
-                "-t",
-                "60",
-                "-s",
-                "-o",
-                `-p ${candidate} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200`
-              ],
-              { runAs: user }
-            )
+            // Started meanwhile (a failed attempt that got there after all): nothing to do.
+            running(at)?.ready === true
+              ? Effect.void
+              : run(
+                  bins.pg_ctl,
+                  [
+                    "start",
+                    "-D",
+                    at.cluster,
+                    "-l",
+                    at.log,
+                    "-w",
+                    "-t",
+                    "60",
+                    "-s",
+                    "-o",
+                    `-p ${candidate} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200`
+                  ],
+                  { runAs: user }
+                )
           ),
           Effect.retry({ times: 3, schedule: Schedule.spaced("1 second") }),
           Effect.mapError((error) =>
@@ -459,20 +587,20 @@ export const start = (at: Layout): Effect.Effect<Started, EmbeddedDatabaseError>
     )
   })
 
+/** Stops the server, the lock held (fast shutdown: open sessions are ended); whether it was running. */
+const stopHeld = (at: Layout) =>
+  Effect.gen(function* () {
+    if (running(at) === undefined) return false
+    const bins = yield* binaries
+    const user = yield* runAs
+    yield* run(bins.pg_ctl, ["stop", "-D", at.cluster, "-m", "fast", "-w", "-t", "60", "-s"], { runAs: user }).pipe(
+      Effect.mapError(({ detail }) => fail("stop", detail))
+    )
+    return true
+  })
+
 /** Stops the server (fast shutdown: open sessions are ended); answers whether it was running. */
-export const stop = (at: Layout): Effect.Effect<boolean, EmbeddedDatabaseError> =>
-  withLock(
-    at,
-    Effect.gen(function* () {
-      if (running(at) === undefined) return false
-      const bins = yield* binaries
-      const user = yield* runAs
-      yield* run(bins.pg_ctl, ["stop", "-D", at.cluster, "-m", "fast", "-w", "-t", "60", "-s"], { runAs: user }).pipe(
-        Effect.mapError(({ detail }) => fail("stop", detail))
-      )
-      return true
-    })
-  )
+export const stop = (at: Layout): Effect.Effect<boolean, EmbeddedDatabaseError> => withLock(at, stopHeld(at))
 
 /** The PostgreSQL major version the cluster was created with, if it was. */
 export const clusterVersion = (at: Layout): string | undefined => {
@@ -483,14 +611,19 @@ export const clusterVersion = (at: Layout): string | undefined => {
   }
 }
 
-/** Stops the server and deletes everything of it: the cluster, its log, the password, the port. */
+/**
+ * Stops the server and deletes everything of it: the cluster, its log, the password, the port —
+ * only once it is stopped (files deleted under a running server would leave it unstoppable).
+ */
 export const destroy = (at: Layout): Effect.Effect<void, EmbeddedDatabaseError> =>
-  stop(at).pipe(
-    Effect.ensuring(
-      Effect.sync(() => {
-        fs.rmSync(at.home, { recursive: true, force: true })
-        fs.rmSync(at.state, { recursive: true, force: true })
-      })
+  Effect.andThen(
+    withLock(
+      at,
+      Effect.andThen(
+        stopHeld(at),
+        Effect.sync(() => fs.rmSync(at.home, { recursive: true, force: true }))
+      )
     ),
-    Effect.asVoid
+    // The lock lives in the state directory: gone last, once released.
+    Effect.sync(() => fs.rmSync(at.state, { recursive: true, force: true }))
   )
