@@ -53,7 +53,8 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
     () =>
       Effect.gen(function* () {
         const env = { ...(yield* childEnv), NO_COLOR: undefined }
-        const escape = /\x1b\[[0-9;]*m/
+        // A colour: ESC [ … m.
+        const escape = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`)
         assert.match((yield* nexusOnTerminal(["db", "--help"], env)).stdout, escape)
         assert.notMatch((yield* nexusOnTerminal(["db", "--help"], { ...env, NO_COLOR: "1" })).stdout, escape)
         const piped = yield* nexus(["db", "--help"], env)
