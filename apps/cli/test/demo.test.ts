@@ -49,9 +49,14 @@ describe("nexus demo", () => {
         assert.include(out, "12 requests, each with exactly one outcome")
         assert.include(out, "Nothing is left running.")
 
-        // Nothing left: no server of its data dir, no worker, no file.
-        assert.strictEqual((yield* Embedded.EmbeddedPostgres.make(dataDir!).status).state, "absent")
+        // Nothing left: no worker, no server of its data dir (wherever its cluster was), no file.
+        const workers = /pids (\d+) and (\d+)\)/.exec(out)!.slice(1).map(Number)
+        for (const pid of workers) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} still runs`)
+        const status = yield* Embedded.EmbeddedPostgres.make(dataDir!).status
+        assert.strictEqual(status.state, "absent")
+        assert.notInclude(processes(), status.cluster)
         assert.notInclude(processes(), dataDir!)
+        assert.isFalse(existsSync(status.cluster))
         assert.isFalse(existsSync(dataDir!))
         assert.deepStrictEqual(readdirSync(tmp), [])
       }),

@@ -19,9 +19,6 @@ import { join } from "node:path"
 import type { Row } from "../internal/demo.ts"
 import { Exit } from "../Run.ts"
 
-/** Variables of the caller's own that must not reach the demo's children. */
-const SCRUBBED = /^(DATABASE_URL|SHARED_QUEUE_DB_URL|NEXUS_DB_|NEXUS_TOKEN_|NEXUS_ROUTER_CONFIG|CODEX_|NEXUS_WORKER_)/
-
 const program = Effect.gen(function* () {
   // Loaded here only: no other command carries the emulator.
   const Demo = yield* Effect.promise(() => import("../internal/demo.ts"))
@@ -55,7 +52,7 @@ const program = Effect.gen(function* () {
   yield* step(`embedded PostgreSQL 18 on 127.0.0.1:${database.port} (data in ${dir})`)
 
   const env: Record<string, string | undefined> = {
-    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !SCRUBBED.test(name))),
+    ...Demo.baseEnv(),
     DATABASE_URL: url,
     CODEX_ISSUER: emulator.urls.issuer,
     CODEX_BASE_URL: emulator.urls.codexBaseUrl,
@@ -68,8 +65,8 @@ const program = Effect.gen(function* () {
   /** Runs `nexus args…` to its end; fails the demo with its output when it fails. */
   const nexus = (args: ReadonlyArray<string>) =>
     Effect.gen(function* () {
-      const child = Demo.nexusChild(args, env)
-      const code = yield* Effect.promise(() => child.done)
+      const child = yield* Demo.scopedChild(args, env)
+      const code = yield* Demo.exited(child, 60_000)
       if (code !== 0) return yield* Effect.fail(`nexus ${args.join(" ")} failed: ${child.output().trim()}`)
       return child.output()
     })
@@ -85,34 +82,22 @@ const program = Effect.gen(function* () {
     labels,
     ([account, label]) =>
       Effect.gen(function* () {
-        const child = Demo.nexusChild(["login", "--device", "--label", label], env)
+        const child = yield* Demo.scopedChild(["login", "--device", "--label", label], env)
         const [, code] = yield* Demo.waitForOutput(child, /enter the code (\S+)/, 20_000)
         // The person at the browser, approving the code for this account.
         yield* emulator.approveDevice(code!, { account })
-        const exit = yield* Effect.promise(() => child.done)
+        const exit = yield* Demo.exited(child, 30_000)
         if (exit !== 0) return yield* Effect.fail(`nexus login --device failed: ${child.output().trim()}`)
       }),
     { concurrency: "unbounded", discard: true }
   )
   yield* step("nexus login --device, twice: plus and pro signed in through the device flow")
 
+  // Scoped: stopped (SIGTERM, a clean drain) before the database they use is deleted.
   const workers = yield* Effect.forEach([1, 2], () =>
-    Effect.acquireRelease(
-      Effect.gen(function* () {
-        const child = Demo.nexusChild(["worker", "--port", "0", "--concurrency", "8"], {
-          ...env,
-          NEXUS_LOG_LEVEL: "info"
-        })
-        yield* Demo.waitForOutput(child, /worker started/, 30_000)
-        return child
-      }),
-      (child) =>
-        Effect.promise(async () => {
-          child.process.kill("SIGTERM")
-          const timer = setTimeout(() => child.process.kill("SIGKILL"), 10_000)
-          await child.done
-          clearTimeout(timer)
-        })
+    Effect.tap(
+      Demo.scopedChild(["worker", "--port", "0", "--concurrency", "8"], { ...env, NEXUS_LOG_LEVEL: "info" }),
+      (child) => Demo.waitForOutput(child, /worker started/, 30_000)
     )
   )
   yield* step(`two workers (nexus worker, pids ${workers.map((worker) => worker.process.pid).join(" and ")})`)
@@ -178,7 +163,8 @@ const program = Effect.gen(function* () {
       const row = rows.find((entry) => entry.request.kind === "malformed")!
       const started = Date.now()
       const msgId = yield* pgmq.send("llm_requests", Demo.MALFORMED)
-      while (true) {
+      for (let waited = 0; ; waited += 100) {
+        if (waited > 30_000) return yield* Effect.fail("the malformed message was not dead-lettered within 30 s")
         const letter = (yield* queue.deadLetters).find((entry) => entry.letter.original_msg_id === String(msgId))
         if (letter !== undefined) {
           row.state = "done"
@@ -194,7 +180,7 @@ const program = Effect.gen(function* () {
     const streamed = Effect.gen(function* () {
       const row = rows.find((entry) => entry.request.kind === "stream")!
       const started = Date.now()
-      const child = Demo.nexusChild(["chat", "--stream", row.request.prompt], env)
+      const child = yield* Demo.scopedChild(["chat", "--stream", row.request.prompt], env)
       // The answer as it arrives, word count on the live view.
       const words = () => child.output().trim().split(/\s+/).filter(Boolean).length
       const progress = Effect.forever(
@@ -207,12 +193,7 @@ const program = Effect.gen(function* () {
           Effect.sleep("50 millis")
         )
       )
-      if (
-        (yield* Effect.raceFirst(
-          Effect.promise(() => child.done),
-          progress
-        )) !== 0
-      ) {
+      if ((yield* Effect.raceFirst(Demo.exited(child, 30_000), progress)) !== 0) {
         return yield* Effect.fail(`nexus chat failed: ${child.output().trim()}`)
       }
       const text = child.output()

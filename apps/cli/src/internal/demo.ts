@@ -158,6 +158,44 @@ export const nexusChild = (args: ReadonlyArray<string>, env: Record<string, stri
   return { process: child, output: () => output, done }
 }
 
+/**
+ * A child of the demo's scope: however the demo ends (done, failed, interrupted), the child is
+ * asked to stop (SIGTERM: a worker drains) and killed 10 s later if it has not.
+ */
+export const scopedChild = (args: ReadonlyArray<string>, env: Record<string, string | undefined>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => nexusChild(args, env)),
+    (child) =>
+      Effect.promise(async () => {
+        if (child.process.exitCode !== null || child.process.signalCode !== null) return
+        child.process.kill("SIGTERM")
+        const timer = setTimeout(() => child.process.kill("SIGKILL"), 10_000)
+        await child.done
+        clearTimeout(timer)
+      })
+  )
+
+/** Waits for the child's end, at most `timeoutMs`: its exit code, or a failure with its output. */
+export const exited = (child: Child, timeoutMs: number) =>
+  Effect.promise(() => child.done).pipe(
+    Effect.timeoutOrElse({
+      duration: timeoutMs,
+      orElse: () =>
+        Effect.fail(`no end after ${timeoutMs / 1000} s: ${child.output().trim().split("\n").slice(-3).join(" / ")}`)
+    })
+  )
+
+/**
+ * The environment the demo's children start from: only what a program needs to run (no database,
+ * no sign-in, no key, no telemetry of the caller's reaches them).
+ */
+export const baseEnv = (): Record<string, string | undefined> =>
+  Object.fromEntries(
+    Object.entries(process.env).filter(([name]) =>
+      /^(PATH|HOME|TMPDIR|TMP|TEMP|LANG|LC_[A-Z]+|TZ|TERM|USER|LOGNAME|SYSTEMROOT|NODE_COMPILE_CACHE)$/.test(name)
+    )
+  )
+
 /** Waits until the child's output matches (or it ends): the match. */
 export const waitForOutput = (child: Child, pattern: RegExp, timeoutMs: number) =>
   Effect.tryPromise({
