@@ -130,7 +130,11 @@ const reachable = (root: string) =>
       fail("unsupported", `the binaries could not be copied to /var/lib/nexus: ${firstLine(cause)}`, cause)
   })
 
-/** Kills (SIGKILL) the processes given `path` as their data directory (Linux: through /proc). */
+/**
+ * Kills (SIGKILL) the processes working on `path` (Linux, through /proc): given it as their data
+ * directory, or inside it — initdb's bootstrap backend reads PGDATA from its environment and works
+ * from there.
+ */
 const stopOrphans = (path: string) => {
   let pids: Array<string>
   try {
@@ -138,18 +142,32 @@ const stopOrphans = (path: string) => {
   } catch {
     return
   }
+  const inside = (target: string) => {
+    const clean = target.replace(/ \(deleted\)$/, "")
+    return clean === path || clean.startsWith(`${path}/`)
+  }
   for (const pid of pids) {
     try {
-      if (
-        fs
-          .readFileSync(`/proc/${pid}/cmdline`, "utf8")
-          .split("\0")
-          .some((arg) => arg === path || arg === `--pgdata=${path}`)
-      ) {
+      const args = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")
+      const cwd = fs.readlinkSync(`/proc/${pid}/cwd`)
+      if (args.some((arg) => arg === path || arg === `--pgdata=${path}`) || inside(cwd)) {
         process.kill(Number(pid), "SIGKILL")
       }
     } catch {
       // gone, or not ours to read
+    }
+  }
+}
+
+/** Removes what dead processes left of their cluster builds (and stops what still works on them). */
+const sweep = (at: Layout) => {
+  for (const entry of fs.existsSync(at.home) ? fs.readdirSync(at.home) : []) {
+    const owner = /^cluster\.(\d+)$/.exec(entry)?.[1]
+    // A dead process's, or this pid's from before (a restarted container's pid 1).
+    if (owner !== undefined && (!alive(Number(owner)) || Number(owner) === process.pid)) {
+      const leftover = join(at.home, entry)
+      stopOrphans(leftover)
+      fs.rmSync(leftover, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 })
     }
   }
 }
@@ -455,16 +473,7 @@ const initialise = (at: Layout, bins: Binaries, user: RunAs | undefined, secret:
       fs.mkdirSync(dirname(at.home), { recursive: true, mode: 0o755 })
       fs.mkdirSync(at.home, { recursive: true, mode: 0o700 })
       if (user !== undefined) fs.chownSync(at.home, user.uid, user.gid)
-      for (const entry of fs.readdirSync(at.home)) {
-        const owner = /^cluster\.(\d+)$/.exec(entry)?.[1]
-        // A dead process's, or this pid's from before (a restarted container's pid 1).
-        if (owner !== undefined && (!alive(Number(owner)) || Number(owner) === process.pid)) {
-          const leftover = join(at.home, entry)
-          // The initdb a killed process started may still be writing there: stopped first.
-          stopOrphans(leftover)
-          fs.rmSync(leftover, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 })
-        }
-      }
+      sweep(at)
     })
     // initdb reads the password from a file the server's account can read, removed at once.
     const pwfile = join(at.home, `initdb-password.${process.pid}`)
@@ -491,7 +500,12 @@ const initialise = (at: Layout, bins: Binaries, user: RunAs | undefined, secret:
           input: `CREATE DATABASE ${DATABASE};\n`
         })
       ),
-      Effect.andThen(Effect.sync(() => fs.renameSync(building, at.cluster))),
+      Effect.andThen(
+        Effect.sync(() => {
+          fs.renameSync(building, at.cluster)
+          sweep(at)
+        })
+      ),
       Effect.ensuring(Effect.sync(() => fs.rmSync(pwfile, { force: true }))),
       Effect.mapError(({ detail }) => fail("init", detail))
     )
