@@ -79,15 +79,8 @@ export const stopped = (worker: Running) =>
     return worker.done
   })
 
-/** A valid request. */
-export const request = (text: string, extra: Partial<Contract.LlmRequest> = {}): Contract.LlmRequest => ({
-  version: 1,
-  id: crypto.randomUUID(),
-  task_type: "chat",
-  complexity: "simple",
-  messages: [{ role: "user", content: text }],
-  ...extra
-})
+/** A valid request (the queue's tests' own). */
+export { request } from "../../../packages/queue-pgmq/test/helpers.ts"
 
 /** Every result on `llm_results` (read from its table: nothing consumed), by request id. */
 export const results = Effect.gen(function* () {

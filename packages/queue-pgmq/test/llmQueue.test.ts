@@ -7,16 +7,7 @@ import { Effect, Fiber, Layer, Metric, Redacted } from "effect"
 import { DEAD_LETTERS, type LlmRequest, type LlmResult, REQUESTS } from "../src/Contract.ts"
 import { completionBatchSize, type Delivery, LlmQueue } from "../src/LlmQueue.ts"
 import { Pgmq } from "../src/Pgmq.ts"
-import { QueueDatabase } from "./helpers.ts"
-
-const request = (text: string, extra: Partial<LlmRequest> = {}): LlmRequest => ({
-  version: 1,
-  id: crypto.randomUUID(),
-  task_type: "chat",
-  complexity: "simple",
-  messages: [{ role: "user", content: text }],
-  ...extra
-})
+import { QueueDatabase, request } from "./helpers.ts"
 
 const answer = (delivery: Delivery): LlmResult => {
   const now = new Date().toISOString()
