@@ -2,7 +2,7 @@
 // one run with bare undici.request parsing the same stream by hand: at concurrency 1 (the latency
 // the client adds, p50/p99) and at 64 (throughput ratio). Credentials and usage windows are
 // in-memory here: the bench measures the client's hot path (request, SSE parsing, event decoding).
-//   node tooling/bench/codex-client.ts [--requests 3000] [--seconds 12] [--rounds N] [--against DIR]
+//   node tooling/bench/codex-client.ts [--requests 3000] [--seconds 12] [--rounds N] [--against DIR] [--quick] [--json FILE]
 // (requests and seconds are per side, split over the rounds: as many as there are sides by default). `--against DIR` adds the client of
 // another checkout of Nexus (e.g. `git worktree add /tmp/before <commit>`, then `./dev setup`
 // there) to the same run, taking turns with this one: before/after figures of a change measured
@@ -12,6 +12,7 @@ import { TokenSet } from "@nexus/oauth"
 import { Console, Effect } from "effect"
 import { benchArgs } from "./args.ts"
 import { startServer } from "./children.ts"
+import { makeReport } from "./report.ts"
 import type * as SidesModule from "./codex-client-sides.ts"
 import { copyFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -19,12 +20,16 @@ import { join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Agent, request as undiciRequest } from "undici"
 
-const values = benchArgs({
-  requests: { type: "string", default: "3000" },
-  seconds: { type: "string", default: "12" },
-  rounds: { type: "string" },
-  against: { type: "string" }
-})
+const values = benchArgs(
+  {
+    requests: { type: "string", default: "3000" },
+    seconds: { type: "string", default: "12" },
+    rounds: { type: "string" },
+    against: { type: "string" }
+  },
+  { requests: "400", seconds: "1" }
+)
+const report = makeReport("codex-client", values)
 const sequential = Number(values.requests)
 const seconds = Number(values.seconds)
 const against = values.against === undefined ? undefined : resolve(values.against)
@@ -246,6 +251,25 @@ const program = Effect.gen(function* () {
       `${name}: p50 added ${(latency[name]!.p50 - base.p50).toFixed(3)} ms (goal ≤ 0.2), p99 added ${(latency[name]!.p99 - base.p99).toFixed(3)} ms; ` +
         `throughput ${(rate[name]! / rate["bare undici.request"]!).toFixed(2)}x bare (goal ≥ 0.5)`
     )
+    for (const p of ["p50", "p99"] as const) {
+      const added = latency[name]![p] - base[p]
+      report.add({
+        figure: `${name}: ${p} at concurrency 1`,
+        value: latency[name]![p],
+        unit: "ms",
+        baseline: { name: "bare undici.request", value: base[p] },
+        ratio: latency[name]![p] / base[p],
+        added,
+        ...(p === "p50" ? { goal: "≤ 0.2 ms added", met: added <= 0.2 } : {})
+      })
+    }
+    report.ratio(
+      `${name}: turns/s at concurrency 64`,
+      "turns/s",
+      rate[name]!,
+      { name: "bare undici.request", value: rate["bare undici.request"]! },
+      { text: "≥ 0.5× bare", min: 0.5 }
+    )
   }
   yield* Console.log(
     `tracing on (a tracer installed): chat throughput ${(rate[TRACED]! / rate["CodexClient.chat"]!).toFixed(2)}x, ` +
@@ -261,6 +285,7 @@ const program = Effect.gen(function* () {
       )
     }
   }
+  report.write()
   yield* Effect.promise(() => agent.close())
 })
 

@@ -1,19 +1,24 @@
 // Complete SSE responses per second from the Codex emulator (token checked, usage counted) at 64
 // concurrent keep-alive connections, measured side by side in one run with a bare node:http server
 // that writes the same bytes. Servers run in child processes; this process is the load generator.
-//   node tooling/bench/emulator.ts [--seconds 5] [--concurrency 64] [--rounds 2]
+//   node tooling/bench/emulator.ts [--seconds 5] [--concurrency 64] [--rounds 2] [--quick] [--json FILE]
 import { benchArgs } from "./args.ts"
+import { makeReport } from "./report.ts"
 import { startServer } from "./children.ts"
 import { rmSync, writeFileSync } from "node:fs"
 import { Agent, request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
-const values = benchArgs({
-  seconds: { type: "string", default: "5" },
-  concurrency: { type: "string", default: "64" },
-  rounds: { type: "string", default: "2" }
-})
+const values = benchArgs(
+  {
+    seconds: { type: "string", default: "5" },
+    concurrency: { type: "string", default: "64" },
+    rounds: { type: "string", default: "2" }
+  },
+  { seconds: "1", rounds: "1" }
+)
+const report = makeReport("emulator", values)
 const seconds = Number(values.seconds)
 const concurrency = Number(values.concurrency)
 const rounds = Number(values.rounds)
@@ -150,5 +155,13 @@ console.log(
 console.log(
   `targets: >= 8000 responses/s ${emulatorRate >= 8000 ? "met" : "NOT met"}; >= 0.4x bare ${emulatorRate / bareRate >= 0.4 ? "met" : "NOT met"}`
 )
+report.ratio(
+  `emulator: SSE responses/s at ${concurrency} connections`,
+  "responses/s",
+  emulatorRate,
+  { name: "bare node:http", value: bareRate },
+  { text: "≥ 0.4× bare", min: 0.4 }
+)
+report.write()
 emulator.child.kill("SIGTERM")
 bare.child.kill("SIGTERM")

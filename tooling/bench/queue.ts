@@ -4,7 +4,7 @@
 // extension when the server has it); the figures are medians of the rounds. Goal: Pgmq ≥ 0.9× pg.
 // Commits do not wait for the disk unless --durable: this VM's fsync (about 3.5 ms) would otherwise
 // be most of every call and hide what the clients cost.
-//   node tooling/bench/queue.ts [--rounds 6] [--scale 1] [--durable]   (scale multiplies the operations per round)
+//   node tooling/bench/queue.ts [--rounds 6] [--scale 1] [--durable] [--quick] [--json FILE]   (scale multiplies the operations per round)
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { PgClient } from "@effect/sql-pg"
 import { Migrations, Pgmq } from "@nexus/queue-pgmq"
@@ -12,12 +12,17 @@ import { TestDatabase } from "@nexus/testing"
 import { Console, Effect, Layer, Redacted } from "effect"
 import { Client } from "pg"
 import { benchArgs } from "./args.ts"
+import { makeReport } from "./report.ts"
 
-const values = benchArgs({
-  rounds: { type: "string", default: "6" },
-  scale: { type: "string", default: "1" },
-  durable: { type: "boolean", default: false }
-})
+const values = benchArgs(
+  {
+    rounds: { type: "string", default: "6" },
+    scale: { type: "string", default: "1" },
+    durable: { type: "boolean", default: false }
+  },
+  { rounds: "2", scale: "0.3" }
+)
+const report = makeReport("queue", values)
 const rounds = Math.max(1, Number(values.rounds))
 const scale = Math.max(0.1, Number(values.scale))
 
@@ -187,13 +192,22 @@ const program = Effect.gen(function* () {
   for (const [index, operation] of operations.entries()) {
     const ours = median(rates[index]!.pgmq)
     const bare = median(rates[index]!.pg)
-    ratios.push(ours / bare)
+    ratios.push(
+      report.ratio(
+        `Pgmq ${operation.name}`,
+        "ops/s",
+        ours,
+        { name: "bare pg, same SQL", value: bare },
+        { text: "≥ 0.9× pg", min: 0.9 }
+      )
+    )
     yield* Console.log(
       `${operation.name.padEnd(26)} ${ours.toFixed(0).padStart(11)} ${bare.toFixed(0).padStart(10)} ${(ours * operation.messages).toFixed(0).padStart(18)}  ${(ours / bare).toFixed(2)}×`
     )
   }
   const worst = Math.min(...ratios)
   yield* Console.log(`lowest ratio: ${worst.toFixed(2)}× (goal ≥ 0.90×: ${worst >= 0.9 ? "met" : "NOT met"})`)
+  report.write()
 })
 
 /** Pgmq on its own client, connected after the scratch database got its settings. */

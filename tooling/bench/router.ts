@@ -2,7 +2,7 @@
 // in one run with a bare function doing a map lookup (the seed's select_model): the time planning
 // adds, and the database round trips per plan in steady state (the pool is in memory, kept by
 // LISTEN). Goals: at most 20 µs added per plan, 0 round trips per request.
-//   node tooling/bench/router.ts [--seconds 6] [--rounds 6]   (seconds per side, split over the rounds)
+//   node tooling/bench/router.ts [--seconds 6] [--rounds 6] [--quick] [--json FILE]   (seconds per side, split over the rounds)
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Emulator } from "@nexus/codex-emulator"
@@ -14,11 +14,16 @@ import { Credentials, Crypto, Migrations as TokenStoreMigrations, TokenStore } f
 import { Console, DateTime, Effect, Layer } from "effect"
 import { benchArgs } from "./args.ts"
 import { transactions } from "./measure.ts"
+import { makeReport } from "./report.ts"
 
-const values = benchArgs({
-  seconds: { type: "string", default: "6" },
-  rounds: { type: "string", default: "6" }
-})
+const values = benchArgs(
+  {
+    seconds: { type: "string", default: "6" },
+    rounds: { type: "string", default: "6" }
+  },
+  { seconds: "0.5", rounds: "1" }
+)
+const report = makeReport("router", values)
 const seconds = Number(values.seconds)
 const rounds = Math.max(1, Number(values.rounds))
 
@@ -143,7 +148,7 @@ const program = Effect.gen(function* () {
   // Warm-up (the JIT, and the database settling after the setup), then the sides take turns in
   // `rounds` rounds, each round starting one side further: the machine's drift falls on all alike.
   for (const [, call] of sides) {
-    const until = performance.now() + 500
+    const until = performance.now() + (values.quick ? 200 : 500)
     while (performance.now() < until) for (let i = 0; i < 256; i++) yield* call
   }
   const before = yield* transactions
@@ -183,6 +188,28 @@ const program = Effect.gen(function* () {
   yield* Console.log(
     `database round trips per plan: ${(roundTrips / planned).toFixed(5)} (${roundTrips} in all over ${planned} plans; goal 0)`
   )
+  for (const [index, [name]] of sides.entries()) {
+    if (index === 0) continue
+    const added = figures[index]! - figures[0]!
+    report.add({
+      figure: name,
+      value: figures[index]!,
+      unit: "µs/plan",
+      baseline: { name: "select_model (a map lookup)", value: figures[0]! },
+      ratio: figures[index]! / figures[0]!,
+      added,
+      goal: "≤ 20 µs added",
+      met: added <= 20
+    })
+  }
+  report.add({
+    figure: "Router.plan: database round trips per plan",
+    value: roundTrips / planned,
+    unit: "round trips",
+    goal: "0 (< 0.001: background only)",
+    met: roundTrips / planned < 0.001
+  })
+  report.write()
 })
 
 program.pipe(Effect.provide(Live), NodeRuntime.runMain)

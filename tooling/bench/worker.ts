@@ -11,7 +11,7 @@
 // apps/worker/src/bin.ts instead (Node loading the TypeScript module by module), to compare.
 // Commits do not wait for the disk (synchronous_commit off on the scratch database) unless
 // --durable: this VM's fsync would otherwise be most of each round trip on both sides.
-//   node tooling/bench/worker.ts [--rounds 3] [--requests 2000] [--concurrency 16] [--parts 1,2,3] [--durable] [--sources] [--profile DIR]
+//   node tooling/bench/worker.ts [--rounds 3] [--requests 2000] [--concurrency 16] [--parts 1,2,3] [--durable] [--sources] [--profile DIR] [--quick] [--json FILE]
 import { TestDatabase } from "@nexus/testing"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
@@ -21,20 +21,29 @@ import { join } from "node:path"
 import { Pool } from "pg"
 import { benchArgs } from "./args.ts"
 import { startServer } from "./children.ts"
+import { makeReport } from "./report.ts"
 
-const values = benchArgs({
-  rounds: { type: "string", default: "3" },
-  requests: { type: "string", default: "2000" },
-  durable: { type: "boolean", default: false },
-  /** Requests in flight on each side of part 1 (the worker's concurrency, the raw side's loops). */
-  concurrency: { type: "string", default: "16" },
-  /** Which parts to run: 1 (zero latency), 2 (1 s latency), 3 (RSS); all by default. */
-  parts: { type: "string", default: "1,2,3" },
-  /** Runs the worker from its TypeScript sources instead of the bundle. */
-  sources: { type: "boolean", default: false },
-  /** Writes a V8 CPU profile of each worker into this directory (node --cpu-prof). */
-  profile: { type: "string" }
-})
+const values = benchArgs(
+  {
+    rounds: { type: "string", default: "3" },
+    requests: { type: "string", default: "2000" },
+    durable: { type: "boolean", default: false },
+    /** Requests in flight on each side of part 1 (the worker's concurrency, the raw side's loops). */
+    concurrency: { type: "string", default: "16" },
+    /** Which parts to run: 1 (zero latency), 2 (1 s latency), 3 (RSS); all by default. */
+    parts: { type: "string", default: "1,2,3" },
+    /** Waves of 256 requests in part 2 (each takes a second or more). */
+    waves: { type: "string", default: "10" },
+    /** Seconds of each raw pgmq round of part 1. */
+    "raw-seconds": { type: "string", default: "4" },
+    /** Runs the worker from its TypeScript sources instead of the bundle. */
+    sources: { type: "boolean", default: false },
+    /** Writes a V8 CPU profile of each worker into this directory (node --cpu-prof). */
+    profile: { type: "string" }
+  },
+  { rounds: "1", requests: "500", waves: "2", "raw-seconds": "1.5" }
+)
+const report = makeReport("worker", values)
 const rounds = Math.max(1, Number(values.rounds))
 const requests = Math.max(100, Number(values.requests))
 const parts = new Set(values.parts.split(",").map((part) => part.trim()))
@@ -66,6 +75,19 @@ const cpuFields = (pid: number) => {
   }
 }
 
+/** The parent of a process of this machine (0 when there is no such process here). */
+const parentOf = (pid: number) => {
+  try {
+    return Number(
+      readFileSync(`/proc/${pid}/stat`, "utf8")
+        .replace(/^.*\) /, "")
+        .split(" ")[1]
+    )
+  } catch {
+    return 0
+  }
+}
+
 /** CPU milliseconds (user + system) the processes have used so far. */
 const cpuMs = (pids: ReadonlyArray<number>) =>
   pids.reduce((sum, pid) => {
@@ -74,14 +96,17 @@ const cpuMs = (pids: ReadonlyArray<number>) =>
   }, 0)
 
 /**
- * CPU milliseconds PostgreSQL has used so far: its live processes, and through the postmaster's
- * children's counts the backends that exited since.
+ * CPU milliseconds the PostgreSQL server whose postmaster is `postmaster` has used so far: its live
+ * processes, and through the postmaster's children's counts the backends that exited since. (Zero
+ * for a server on another machine.)
  */
-const postgresMs = () => {
-  const pids = execFileSync("pgrep", ["-x", "postgres"], { encoding: "utf8" }).split("\n").filter(Boolean).map(Number)
-  const postmaster = Number(execFileSync("pgrep", ["-o", "-x", "postgres"], { encoding: "utf8" }).trim())
-  const [, , children, childrenSystem] = cpuFields(postmaster)
-  return cpuMs(pids) + (children! + childrenSystem!) * 10
+const postgresMs = (postmaster: number) => {
+  if (postmaster === 0) return 0
+  const children = execFileSync("pgrep", ["-P", String(postmaster)], { encoding: "utf8" })
+    .split("\n")
+    .filter(Boolean)
+  const [, , exited, exitedSystem] = cpuFields(postmaster)
+  return cpuMs([postmaster, ...children.map(Number)]) + (exited! + exitedSystem!) * 10
 }
 
 const call = async (url: string, init?: RequestInit) => {
@@ -148,6 +173,9 @@ try {
   pool.on("error", () => {})
   if (!values.durable) await pool.query(`ALTER DATABASE "${database.name}" SET synchronous_commit = off`)
   await pool.query("SELECT pgmq.create('bench_raw')")
+  // The server's postmaster: the parent of a backend (this machine's /proc; 0 for a remote server).
+  const backend = (await pool.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid
+  const postmaster = parentOf(backend)
 
   const startWorker = async (concurrency: number) => {
     const child = spawn(process.execPath, [workerBin, "--port", "0", "--concurrency", String(concurrency)], {
@@ -242,7 +270,7 @@ try {
   // --- 1. Zero latency: one worker beside the raw round trip, at the same concurrency -----------
   if (parts.has("1")) {
     const one = await startWorker(sideConcurrency)
-    await endToEnd(1000) // warm-up: connections, JIT, the catalog
+    await endToEnd(values.quick ? 200 : 1000) // warm-up: connections, JIT, the catalog
     const e2e: Array<number> = []
     const raw: Array<number> = []
     const split = { worker: 0, emulator: 0, postgres: 0, bench: 0, transactions: 0 }
@@ -258,16 +286,27 @@ try {
       const [first, second] = round % 2 === 0 ? ["e2e", "raw"] : ["raw", "e2e"]
       for (const side of [first, second]) {
         if (side === "e2e") {
-          const committed = await transactions()
-          const before = [cpuMs([one.child.pid!]), cpuMs([emulator.child.pid!]), postgresMs(), cpuMs([process.pid])]
+          // Counting transactions waits 3 s for the server's statistics: not in a quick run.
+          const committed = values.quick ? 0 : await transactions()
+          const before = [
+            cpuMs([one.child.pid!]),
+            cpuMs([emulator.child.pid!]),
+            postgresMs(postmaster),
+            cpuMs([process.pid])
+          ]
           e2e.push((await endToEnd(requests)).rate)
-          const after = [cpuMs([one.child.pid!]), cpuMs([emulator.child.pid!]), postgresMs(), cpuMs([process.pid])]
+          const after = [
+            cpuMs([one.child.pid!]),
+            cpuMs([emulator.child.pid!]),
+            postgresMs(postmaster),
+            cpuMs([process.pid])
+          ]
           split.worker += (after[0]! - before[0]!) / requests / rounds
           split.emulator += (after[1]! - before[1]!) / requests / rounds
           split.postgres += (after[2]! - before[2]!) / requests / rounds
           split.bench += (after[3]! - before[3]!) / requests / rounds
-          split.transactions += ((await transactions()) - committed) / requests / rounds
-        } else raw.push(await rawRoundTrips(sideConcurrency, 4))
+          if (!values.quick) split.transactions += ((await transactions()) - committed) / requests / rounds
+        } else raw.push(await rawRoundTrips(sideConcurrency, Number(values["raw-seconds"])))
       }
       console.log(
         `round ${round + 1}: end to end ${e2e.at(-1)!.toFixed(0)} requests/s, raw pgmq send + read + archive ${raw.at(-1)!.toFixed(0)} round trips/s`
@@ -275,9 +314,16 @@ try {
     }
     await stop(one)
     console.log(
-      `CPU per request end to end: worker ${split.worker.toFixed(2)} ms, emulator ${split.emulator.toFixed(2)} ms, PostgreSQL ${split.postgres.toFixed(2)} ms, this process (the agent) ${split.bench.toFixed(2)} ms; ${split.transactions.toFixed(2)} database transactions per request (the agent's polling included)`
+      `CPU per request end to end: worker ${split.worker.toFixed(2)} ms, emulator ${split.emulator.toFixed(2)} ms, PostgreSQL ${split.postgres.toFixed(2)} ms, this process (the agent) ${split.bench.toFixed(2)} ms${values.quick ? "" : `; ${split.transactions.toFixed(2)} database transactions per request (the agent's polling included)`}`
     )
     const ratio = median(e2e) / median(raw)
+    report.ratio(
+      `end to end at zero upstream latency, concurrency ${sideConcurrency}`,
+      "requests/s",
+      median(e2e),
+      { name: "raw pgmq send + read + archive (bare pg)", value: median(raw) },
+      { text: "≥ 0.5× raw", min: 0.5 }
+    )
     console.log(
       `zero latency, concurrency ${sideConcurrency}: end to end ${median(e2e).toFixed(0)} requests/s, raw pgmq ${median(raw).toFixed(0)} round trips/s (medians of ${rounds}): ${ratio.toFixed(2)}× (goal ≥ 0.5×: ${ratio >= 0.5 ? "met" : "NOT met"})`
     )
@@ -287,12 +333,25 @@ try {
   if (parts.has("2")) {
     await post(`${urls.adminUrl}/faults`, { kind: "slow_first_byte", delayMs: 1000, probability: 1 })
     const pair = [await startWorker(128), await startWorker(128)]
-    const slowCount = 256 * 10
+    const slowCount = 256 * Math.max(2, Number(values.waves))
+    // A wave to warm up first (connections to the emulator and the database, the JIT): a worker
+    // runs for days, its first second is not its steady state.
+    await endToEnd(256)
     const slow = await endToEnd(slowCount)
     for (const worker of pair) await stop(worker)
-    const little = slow.steady / 256
+    // From the first send to the last result: N requests, 256 at a time, 1 s each, take N/256
+    // seconds at best, whatever the waves look like. (From the first result to the last would count
+    // N requests over one wave fewer than they took: 10 waves would read 1.11× too fast.)
+    const little = slow.rate / 256
+    report.ratio(
+      "end to end at 1 s upstream latency, concurrency 256 over 2 workers",
+      "requests/s",
+      slow.rate,
+      { name: "Little's law (256 in flight ÷ 1 s)", value: 256 },
+      { text: "≥ 0.9× Little's law", min: 0.9 }
+    )
     console.log(
-      `1 s upstream latency, concurrency 256 over 2 workers, ${slowCount} requests: ${slow.steady.toFixed(0)} requests/s from the first result to the last (${slow.rate.toFixed(0)}/s from the first send, the first second's wave included), ${little.toFixed(2)} of the 256/s Little's law allows (goal ≥ 0.9: ${little >= 0.9 ? "met" : "NOT met"})`
+      `1 s upstream latency, concurrency 256 over 2 workers, ${slowCount} requests: ${slow.rate.toFixed(0)} requests/s from the first send to the last result (${slow.steady.toFixed(0)}/s from the first result to the last), ${little.toFixed(2)} of the 256/s Little's law allows (goal ≥ 0.9: ${little >= 0.9 ? "met" : "NOT met"})`
     )
     await call(`${urls.adminUrl}/faults`, { method: "DELETE" })
   }
@@ -315,7 +374,7 @@ try {
         peak: Number(/VmHWM:\s+(\d+)/.exec(status)![1]) / 1024
       }
     }
-    await sleep(1000)
+    await sleep(values.quick ? 500 : 1000)
     const idle = rssOf(big.child.pid!)
     const idleMetrics = await (await call(`http://127.0.0.1:${big.port}/metrics`)).text()
     const idleHeap = /^nodejs_heap_used_bytes (\S+)/m.exec(idleMetrics)?.[1]
@@ -329,7 +388,7 @@ try {
       }
       upstream = (counters.requests["responses"]?.total ?? 0) - turnsBefore
     }
-    await sleep(1000)
+    await sleep(values.quick ? 500 : 1000)
     const { rss, peak } = rssOf(big.child.pid!)
     const metrics = await (await call(`http://127.0.0.1:${big.port}/metrics`)).text()
     const inFlight = /^nexus_worker_in_flight (\d+)/m.exec(metrics)?.[1]
@@ -341,8 +400,18 @@ try {
     console.log(
       `1,000 streams: ${inFlight} requests in flight in the worker, ${upstream} turns open upstream; worker RSS ${rss.toFixed(0)} MB (peak ${peak.toFixed(0)} MB; ${idle.rss.toFixed(0)} MB idle before them) (goal ≤ 200 MB: ${rss <= 200 ? "met" : "NOT met"})`
     )
+    report.add({
+      figure: "worker RSS with 1,000 streams in flight",
+      value: rss,
+      unit: "MB",
+      baseline: { name: "the same worker idle, before them", value: idle.rss },
+      ratio: rss / idle.rss,
+      goal: "≤ 200 MB",
+      met: rss <= 200
+    })
     big.child.kill("SIGKILL")
   }
+  report.write()
   await pool.end()
 } finally {
   await cleanUp()
