@@ -103,6 +103,14 @@ const serverError = (error: SqlError.SqlError): { readonly code?: string; readon
 }
 
 /**
+ * SQLSTATEs of a server going away or not back yet, which the SQL client may not call connection
+ * errors: class 08 (connection exception), 57P01–57P03 (terminated by an administrator, shutting
+ * down or crashed, starting up: "the database system is shutting down"), 53300 (too many
+ * connections). Trying again later helps.
+ */
+const serverUnavailable = (code: string) => code.startsWith("08") || /^57P0[123]$/.test(code) || code === "53300"
+
+/**
  * A failed pgmq call that names no queue (or whose queue exists) as a `PgmqError`.
  *
  * @since 0.1.0
@@ -122,7 +130,8 @@ export const pgmqError =
             ? "incompatible"
             : error.reason._tag === "ConnectionError" ||
                 error.reason._tag === "AuthenticationError" ||
-                error.isRetryable
+                error.isRetryable ||
+                (code !== undefined && serverUnavailable(code))
               ? "unavailable"
               : "failed"
     return new PgmqError({

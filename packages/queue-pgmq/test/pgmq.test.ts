@@ -2,7 +2,9 @@
 import { assert, layer } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
 import { RecordedSpans } from "@nexus/testing"
-import { Effect, Option } from "effect"
+import { Effect, Fiber, Option } from "effect"
+import { SqlError } from "effect/sql"
+import { pgmqError } from "../src/Errors.ts"
 import { Pgmq } from "../src/Pgmq.ts"
 import { PgmqTest } from "./helpers.ts"
 
@@ -139,6 +141,67 @@ layer(PgmqTest, { excludeTestServices: true })("Pgmq", (it) => {
       assert.isDefined(statement)
       assert.strictEqual(Option.getOrUndefined(statement!.parent)?.spanId, send!.spanId)
     })
+  )
+
+  it.effect(
+    "a connection the server ends (57P01, as when it shuts down) is `unavailable`: retryable, not a failure",
+    () =>
+      Effect.gen(function* () {
+        const pgmq = yield* Pgmq
+        const sql = yield* PgClient.PgClient
+        yield* pgmq.create("ended")
+        // A read that waits on the server for a message, until its connection is ended under it.
+        const reading = yield* Effect.forkChild(
+          Effect.flip(pgmq.readWithPoll("ended", { vt: 30, qty: 1, maxPollSeconds: 20 }))
+        )
+        const waiting = sql<{ readonly pid: number }>`
+        SELECT pid FROM pg_stat_activity WHERE query LIKE '%read_with_poll%' AND pid <> pg_backend_pid()`
+        let pids: ReadonlyArray<{ readonly pid: number }> = []
+        while (pids.length === 0) pids = yield* Effect.andThen(Effect.sleep("20 millis"), waiting)
+        yield* sql`SELECT pg_terminate_backend(${pids[0]!.pid})`
+        const error = yield* Fiber.join(reading)
+        assert.strictEqual(error._tag, "PgmqError")
+        if (error._tag !== "PgmqError") return
+        assert.strictEqual(error.reason, "unavailable", error.message)
+        assert.isTrue(error.retryable)
+      })
+  )
+
+  it.effect(
+    "the server shutting down, starting up or full is `unavailable` too, whatever kind of error the client calls it",
+    () =>
+      Effect.sync(() => {
+        // What a worker's reconnect met while PostgreSQL restarted (./dev chaos, db-restart): the
+        // client reports a server error of SQLSTATE 57P03, an "unknown", non-retryable kind to it.
+        const server = (code: string, message: string) =>
+          pgmqError(
+            "pgmq.read",
+            "llm_requests"
+          )(
+            new SqlError.SqlError({
+              reason: new SqlError.UnknownError({
+                cause: Object.assign(new Error(message), { code }),
+                message: "PgConnection: The server reported an error",
+                operation: "query"
+              })
+            })
+          )
+        for (const [code, message] of [
+          ["57P03", "the database system is shutting down"],
+          ["57P03", "the database system is starting up"],
+          ["57P01", "terminating connection due to administrator command"],
+          ["57P02", "terminating connection because of crash of another server process"],
+          ["53300", "sorry, too many clients already"],
+          ["08006", "connection failure"]
+        ] as const) {
+          const error = server(code, message)
+          assert.strictEqual(error.reason, "unavailable", `${code} ${message}`)
+          assert.isTrue(error.retryable)
+          assert.include(error.message, message)
+        }
+        // A statement the server refused is not retried.
+        assert.strictEqual(server("42501", "permission denied for table q_llm_requests").reason, "failed")
+      })
   )
 
   it.effect("sendBatch keeps the order of 100 messages, and a null header is SQL NULL as in send", () =>
