@@ -27,7 +27,7 @@ const values = benchArgs(
     rounds: { type: "string" },
     against: { type: "string" }
   },
-  { requests: "400", seconds: "1" }
+  { requests: "300", seconds: "0.6" }
 )
 const report = makeReport("codex-client", values)
 const sequential = Number(values.requests)

@@ -16,7 +16,7 @@ const values = benchArgs(
     concurrency: { type: "string", default: "64" },
     rounds: { type: "string", default: "2" }
   },
-  { seconds: "1", rounds: "1" }
+  { seconds: "0.7", rounds: "1" }
 )
 const report = makeReport("emulator", values)
 const seconds = Number(values.seconds)

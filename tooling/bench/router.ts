@@ -21,7 +21,7 @@ const values = benchArgs(
     seconds: { type: "string", default: "6" },
     rounds: { type: "string", default: "6" }
   },
-  { seconds: "0.5", rounds: "1" }
+  { seconds: "0.4", rounds: "1" }
 )
 const report = makeReport("router", values)
 const seconds = Number(values.seconds)

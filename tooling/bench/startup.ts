@@ -1,5 +1,5 @@
 // How long `nexus` takes to start, beside `node -e 0` measured in the same run (medians of --runs):
-//   - `nexus --help`, from the bundle (`pnpm build`, rebuilt here first) and from the sources;
+//   - `nexus --help`, from the bundle (`pnpm build`, rebuilt here when a source is newer) and from the sources;
 //   - `nexus status`: one signed-in account on the embedded PostgreSQL (running) — or, when
 //     `DATABASE_URL` is set (as `./dev bench` does), on a scratch database of that server — bundle and sources.
 // The goal: --help and status within 0.4 s (wall clock, the process's whole life).
@@ -7,25 +7,22 @@
 import { Embedded } from "@nexus/database"
 import { TestDatabase } from "@nexus/testing"
 import { Effect } from "effect"
-import { execFileSync, spawnSync } from "node:child_process"
+import { spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { benchArgs } from "./args.ts"
+import { bundle as cliBundle, freshBundles, root } from "./bundles.ts"
 import { startServer } from "./children.ts"
 import { makeReport } from "./report.ts"
 
 const values = benchArgs({ runs: { type: "string", default: "10" } }, { runs: "3" })
 const report = makeReport("startup", values)
 const runs = Math.max(3, Number(values.runs))
-const root = new URL("../../", import.meta.url).pathname
-const bundle = join(root, "apps/cli/dist/nexus.mjs")
+const bundle = cliBundle("cli")
 const sources = join(root, "apps/cli/src/bin.ts")
-execFileSync(process.execPath, ["../../tooling/build.ts", "src/bin.ts", "dist/nexus.mjs"], {
-  cwd: join(root, "apps/cli"),
-  stdio: ["ignore", "ignore", "inherit"]
-})
+freshBundles()
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 

@@ -5,7 +5,7 @@
 //   2. 1 s upstream latency, concurrency 256 over 2 workers: requests/s beside the 256/s that
 //      Little's law allows (goal ≥ 0.9);
 //   3. one worker's RSS with 1,000 streams in flight (goal ≤ 200 MB).
-// The workers run as `nexus-worker` ships: the bundle (`pnpm build`, rebuilt here first), with V8's
+// The workers run as `nexus-worker` ships: the bundle (`pnpm build`, rebuilt here when a source is newer), with V8's
 // default young generation up to concurrency 64 and 2 MB semi-spaces above;
 // BENCH_WORKER_NODE_OPTIONS (e.g. --max-semi-space-size=2) overrides. --sources runs
 // apps/worker/src/bin.ts instead (Node loading the TypeScript module by module), to compare.
@@ -20,6 +20,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Pool } from "pg"
 import { benchArgs } from "./args.ts"
+import { bundle, freshBundles, root } from "./bundles.ts"
 import { startServer } from "./children.ts"
 import { makeReport } from "./report.ts"
 
@@ -41,7 +42,7 @@ const values = benchArgs(
     /** Writes a V8 CPU profile of each worker into this directory (node --cpu-prof). */
     profile: { type: "string" }
   },
-  { rounds: "1", requests: "500", waves: "2", "raw-seconds": "1.5" }
+  { rounds: "1", requests: "400", waves: "2", "raw-seconds": "1" }
 )
 const report = makeReport("worker", values)
 const rounds = Math.max(1, Number(values.rounds))
@@ -49,16 +50,10 @@ const requests = Math.max(100, Number(values.requests))
 const parts = new Set(values.parts.split(",").map((part) => part.trim()))
 const sideConcurrency = Math.max(1, Number(values.concurrency))
 
-const root = new URL("../../", import.meta.url).pathname
-const workerBin = values.sources
-  ? join(root, "apps/worker/src/bin.ts")
-  : join(root, "apps/worker/dist/nexus-worker.mjs")
-if (!values.sources) {
-  execFileSync(process.execPath, ["../../tooling/build.ts", "src/bin.ts", "dist/nexus-worker.mjs"], {
-    cwd: join(root, "apps/worker"),
-    stdio: ["ignore", "ignore", "inherit"]
-  })
-}
+// The bundles, rebuilt first when a source is newer (the sources are compared with --sources).
+freshBundles()
+const workerBin = values.sources ? join(root, "apps/worker/src/bin.ts") : bundle("worker")
+const cliBin = values.sources ? join(root, "apps/cli/src/bin.ts") : bundle("cli")
 console.log(`nexus-worker: ${values.sources ? "from its sources (--sources)" : "the bundle, as it ships"}`)
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -156,7 +151,7 @@ try {
     NEXUS_LOG_LEVEL: "warn"
   }
   const nexus = (...args: Array<string>) =>
-    execFileSync(process.execPath, [join(root, "apps/cli/src/bin.ts"), ...args], {
+    execFileSync(process.execPath, [cliBin, ...args], {
       env: {
         ...env,
         CODEX_ACCESS_TOKEN: tokens.access_token,
@@ -335,8 +330,9 @@ try {
     const pair = [await startWorker(128), await startWorker(128)]
     const slowCount = 256 * Math.max(2, Number(values.waves))
     // A wave to warm up first (connections to the emulator and the database, the JIT): a worker
-    // runs for days, its first second is not its steady state.
-    await endToEnd(256)
+    // runs for days, its first second is not its steady state. (Not in a quick run: its figure is
+    // a little low for it.)
+    if (!values.quick) await endToEnd(256)
     const slow = await endToEnd(slowCount)
     for (const worker of pair) await stop(worker)
     // From the first send to the last result: N requests, 256 at a time, 1 s each, take N/256

@@ -4,17 +4,15 @@
 // `pnpm build` (rebuilt first when a source file is newer than them), copied for the run into a
 // directory of its own, so that a build running meanwhile (another bench's) cannot change them
 // under a worker being restarted.
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process"
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
 import { homedir, tmpdir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 
-export const root = new URL("../../../", import.meta.url).pathname
-const BUNDLES = [
-  ["worker", "nexus-worker"],
-  ["cli", "nexus"]
-] as const
+import { BUNDLES, freshBundles, root } from "../bundles.ts"
+
+export { root }
 /** The run's copies of the bundles (set by `prepareBinaries`). */
 let binaries: string | undefined
 const bin = (name: string) => {
@@ -67,40 +65,12 @@ export const killAll = async () => {
   await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 5000).unref())])
 }
 
-/** The newest modification time under `dir` of the files a bundle is built from. */
-const newest = (dir: string): number => {
-  let latest = 0
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === "node_modules" || entry.name === "dist" || entry.name === "test") continue
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) latest = Math.max(latest, newest(path))
-    else if (/\.(ts|json)$/.test(entry.name)) latest = Math.max(latest, statSync(path).mtimeMs)
-  }
-  return latest
-}
-
-const mtime = (path: string) => {
-  try {
-    return statSync(path).mtimeMs
-  } catch {
-    return 0
-  }
-}
-
 /**
  * Builds the worker and CLI bundles when they are missing or older than a source file, and copies
  * them (each is a small launcher and its bundle, which imports nothing outside Node) for the run.
  */
 export const prepareBinaries = () => {
-  const sources = Math.max(newest(join(root, "apps")), newest(join(root, "packages")))
-  for (const [app, name] of BUNDLES) {
-    if (mtime(join(root, "apps", app, "dist", `${name}.bundle.mjs`)) > sources) continue
-    console.log(`building apps/${app}/dist/${name}.mjs (a source is newer than it)`)
-    execFileSync(process.execPath, ["../../tooling/build.ts", "src/bin.ts", `dist/${name}.mjs`], {
-      cwd: join(root, "apps", app),
-      stdio: ["ignore", "ignore", "inherit"]
-    })
-  }
+  freshBundles()
   binaries = mkdtempSync(join(tmpdir(), "nexus-chaos-bin-"))
   for (const [app, name] of BUNDLES) {
     for (const file of [`${name}.mjs`, `${name}.bundle.mjs`]) {
