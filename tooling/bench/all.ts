@@ -6,7 +6,7 @@
 // nothing) makes the run exit 1; a goal not met does not: the figures are for reading, on a machine
 // whose speed nobody promised.
 //   ./dev bench [--quick] [--out FILE] [--only emulator,queue,…]
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { cpus, homedir, totalmem, type as osType, release } from "node:os"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -19,6 +19,10 @@ import type { BenchReport, Figure } from "./report.ts"
 const BENCHES = ["emulator", "codex-client", "queue", "router", "credentials", "worker", "startup"] as const
 
 const values = benchArgs({ out: { type: "string" }, only: { type: "string" } })
+if (values.json !== undefined) {
+  console.error("bench: the table's JSON goes where --out says (--json is each bench's own option)")
+  process.exit(2)
+}
 const only = values.only?.split(",").map((name) => name.trim())
 const unknown = only?.filter((name) => !(BENCHES as ReadonlyArray<string>).includes(name)) ?? []
 if (unknown.length > 0) {
@@ -37,6 +41,9 @@ interface Outcome {
   readonly figures: ReadonlyArray<Figure>
 }
 
+/** The bench running now: its process group is ended with this run, however the run ends. */
+let current: ChildProcess | undefined
+
 /** Runs one bench as a child (its output shown as it comes, each line prefixed); answers its report. */
 const run = (bench: string) =>
   new Promise<Outcome>((resolve) => {
@@ -47,6 +54,8 @@ const run = (bench: string) =>
       [join(here, `${bench}.ts`), ...(values.quick ? ["--quick"] : []), "--json", json],
       {
         stdio: ["ignore", "pipe", "pipe"],
+        // Its own process group: a signal to the run ends the bench and its emulator and workers.
+        detached: true,
         env: {
           ...process.env,
           // Node compiles each module once across runs and benches (the worker's and CLI's bundles
@@ -57,15 +66,18 @@ const run = (bench: string) =>
         }
       }
     )
+    current = child
     let tail = ""
-    const show = (chunk: Buffer) => {
+    const relay = (chunk: Buffer) => {
       const text = chunk.toString()
       tail = (tail + text).slice(-2000)
       process.stdout.write(text.replace(/^(?=.)/gm, `  ${bench} │ `))
     }
-    child.stdout!.on("data", show)
-    child.stderr!.on("data", show)
-    child.once("exit", (code, signal) => {
+    child.stdout!.on("data", relay)
+    child.stderr!.on("data", relay)
+    // "close", not "exit": its last output is in before the outcome is told.
+    child.once("close", (code, signal) => {
+      current = undefined
       const seconds = (performance.now() - began) / 1000
       let report: BenchReport | undefined
       try {
@@ -82,7 +94,7 @@ const run = (bench: string) =>
   })
 
 /** A number as the table shows it: 3 significant digits, thousands grouped. */
-const show = (n: number) => {
+const show = (n: number): string => {
   if (!Number.isFinite(n)) return String(n)
   if (n === 0) return "0"
   const abs = Math.abs(n)
@@ -134,17 +146,48 @@ const machine = {
 
 const began = performance.now()
 const database = await openDatabase()
-const stop = () => {
-  void database.close().finally(() => process.exit(130))
+/** Signals a bench's process group (gone already: nothing to do). */
+const signalGroup = (leader: number, signal: NodeJS.Signals) => {
+  try {
+    process.kill(-leader, signal)
+  } catch {
+    // No such group any more.
+  }
 }
-process.once("SIGINT", stop)
-process.once("SIGTERM", stop)
+
+let stopping = false
+const stop = () => {
+  if (stopping) return
+  stopping = true
+  console.error("\nbench: stopping the bench that runs, removing the database…")
+  const bench = current
+  const ended =
+    bench?.pid === undefined
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          bench.once("close", () => resolve())
+          signalGroup(bench.pid!, "SIGTERM")
+          // Its finally blocks get 5 s; then whatever of its group is left goes.
+          setTimeout(resolve, 5000).unref()
+        }).then(() => {
+          signalGroup(bench.pid!, "SIGKILL")
+        })
+  void ended
+    .then(() => database.close())
+    .finally(() => {
+      rmSync(scratch, { recursive: true, force: true })
+      process.exit(130)
+    })
+}
+process.on("SIGINT", stop)
+process.on("SIGTERM", stop)
 const outcomes: Array<Outcome> = []
 try {
   console.log(
     `bench: ${selected.join(", ")}${values.quick ? " (quick)" : ""} on ${database.description}; ${machine.cpus}, ${machine.memory}, Node ${machine.node}`
   )
   for (const bench of selected) {
+    if (stopping) break
     console.log(`\n── ${bench} ──`)
     const outcome = await run(bench)
     outcomes.push(outcome)
@@ -154,6 +197,8 @@ try {
   await database.close()
   rmSync(scratch, { recursive: true, force: true })
 }
+// Stopped by a signal: its handler ends the run once the bench's group is gone.
+if (stopping) await new Promise((resolve) => setTimeout(resolve, 60_000))
 const seconds = (performance.now() - began) / 1000
 const figures = outcomes.flatMap((outcome) => outcome.figures)
 const unmet = figures.filter((figure) => figure.met === false)

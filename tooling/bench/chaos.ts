@@ -56,9 +56,14 @@ for (const [signal, code] of [
   ["SIGINT", 130],
   ["SIGTERM", 143]
 ] as const) {
-  process.once(signal, () => {
+  // `on`, not `once`: a second Ctrl+C must not kill this process before it has cleaned up.
+  process.on(signal, () => {
+    if (closing !== undefined) return
     console.error(`\n${signal}: stopping the workers and the emulator, dropping the scratch databases…`)
-    void cleanUp().finally(() => process.exit(code))
+    void cleanUp()
+      // A scenario may have started a child while the first kill ran.
+      .then(() => killAll())
+      .finally(() => process.exit(code))
   })
 }
 
@@ -69,6 +74,8 @@ try {
   console.log(`chaos on ${database.description}${values.quick ? ", quick" : ""}`)
   const width = Math.max(...chosen.map((scenario) => scenario.name.length))
   for (const scenario of chosen) {
+    // Stopped by a signal: no next scenario.
+    if (closing !== undefined) break
     const outcome = await runScenario(scenario, values.quick, database, values.logs)
     outcomes.push(outcome)
     console.log(line(outcome, width))

@@ -24,8 +24,13 @@ export interface BenchDatabase {
 
 /** Where a URL points, without its password. */
 const where = (url: string) => {
-  const parsed = new URL(url)
-  return `${parsed.hostname}:${parsed.port || "5432"}`
+  // Not `new URL` unguarded: its error would print the whole URL, password included.
+  try {
+    const parsed = new URL(url)
+    return `${parsed.hostname}:${parsed.port || "5432"}`
+  } catch {
+    return "an unparsable URL"
+  }
 }
 
 /** Opens the server (starting an embedded one when `DATABASE_URL` is not set) and sets `DATABASE_URL`. */
@@ -50,10 +55,14 @@ export const openDatabase = async (): Promise<BenchDatabase> => {
   }
   const dataDir = mkdtempSync(join(tmpdir(), "nexus-bench-db-"))
   const server = Embedded.EmbeddedPostgres.make(dataDir)
-  const started = await Effect.runPromise(server.start)
+  const started = await Effect.runPromise(server.start).catch((error: unknown) => {
+    rmSync(dataDir, { recursive: true, force: true })
+    throw error
+  })
   const url = Redacted.value(await Effect.runPromise(server.url))
   process.env["DATABASE_URL"] = url
   const status = await Effect.runPromise(server.status)
+  let closing: Promise<void> | undefined
   return {
     description: `embedded PostgreSQL ${status.version ?? "?"} (127.0.0.1:${started.port})`,
     url,
@@ -62,9 +71,11 @@ export const openDatabase = async (): Promise<BenchDatabase> => {
       await Effect.runPromise(server.stop)
       await Effect.runPromise(server.start)
     },
-    close: async () => {
-      await Effect.runPromise(Effect.ignore(server.destroy))
-      rmSync(dataDir, { recursive: true, force: true })
-    }
+    // Once, however many ask (a signal handler and the run's own end may both).
+    close: () =>
+      (closing ??= (async () => {
+        await Effect.runPromise(Effect.ignore(server.destroy))
+        rmSync(dataDir, { recursive: true, force: true })
+      })())
   }
 }

@@ -70,9 +70,13 @@ const cpuFields = (pid: number) => {
   }
 }
 
-/** The parent of a process of this machine (0 when there is no such process here). */
+/**
+ * The parent of a PostgreSQL backend of this machine: its postmaster (0 when no process of that
+ * pid here is a postgres one — a server elsewhere, whose pid may name an unrelated local process).
+ */
 const parentOf = (pid: number) => {
   try {
+    if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "postgres") return 0
     return Number(
       readFileSync(`/proc/${pid}/stat`, "utf8")
         .replace(/^.*\) /, "")
@@ -126,6 +130,8 @@ const cleanUp = async () => {
   rmSync(dataDir, { recursive: true, force: true })
   await database.drop()
 }
+// Stopped (./dev bench passes on a Ctrl+C as SIGTERM): the scratch database and directory go too.
+process.once("SIGTERM", () => void cleanUp().finally(() => process.exit(143)))
 
 try {
   const account = (await (
@@ -168,7 +174,7 @@ try {
   pool.on("error", () => {})
   if (!values.durable) await pool.query(`ALTER DATABASE "${database.name}" SET synchronous_commit = off`)
   await pool.query("SELECT pgmq.create('bench_raw')")
-  // The server's postmaster: the parent of a backend (this machine's /proc; 0 for a remote server).
+  // The server's postmaster: the parent of a backend (this machine's /proc; 0 for a server elsewhere).
   const backend = (await pool.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid
   const postmaster = parentOf(backend)
 
@@ -394,7 +400,7 @@ try {
       `  (V8 heap in use ${gauge("nodejs_heap_used_bytes").toFixed(0)} MB, ${(Number(idleHeap) / 1048576).toFixed(0)} MB idle, outside the heap ${gauge("nodejs_external_memory_bytes").toFixed(0)} MB)`
     )
     console.log(
-      `1,000 streams: ${inFlight} requests in flight in the worker, ${upstream} turns open upstream; worker RSS ${rss.toFixed(0)} MB (peak ${peak.toFixed(0)} MB; ${idle.rss.toFixed(0)} MB idle before them) (goal ≤ 200 MB: ${rss <= 200 ? "met" : "NOT met"})`
+      `1,000 streams: ${inFlight} requests in flight in the worker, ${upstream} turns open upstream; worker RSS ${rss.toFixed(0)} MB (peak ${peak.toFixed(0)} MB; ${idle.rss.toFixed(0)} MB idle before them) (goal ≤ 200 MB with all 1,000 open: ${rss <= 200 && upstream >= 1000 && Number(inFlight) >= 1000 ? "met" : "NOT met"})`
     )
     report.add({
       figure: "worker RSS with 1,000 streams in flight",
@@ -402,8 +408,9 @@ try {
       unit: "MB",
       baseline: { name: "the same worker idle, before them", value: idle.rss },
       ratio: rss / idle.rss,
-      goal: "≤ 200 MB",
-      met: rss <= 200
+      goal: "≤ 200 MB, 1,000 streams open",
+      // Fewer streams than asked (the wait above gives up after 60 s) would make a low RSS mean nothing.
+      met: rss <= 200 && upstream >= 1000 && Number(inFlight) >= 1000
     })
     big.child.kill("SIGKILL")
   }

@@ -104,11 +104,12 @@ const serverError = (error: SqlError.SqlError): { readonly code?: string; readon
 
 /**
  * SQLSTATEs of a server going away or not back yet, which the SQL client may not call connection
- * errors: class 08 (connection exception), 57P01–57P03 (terminated by an administrator, shutting
- * down or crashed, starting up: "the database system is shutting down"), 53300 (too many
+ * errors: the transient connection exceptions (08000, 08001, 08003, 08006 — not 08P01, a protocol
+ * violation, a bug that trying again cannot mend), 57P01–57P03 (terminated by an administrator,
+ * shutting down or crashed, starting up: "the database system is shutting down"), 53300 (too many
  * connections). Trying again later helps.
  */
-const serverUnavailable = (code: string) => code.startsWith("08") || /^57P0[123]$/.test(code) || code === "53300"
+const serverUnavailable = (code: string) => /^(0800[0136]|57P0[123]|53300)$/.test(code)
 
 /**
  * A failed pgmq call that names no queue (or whose queue exists) as a `PgmqError`.

@@ -154,10 +154,15 @@ layer(PgmqTest, { excludeTestServices: true })("Pgmq", (it) => {
         const reading = yield* Effect.forkChild(
           Effect.flip(pgmq.readWithPoll("ended", { vt: 30, qty: 1, maxPollSeconds: 20 }))
         )
+        // This database's only: other test files' reads run on the same server at the same time.
         const waiting = sql<{ readonly pid: number }>`
-        SELECT pid FROM pg_stat_activity WHERE query LIKE '%read_with_poll%' AND pid <> pg_backend_pid()`
+        SELECT pid FROM pg_stat_activity
+        WHERE datname = current_database() AND query LIKE '%read_with_poll%' AND pid <> pg_backend_pid()`
         let pids: ReadonlyArray<{ readonly pid: number }> = []
-        while (pids.length === 0) pids = yield* Effect.andThen(Effect.sleep("20 millis"), waiting)
+        for (let polls = 0; pids.length === 0 && polls < 250; polls++) {
+          pids = yield* Effect.andThen(Effect.sleep("20 millis"), waiting)
+        }
+        assert.lengthOf(pids, 1, "the read never showed in pg_stat_activity")
         yield* sql`SELECT pg_terminate_backend(${pids[0]!.pid})`
         const error = yield* Fiber.join(reading)
         assert.strictEqual(error._tag, "PgmqError")
@@ -192,7 +197,8 @@ layer(PgmqTest, { excludeTestServices: true })("Pgmq", (it) => {
           ["57P01", "terminating connection due to administrator command"],
           ["57P02", "terminating connection because of crash of another server process"],
           ["53300", "sorry, too many clients already"],
-          ["08006", "connection failure"]
+          ["08006", "connection failure"],
+          ["08001", "could not connect to server"]
         ] as const) {
           const error = server(code, message)
           assert.strictEqual(error.reason, "unavailable", `${code} ${message}`)
@@ -201,6 +207,11 @@ layer(PgmqTest, { excludeTestServices: true })("Pgmq", (it) => {
         }
         // A statement the server refused is not retried.
         assert.strictEqual(server("42501", "permission denied for table q_llm_requests").reason, "failed")
+        // Nor a protocol violation (08P01): a client bug that trying again cannot mend.
+        assert.strictEqual(
+          server("08P01", "bind message supplies 2 parameters, but prepared statement requires 3").reason,
+          "failed"
+        )
       })
   )
 
