@@ -25,9 +25,14 @@ describe("the packed nexus", () => {
         assert.match(tarball!, /^nexus-cli-.*\.tgz$/)
         const prefix = tempDir("nexus-global-")
         // The machine's npm (./dev needs one); the PostgreSQL binaries come from the registry or its cache.
+        // Its global config lives under its own prefix: another --prefix would leave it unread (and
+        // with it the machine's registry settings, e.g. a cafile for a TLS-intercepting proxy).
+        const globalconfig = run("npm", ["config", "get", "globalconfig"]).trim()
         run("npm", [
           "install",
           "--global",
+          "--globalconfig",
+          globalconfig,
           "--prefix",
           prefix,
           "--no-audit",
