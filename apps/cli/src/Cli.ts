@@ -8,6 +8,7 @@ import { accounts } from "./commands/accounts.ts"
 import { chat } from "./commands/chat.ts"
 import { db } from "./commands/db.ts"
 import { demo } from "./commands/demo.ts"
+import { gateway, serve } from "./commands/gateway.ts"
 import { models } from "./commands/models.ts"
 import { queue } from "./commands/queue.ts"
 import { route } from "./commands/route.ts"
@@ -37,7 +38,23 @@ export const nexus = Command.make("nexus").pipe(
       description: "Ask once, on the account the router chooses"
     }
   ]),
-  Command.withSubcommands([demo, login, status, accounts, token, logout, chat, route, models, queue, worker, keys, db])
+  Command.withSubcommands([
+    demo,
+    login,
+    status,
+    accounts,
+    token,
+    logout,
+    chat,
+    route,
+    models,
+    queue,
+    worker,
+    serve,
+    gateway,
+    keys,
+    db
+  ])
 )
 
 /**

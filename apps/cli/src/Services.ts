@@ -6,6 +6,7 @@
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Database } from "@nexus/database"
+import { ApiKeys, Migrations as GatewayMigrations } from "@nexus/gateway"
 import { CodexClient, Migrations as ProviderMigrations, UsageWindows } from "@nexus/provider-codex"
 import { LlmQueue, Pgmq } from "@nexus/queue-pgmq"
 import { AccountPool, Migrations as RouterMigrations, Router, RoutingPolicy } from "@nexus/router"
@@ -18,7 +19,12 @@ import { Layer } from "effect"
  * @since 0.1.0
  * @category migrations
  */
-export const migrations = [TokenStoreMigrations.migrations, ProviderMigrations.migrations, RouterMigrations.migrations]
+export const migrations = [
+  TokenStoreMigrations.migrations,
+  ProviderMigrations.migrations,
+  RouterMigrations.migrations,
+  GatewayMigrations.migrations
+]
 
 /**
  * The configured database (`DATABASE_URL` or `NEXUS_DB_*`), checked on start.
@@ -116,3 +122,19 @@ export const QueueDatabaseLive = Database.QueueDatabase.layer.pipe(Layer.provide
 export const QueueLive = Layer.mergeAll(LlmQueue.LlmQueue.layer, Pgmq.Pgmq.layer).pipe(
   Layer.provideMerge(QueueDatabaseLive)
 )
+
+/**
+ * The gateway's API keys and usage over the configured database.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const KeysLive = ApiKeys.ApiKeys.layer.pipe(Layer.provideMerge(DatabaseLive))
+
+/**
+ * What the gateway serves from: the router stack and the API keys.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const GatewayServicesLive = Layer.provideMerge(ApiKeys.ApiKeys.layer, RouterLive)

@@ -106,12 +106,15 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
         assert.include(first.stdout, "Applied migration 0001_pool (@nexus/router)")
         assert.include(first.stdout, "Applied migration 0002_cooldowns (@nexus/router)")
         assert.include(first.stdout, "Applied migration 0003_instances (@nexus/router)")
+        assert.include(first.stdout, "Applied migration 0001_keys (@nexus/gateway)")
         assert.include(first.stdout, "Applied migration 0001_pgmq (@nexus/queue-pgmq)")
-        assert.include(first.stdout, "(7 applied)")
+        assert.include(first.stdout, "(8 applied)")
         assert.include(first.stdout, "pgmq: Nexus's pgmq-compatible install")
         const created = yield* tables
         assert.deepStrictEqual(created, [
           "nexus.account_blocks",
+          "nexus.gateway_keys",
+          "nexus.gateway_usage",
           "nexus.model_cooldowns",
           "nexus.models",
           "nexus.oauth_tokens",
@@ -126,6 +129,7 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
           "pgmq.q_llm_requests_dlq",
           "pgmq.q_llm_results",
           "pgmq.topic_bindings",
+          "public.nexus_gateway_migrations",
           "public.nexus_migrations",
           "public.nexus_provider_codex_migrations",
           "public.nexus_queue_migrations",
@@ -133,14 +137,15 @@ layer(TestLive, { excludeTestServices: true, timeout: "60 seconds" })("nexus", (
         ])
         const recorded = sql<{ readonly n: string }>`
         SELECT (SELECT count(*) FROM nexus_migrations) + (SELECT count(*) FROM nexus_provider_codex_migrations)
-          + (SELECT count(*) FROM nexus_router_migrations) + (SELECT count(*) FROM nexus_queue_migrations) AS n`
+          + (SELECT count(*) FROM nexus_router_migrations) + (SELECT count(*) FROM nexus_queue_migrations)
+          + (SELECT count(*) FROM nexus_gateway_migrations) AS n`
 
         const second = yield* nexus(["db", "migrate"], env)
         assert.strictEqual(second.code, 0, second.stderr)
         assert.include(second.stdout, "up to date")
         assert.notInclude(second.stdout, "Applied")
         assert.deepStrictEqual(yield* tables, created)
-        assert.strictEqual(Number((yield* recorded)[0]!.n), 7)
+        assert.strictEqual(Number((yield* recorded)[0]!.n), 8)
       })
   )
 

@@ -414,4 +414,9 @@ export interface Counters {
   }
   revokes: number
   faultsInjected: number
+  /**
+   * The SSE replies of `/responses`: sent to their end, or closed by the client before their end
+   * (a client that stops reading — a disconnect, a cancelled request — shows here).
+   */
+  streams: { completed: number; aborted: number }
 }

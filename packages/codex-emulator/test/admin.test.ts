@@ -558,7 +558,8 @@ layer(Emulator.layer(), { excludeTestServices: true })("admin API", (it) => {
             byRefreshReason: { unauthorized_recovery: 2 }
           },
           revokes: 1,
-          faultsInjected: 0
+          faultsInjected: 0,
+          streams: { completed: 0, aborted: 0 }
         })
         assert.deepStrictEqual(reply.body, yield* emulator.counters)
       })
@@ -632,7 +633,8 @@ layer(Emulator.layer(), { excludeTestServices: true })("admin API", (it) => {
           grants: { authorization_code: 0, refresh_token: 0, token_exchange: 0 },
           refreshes: { succeeded: 0, rejected: 0, byReason: {}, byRefreshReason: {} },
           revokes: 0,
-          faultsInjected: 0
+          faultsInjected: 0,
+          streams: { completed: 0, aborted: 0 }
         })
         const state = yield* decodeBody(State, yield* get(`${emulator.urls.adminUrl}/state`))
         assert.deepStrictEqual(state.accounts, defaults.accounts)

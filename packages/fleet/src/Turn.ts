@@ -4,10 +4,10 @@
  *
  * @since 0.1.0
  */
-import { ChatEvent, type ChatRequest } from "@nexus/provider-codex"
+import { OpenAiChat } from "@nexus/gateway"
+import { ChatEvent } from "@nexus/provider-codex"
 import type { Contract } from "@nexus/queue-pgmq"
 import type { Route, Router } from "@nexus/router"
-import { Result, Schema } from "effect"
 
 /**
  * The router's input for one request.
@@ -27,112 +27,13 @@ export interface Turn {
  * @since 0.1.0
  * @category errors
  */
-export class UnsupportedRequest extends Schema.TaggedError<UnsupportedRequest>()("UnsupportedRequest", {
-  detail: Schema.String
-}) {
-  override get message() {
-    return `The request cannot be sent to the Codex backend: ${this.detail}. Change the request and send it again.`
-  }
-}
+export const UnsupportedRequest = OpenAiChat.UnsupportedRequest
 
-/** An OpenAI-style function tool, or the flat shape. */
-const FunctionTool = Schema.Union([
-  Schema.Struct({
-    type: Schema.Literal("function"),
-    function: Schema.Struct({
-      name: Schema.String,
-      description: Schema.optional(Schema.String),
-      parameters: Schema.optional(Schema.Record(Schema.String, Schema.Unknown)),
-      strict: Schema.optional(Schema.Boolean)
-    })
-  }),
-  Schema.Struct({
-    name: Schema.String,
-    description: Schema.optional(Schema.String),
-    parameters: Schema.optional(Schema.Record(Schema.String, Schema.Unknown)),
-    strict: Schema.optional(Schema.Boolean)
-  })
-])
-
-const ToolChoice = Schema.Union([
-  Schema.Literals(["auto", "none", "required"]),
-  Schema.Struct({ type: Schema.Literal("function"), function: Schema.Struct({ name: Schema.String }) }),
-  Schema.Struct({ name: Schema.String })
-])
-
-const ResponseFormat = Schema.Union([
-  Schema.Struct({ type: Schema.Literals(["text"]) }),
-  Schema.Struct({
-    type: Schema.Literal("json_schema"),
-    json_schema: Schema.Struct({
-      name: Schema.String,
-      schema: Schema.Record(Schema.String, Schema.Unknown),
-      strict: Schema.optional(Schema.Boolean)
-    })
-  })
-])
-
-const AssistantToolCalls = Schema.Array(
-  Schema.Union([
-    Schema.Struct({
-      id: Schema.String,
-      type: Schema.optional(Schema.Literal("function")),
-      function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
-    }),
-    Schema.Struct({ id: Schema.String, name: Schema.String, arguments: Schema.String })
-  ])
-)
-
-const decodeTools = Schema.decodeUnknownResult(Schema.Array(FunctionTool))
-const decodeToolChoice = Schema.decodeUnknownResult(ToolChoice)
-const decodeResponseFormat = Schema.decodeUnknownResult(ResponseFormat)
-const decodeToolCalls = Schema.decodeUnknownResult(AssistantToolCalls)
-
-const unsupported = (field: string, issue: { readonly message: string }) =>
-  new UnsupportedRequest({ detail: `${field}: ${issue.message.replace(/\s+/g, " ").trim()}` })
-
-const part = (value: Contract.ContentPart, where: string): ChatRequest.Part | UnsupportedRequest => {
-  const record = value as Record<string, unknown>
-  if ((value.type === "text" || value.type === "input_text") && typeof record.text === "string") {
-    return { type: "text", text: record.text }
-  }
-  if (value.type === "image" || value.type === "input_image" || value.type === "image_url") {
-    const url = record.url ?? record.image_url
-    const href = typeof url === "string" ? url : (url as { readonly url?: unknown } | undefined)?.url
-    if (typeof href === "string") return { type: "image", url: href }
-  }
-  return new UnsupportedRequest({ detail: `${where}: a content part of type ${JSON.stringify(value.type)}` })
-}
-
-const message = (value: Contract.RequestMessage, index: number): ChatRequest.Message | UnsupportedRequest => {
-  let content: ChatRequest.Message["content"]
-  if (typeof value.content === "string") content = value.content
-  else {
-    const parts: Array<ChatRequest.Part> = []
-    for (const entry of value.content) {
-      const mapped = part(entry, `messages[${index}]`)
-      if (mapped instanceof UnsupportedRequest) return mapped
-      parts.push(mapped)
-    }
-    content = parts
-  }
-  let toolCalls: Array<ChatRequest.ToolCall> | undefined
-  if (value.role === "assistant" && value.tool_calls !== undefined) {
-    const calls = decodeToolCalls(value.tool_calls)
-    if (Result.isFailure(calls)) return unsupported(`messages[${index}].tool_calls`, calls.failure)
-    toolCalls = calls.success.map((call) =>
-      "function" in call
-        ? { id: call.id, name: call.function.name, arguments: call.function.arguments }
-        : { id: call.id, name: call.name, arguments: call.arguments }
-    )
-  }
-  return {
-    role: value.role,
-    content,
-    ...(value.tool_call_id === undefined ? {} : { toolCallId: value.tool_call_id }),
-    ...(toolCalls === undefined ? {} : { toolCalls })
-  }
-}
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type UnsupportedRequest = OpenAiChat.UnsupportedRequest
 
 /**
  * The router's input for `request`: its task type, complexity, model and account overrides,
@@ -142,42 +43,9 @@ const message = (value: Contract.RequestMessage, index: number): ChatRequest.Mes
  * @category constructors
  */
 export const fromRequest = (request: Contract.LlmRequest): Turn | UnsupportedRequest => {
-  const messages: Array<ChatRequest.Message> = []
-  for (const [index, entry] of request.messages.entries()) {
-    const mapped = message(entry, index)
-    if (mapped instanceof UnsupportedRequest) return mapped
-    messages.push(mapped)
-  }
   const options = request.options ?? {}
-  const conversation: { -readonly [K in keyof Router.Conversation]: Router.Conversation[K] } = { messages }
-  if (options.tools !== undefined && options.tools.length > 0) {
-    const tools = decodeTools(options.tools)
-    if (Result.isFailure(tools)) return unsupported("options.tools", tools.failure)
-    conversation.tools = tools.success.map((tool) => {
-      const fn = "function" in tool ? tool.function : tool
-      return {
-        name: fn.name,
-        parameters: fn.parameters ?? { type: "object", properties: {} },
-        ...(fn.description === undefined ? {} : { description: fn.description }),
-        ...(fn.strict === undefined ? {} : { strict: fn.strict })
-      }
-    })
-  }
-  if (options.tool_choice !== undefined) {
-    const choice = decodeToolChoice(options.tool_choice)
-    if (Result.isFailure(choice)) return unsupported("options.tool_choice", choice.failure)
-    const value = choice.success
-    conversation.toolChoice =
-      typeof value === "string" ? value : { name: "function" in value ? value.function.name : value.name }
-  }
-  if (options.response_format !== undefined) {
-    const format = decodeResponseFormat(options.response_format)
-    if (Result.isFailure(format)) return unsupported("options.response_format", format.failure)
-    if (format.success.type === "json_schema") {
-      const { name, schema, strict } = format.success.json_schema
-      conversation.responseFormat = { name, schema, ...(strict === undefined ? {} : { strict }) }
-    }
-  }
+  const conversation = OpenAiChat.conversation(request.messages, options, "options.")
+  if (conversation instanceof UnsupportedRequest) return conversation
   if (options.max_output_tokens !== undefined) conversation.maxOutputTokens = options.max_output_tokens
   if (options.temperature !== undefined) conversation.temperature = options.temperature
   const cacheKey = request.metadata?.prompt_cache_key

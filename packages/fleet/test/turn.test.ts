@@ -107,7 +107,7 @@ describe("Turn results", () => {
       output,
       [
         { _tag: "TextDelta", delta: "lo", itemId: "m" },
-        { _tag: "ToolCallDone", callId: "c1", name: "add", arguments: "{}" }
+        { _tag: "ToolCallDone", callId: "c1", name: "add", arguments: "{}", itemId: "fc1" }
       ],
       140
     )

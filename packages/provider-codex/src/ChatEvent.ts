@@ -157,6 +157,8 @@ export interface ToolCallDelta {
   readonly callId: string
   readonly name: string
   readonly delta: string
+  /** The `function_call` output item's id (its `call_id` when the item had none). */
+  readonly itemId: string
 }
 
 /**
@@ -170,6 +172,8 @@ export interface ToolCallDone {
   readonly callId: string
   readonly name: string
   readonly arguments: string
+  /** The `function_call` output item's id (its `call_id` when the item had none). */
+  readonly itemId: string
 }
 
 /**

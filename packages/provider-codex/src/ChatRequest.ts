@@ -115,9 +115,15 @@ export const ChatRequest = Schema.Struct({
     Schema.Union([Schema.Literals(["auto", "none", "required"]), Schema.Struct({ name: Schema.String })])
   ),
   parallelToolCalls: Schema.optional(Schema.Boolean),
-  /** Structured output: the reply is JSON satisfying this schema. */
+  /**
+   * Structured output: the reply is JSON satisfying this schema — or, with `{ type: "json_object" }`,
+   * any JSON object.
+   */
   responseFormat: Schema.optional(
-    Schema.Struct({ name: Schema.String, schema: JsonObject, strict: Schema.optional(Schema.Boolean) })
+    Schema.Union([
+      Schema.Struct({ name: Schema.String, schema: JsonObject, strict: Schema.optional(Schema.Boolean) }),
+      Schema.Struct({ type: Schema.Literal("json_object") })
+    ])
   ),
   /** Keeps the backend's prompt cache across the turns of one conversation. */
   conversationId: Schema.optional(Schema.String),
@@ -189,6 +195,12 @@ const inputOf = (messages: ReadonlyArray<Message>): Array<Record<string, unknown
     }
   })
 
+/** The Responses `text.format` of a structured-output request. */
+const formatOf = (format: NonNullable<ChatRequest["responseFormat"]>) =>
+  "type" in format
+    ? { type: format.type }
+    : { type: "json_schema", name: format.name, schema: format.schema, strict: format.strict ?? true }
+
 /**
  * Maps a chat request to the Responses body the Codex backend expects.
  *
@@ -235,16 +247,7 @@ export const toResponsesBody = (
     request.verbosity !== undefined || request.responseFormat !== undefined
       ? {
           ...(request.verbosity ? { verbosity: request.verbosity } : {}),
-          ...(request.responseFormat
-            ? {
-                format: {
-                  type: "json_schema",
-                  name: request.responseFormat.name,
-                  schema: request.responseFormat.schema,
-                  strict: request.responseFormat.strict ?? true
-                }
-              }
-            : {})
+          ...(request.responseFormat ? { format: formatOf(request.responseFormat) } : {})
         }
       : undefined
   const tools = request.tools ?? []

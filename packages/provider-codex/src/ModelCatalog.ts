@@ -175,6 +175,8 @@ export class ModelCatalog extends Context.Service<
      * first, without it the stored one is used.
      */
     readonly resolve: (model: string, account?: string) => Effect.Effect<ModelInfo, UnknownModel>
+    /** The aliases `resolve` applies (the defaults, then the configured ones): name → slug. */
+    readonly aliases: Readonly<Record<string, string>>
   }
 >()("@nexus/provider-codex/ModelCatalog") {
   /**
@@ -345,5 +347,5 @@ const make = Effect.fnUntraced(function* (options: Options) {
     })
   })
 
-  return ModelCatalog.of({ models, cached, resolve })
+  return ModelCatalog.of({ models, cached, resolve, aliases })
 })

@@ -256,10 +256,10 @@ describe("makeEventDecoder", () => {
       undefined,
       undefined,
       undefined,
-      { _tag: "ToolCallDelta", callId: "call_1", name: "lookup", delta: '{"q":' },
-      { _tag: "ToolCallDelta", callId: "call_2", name: "weather", delta: "{}" },
-      { _tag: "ToolCallDelta", callId: "call_1", name: "lookup", delta: "1}" },
-      { _tag: "ToolCallDone", callId: "call_1", name: "lookup", arguments: '{"q":1}' }
+      { _tag: "ToolCallDelta", callId: "call_1", name: "lookup", delta: '{"q":', itemId: "fc_1" },
+      { _tag: "ToolCallDelta", callId: "call_2", name: "weather", delta: "{}", itemId: "fc_2" },
+      { _tag: "ToolCallDelta", callId: "call_1", name: "lookup", delta: "1}", itemId: "fc_1" },
+      { _tag: "ToolCallDone", callId: "call_1", name: "lookup", arguments: '{"q":1}', itemId: "fc_1" }
     ])
   })
 

@@ -11,29 +11,14 @@
  * @since 0.1.0
  */
 import { Probes, Worker } from "@nexus/fleet"
+import { ApiKeys, Gateway } from "@nexus/gateway"
 import { Config, Deferred, Duration, Effect, Exit, Layer, Logger, Option } from "effect"
 import { CliError, Command, Flag } from "effect/cli"
 import { FetchHttpClient } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
 import packageJson from "../../package.json" with { type: "json" }
+import { integer, number, setting } from "../internal/flags.ts"
 import { QueueLive, RouterLive } from "../Services.ts"
-
-/** A flag read from `env` when not given, else `fallback`; the help says both. */
-const setting = <A>(
-  flag: Flag.Flag<A>,
-  env: string,
-  config: (name: string) => Config.Config<A>,
-  fallback: A,
-  description: string
-) =>
-  flag.pipe(
-    Flag.withDescription(`${description} (env ${env}; default ${String(fallback)})`),
-    Flag.withFallbackConfig(config(env)),
-    Flag.withDefault(fallback)
-  )
-
-const integer = (name: string) => Config.Int(name)
-const number = (name: string) => Config.Number(name)
 
 const flags = {
   concurrency: setting(
@@ -98,6 +83,20 @@ const flags = {
     Config.String,
     "127.0.0.1",
     "Address the probes listen on (0.0.0.0 for every interface)"
+  ),
+  gatewayPort: Flag.Int("gateway-port").pipe(
+    Flag.withDescription(
+      "Also serve the OpenAI-compatible gateway (as `nexus serve` does) on this port (env NEXUS_WORKER_GATEWAY_PORT; default: not served)"
+    ),
+    Flag.withFallbackConfig(Config.Int("NEXUS_WORKER_GATEWAY_PORT")),
+    Flag.optional
+  ),
+  gatewayHost: setting(
+    Flag.String("gateway-host"),
+    "NEXUS_WORKER_GATEWAY_HOST",
+    Config.String,
+    "127.0.0.1",
+    "Address the gateway listens on, with --gateway-port"
   ),
   logFormat: setting(
     Flag.Literals("log-format", ["text", "json"]),
@@ -178,6 +177,7 @@ const invalidSetting = (input: {
   readonly backoffMax: number
   readonly grace: number
   readonly port: number
+  readonly gatewayPort: Option.Option<number>
 }): string | undefined => {
   const atLeastOne = {
     concurrency: input.concurrency,
@@ -193,6 +193,8 @@ const invalidSetting = (input: {
     return `--backoff-max (${input.backoffMax}) must be at least --backoff (${input.backoff})`
   if (!(input.grace >= 0)) return `--grace must be 0 seconds or more (it is ${input.grace})`
   if (input.port < 0 || input.port > 65535) return `--port must be 0 to 65535 (it is ${input.port})`
+  if (Option.isSome(input.gatewayPort) && (input.gatewayPort.value < 0 || input.gatewayPort.value > 65535))
+    return `--gateway-port must be 0 to 65535 (it is ${input.gatewayPort.value})`
   return undefined
 }
 
@@ -222,6 +224,13 @@ export const make = (name: string, invocation: string = name) =>
       }
       const services = Worker.Worker.layer(settings).pipe(
         Layer.provideMerge(Probes.layer({ port: input.port, host: input.host })),
+        Layer.provideMerge(
+          Option.match(input.gatewayPort, {
+            onNone: () => Layer.empty,
+            onSome: (port) =>
+              Gateway.layer({ port, host: input.gatewayHost }).pipe(Layer.provideMerge(ApiKeys.ApiKeys.layer))
+          })
+        ),
         Layer.provideMerge(RouterLive),
         Layer.provideMerge(QueueLive),
         Layer.provideMerge(tracing)

@@ -50,6 +50,10 @@ export const makeCore = (options: CoreOptions = {}) => {
     record: shared.record,
     lastRequest: shared.lastRequest,
     counters: (): Counters => structuredClone(shared.counters),
+    /** A /responses SSE reply ended: sent to its end, or closed by the client first. */
+    streamEnded: (outcome: "completed" | "aborted") => {
+      shared.counters.streams[outcome]++
+    },
     injectFault: faults.injectFault,
     clearFaults: faults.clearFaults,
     takeFault: faults.takeFault,

@@ -86,7 +86,8 @@ const emptyCounters = (): Counters => ({
   grants: { authorization_code: 0, refresh_token: 0, token_exchange: 0 },
   refreshes: { succeeded: 0, rejected: 0, byReason: {}, byRefreshReason: {} },
   revokes: 0,
-  faultsInjected: 0
+  faultsInjected: 0,
+  streams: { completed: 0, aborted: 0 }
 })
 
 const newAccount = (input: AccountInput): Account => ({

@@ -208,11 +208,11 @@ const decodeWith = (
       if (type === "response.function_call_arguments.delta") {
         const delta = data.delta
         if (typeof delta !== "string") return missing(type, "delta")
-        return { _tag: "ToolCallDelta", callId: call.callId, name: call.name, delta }
+        return { _tag: "ToolCallDelta", callId: call.callId, name: call.name, delta, itemId }
       }
       const args = data.arguments
       if (typeof args !== "string") return missing(type, "arguments")
-      return { _tag: "ToolCallDone", callId: call.callId, name: call.name, arguments: args }
+      return { _tag: "ToolCallDone", callId: call.callId, name: call.name, arguments: args, itemId }
     }
     case "response.output_item.added": {
       const item = data.item

@@ -1,6 +1,6 @@
 // The model request (protocol §6–§8): POST /codex/responses answered as SSE, charged to the
 // account's usage windows, with the stream faults applied; a WebSocket upgrade is refused.
-import { Duration, Effect, Stream } from "effect"
+import { Duration, Effect, Exit, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { randomUUID } from "node:crypto"
 import { type FaultKind, faultKindGroups, type FaultRule } from "../../Domain.ts"
@@ -57,6 +57,15 @@ const sseStream = (
   }
 }
 
+/** Counts the reply as completed when its last byte is handed over, as aborted when the client closes it first. */
+const counted = (core: Core, body: Stream.Stream<Uint8Array>): Stream.Stream<Uint8Array> =>
+  Stream.onExit(body, (exit) =>
+    Effect.sync(() => {
+      if (Exit.isSuccess(exit)) core.streamEnded("completed")
+      else if (Exit.hasInterrupts(exit)) core.streamEnded("aborted")
+    })
+  )
+
 /** The faults /responses takes before charging a turn; the stream faults come after the charge. */
 const beforeCharge: ReadonlyArray<FaultKind> = [...faultKindGroups.account, ...faultKindGroups.reply]
 
@@ -108,7 +117,7 @@ export const responsesRoutes = (core: Core) =>
                 fault?.kind === "response_failed"
                   ? Responses.failed(body, responseId, createdAt, fault.code, fault.message)
                   : Responses.reply(body, core.replies, responseId, createdAt)
-              return HttpServerResponse.stream(sseStream(events, fault), {
+              return HttpServerResponse.stream(counted(core, sseStream(events, fault)), {
                 contentType: "text/event-stream",
                 headers: {
                   "cache-control": "no-cache",

@@ -1,0 +1,386 @@
+// `nexus serve` end to end: the official `openai` SDK against a real `nexus serve` child process,
+// on a scratch database and the emulator; keys made and revoked with `nexus gateway keys`.
+import { assert, layer } from "@effect/vitest"
+import { Emulator } from "@nexus/codex-emulator"
+import { Effect } from "effect"
+import OpenAI, { APIError, APIUserAbortError } from "openai"
+import { type Env, nexus, type Running, start } from "./helpers.ts"
+import { assertNoTokenShapes, signedIn, signIn } from "./session.ts"
+import { TestLive } from "./helpers.ts"
+
+/** A key made with `nexus gateway keys create NAME --json`. */
+const createKey = (env: Env, name: string) =>
+  Effect.gen(function* () {
+    const made = yield* nexus(["gateway", "keys", "create", name, "--json"], env)
+    assert.strictEqual(made.code, 0, made.stderr)
+    const parsed = JSON.parse(made.stdout) as { readonly key: string; readonly id: string }
+    assert.match(parsed.key, /^nxs_[A-Za-z0-9_-]{32}$/)
+    return parsed
+  })
+
+/** `nexus serve --port 0`, its base URL once it listens; stopped when the test's scope closes. */
+const serve = (env: Env) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const running = start(["serve", "--port", "0"], env, 120_000)
+      const [, port] = await running.waitForLog(/gateway listening.*?:(\d+)/)
+      return { running, baseURL: `http://127.0.0.1:${port}/v1` }
+    }),
+    ({ running }) => Effect.promise(() => stop(running))
+  )
+
+const stop = async (running: Running) => {
+  running.child.kill("SIGTERM")
+  await running.done
+}
+
+const client = (baseURL: string, apiKey: string) => new OpenAI({ baseURL, apiKey, maxRetries: 0 })
+
+/** The SDK's error for a call that must fail. */
+const failure = (call: () => Promise<unknown>) =>
+  Effect.promise(() =>
+    call().then(
+      () => assert.fail("the call succeeded"),
+      (error: unknown) => {
+        assert.instanceOf(error, APIError)
+        return error as APIError
+      }
+    )
+  )
+
+layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus serve", (it) => {
+  it.effect(
+    "the openai SDK: chat completions streamed and not, a tool round trip, structured output, the Responses API streamed and not, the models list",
+    () =>
+      Effect.gen(function* () {
+        const env = yield* signedIn
+        const { key } = yield* createKey(env, "sdk")
+        const { baseURL } = yield* serve(env)
+        const openai = client(baseURL, key)
+
+        const plain = yield* Effect.promise(() =>
+          openai.chat.completions.create({
+            model: "gpt-5.5",
+            messages: [
+              { role: "system", content: "Be brief." },
+              { role: "user", content: "hello through the gateway" }
+            ],
+            temperature: 0.2
+          })
+        )
+        assert.strictEqual(plain.object, "chat.completion")
+        assert.strictEqual(plain.choices[0]!.message.content, "hello through the gateway")
+        assert.strictEqual(plain.choices[0]!.finish_reason, "stop")
+        assert.strictEqual(plain.model, "gpt-5.5")
+        assert.isAbove(plain.usage!.prompt_tokens, 0)
+
+        const { data: raw, response } = yield* Effect.promise(() =>
+          openai.chat.completions
+            .create({ model: "gpt-5.5", messages: [{ role: "user", content: "headers" }], temperature: 1 })
+            .withResponse()
+        )
+        assert.strictEqual(raw.choices[0]!.message.content, "headers")
+        assert.strictEqual(response.headers.get("x-nexus-dropped"), "temperature")
+        assert.strictEqual(response.headers.get("x-nexus-model"), "gpt-5.5")
+
+        const stream = yield* Effect.promise(() =>
+          openai.chat.completions.create({
+            model: "gpt-5.5",
+            messages: [{ role: "user", content: "stream these words back to me please" }],
+            stream: true,
+            stream_options: { include_usage: true }
+          })
+        )
+        const deltas: Array<string> = []
+        let finish: string | null = null
+        let usage: OpenAI.CompletionUsage | undefined
+        yield* Effect.promise(async () => {
+          for await (const chunk of stream) {
+            if (chunk.usage) usage = chunk.usage
+            const choice = chunk.choices[0]
+            if (choice?.delta.content) deltas.push(choice.delta.content)
+            if (choice?.finish_reason) finish = choice.finish_reason
+          }
+        })
+        assert.isAbove(deltas.length, 2)
+        assert.strictEqual(deltas.join(""), "stream these words back to me please")
+        assert.strictEqual(finish, "stop")
+        assert.isAbove(usage?.completion_tokens ?? 0, 0)
+
+        // A tool round trip: the model calls the tool, the client answers, the model uses the answer.
+        const tools: Array<OpenAI.ChatCompletionTool> = [
+          {
+            type: "function",
+            function: {
+              name: "get_weather",
+              description: "The weather in a city",
+              parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+            }
+          }
+        ]
+        const asked: Array<OpenAI.ChatCompletionMessageParam> = [
+          { role: "user", content: "call get_weather for Paris" }
+        ]
+        const call = yield* Effect.promise(() =>
+          openai.chat.completions.create({ model: "gpt-5.5", messages: asked, tools, tool_choice: "required" })
+        )
+        const toolCall = call.choices[0]!.message.tool_calls?.[0]
+        assert.strictEqual(call.choices[0]!.finish_reason, "tool_calls")
+        assert.strictEqual(toolCall?.type, "function")
+        if (toolCall?.type !== "function") return
+        assert.strictEqual(toolCall.function.name, "get_weather")
+        const answered = yield* Effect.promise(() =>
+          openai.chat.completions.create({
+            model: "gpt-5.5",
+            tools,
+            messages: [
+              ...asked,
+              call.choices[0]!.message,
+              { role: "tool", tool_call_id: toolCall.id, content: "sunny, 21 °C" }
+            ]
+          })
+        )
+        assert.strictEqual(answered.choices[0]!.message.content, "get_weather returned: sunny, 21 °C")
+
+        // Structured output: JSON that satisfies the schema.
+        const structured = yield* Effect.promise(() =>
+          openai.chat.completions.create({
+            model: "gpt-5.5",
+            messages: [{ role: "user", content: "a city and its population" }],
+            response_format: {
+              type: "json_schema",
+              json_schema: {
+                name: "city",
+                strict: true,
+                schema: {
+                  type: "object",
+                  properties: { name: { type: "string" }, population: { type: "integer" } },
+                  required: ["name", "population"],
+                  additionalProperties: false
+                }
+              }
+            }
+          })
+        )
+        const city = JSON.parse(structured.choices[0]!.message.content!) as Record<string, unknown>
+        assert.typeOf(city.name, "string")
+        assert.typeOf(city.population, "number")
+
+        // The Responses API, streamed and not.
+        const events = yield* Effect.promise(() =>
+          openai.responses.create({
+            model: "gpt-5.5",
+            instructions: "Answer plainly.",
+            input: "responses stream please",
+            stream: true
+          })
+        )
+        const types: Array<string> = []
+        let text = ""
+        let completed: OpenAI.Responses.Response | undefined
+        yield* Effect.promise(async () => {
+          for await (const event of events) {
+            types.push(event.type)
+            if (event.type === "response.output_text.delta") text += event.delta
+            if (event.type === "response.completed") completed = event.response
+          }
+        })
+        assert.strictEqual(types[0], "response.created")
+        assert.include(types, "response.output_item.added")
+        assert.include(types, "response.output_item.done")
+        assert.strictEqual(types.at(-1), "response.completed")
+        assert.strictEqual(text, "responses stream please")
+        const message = completed?.output.find((item) => item.type === "message")
+        assert.deepInclude(message?.type === "message" ? message.content[0] : {}, { text: "responses stream please" })
+        assert.isAbove(completed?.usage?.output_tokens ?? 0, 0)
+        const whole = yield* Effect.promise(() =>
+          openai.responses.create({ model: "gpt-5.5", input: "whole response" })
+        )
+        assert.strictEqual(whole.status, "completed")
+        assert.strictEqual(whole.output_text, "whole response")
+
+        const models = yield* Effect.promise(async () => {
+          const ids: Array<string> = []
+          for await (const model of openai.models.list()) ids.push(model.id)
+          return ids
+        })
+        assert.includeMembers(models, ["gpt-5.5", "gpt-4o", "auto"])
+        const one = yield* Effect.promise(() => openai.models.retrieve("gpt-5.5"))
+        assert.strictEqual(one.id, "gpt-5.5")
+
+        // Usage is recorded per key, model and account.
+        const usageOut = yield* nexus(["gateway", "usage", "--json"], env)
+        assert.strictEqual(usageOut.code, 0, usageOut.stderr)
+        const rows = JSON.parse(usageOut.stdout) as Array<{
+          key: string
+          model: string
+          requests: number
+          outputTokens: number
+        }>
+        const sdk = rows.filter((row) => row.key === "sdk")
+        assert.isAtLeast(
+          sdk.reduce((sum, row) => sum + row.requests, 0),
+          8
+        )
+        assert.isAbove(
+          sdk.reduce((sum, row) => sum + row.outputTokens, 0),
+          0
+        )
+        assertNoTokenShapes(usageOut)
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect(
+    "errors in the OpenAI shape: a bad key (401), a revoked key, an unknown model (404), a refused parameter (400), every account at its limit (429 with Retry-After)",
+    () =>
+      Effect.gen(function* () {
+        const env = yield* signedIn
+        const { key } = yield* createKey(env, "errors")
+        const { baseURL, running } = yield* serve(env)
+
+        const bad = yield* failure(() =>
+          client(baseURL, "nxs_not-a-key-of-this-gateway-at-all").chat.completions.create({
+            model: "gpt-5.5",
+            messages: [{ role: "user", content: "hi" }]
+          })
+        )
+        assert.strictEqual(bad.status, 401)
+        assert.strictEqual(bad.code, "invalid_api_key")
+        assert.include(bad.message, "nexus gateway keys create")
+
+        const openai = client(baseURL, key)
+        const unknown = yield* failure(() =>
+          openai.chat.completions.create({ model: "gpt-9-imaginary", messages: [{ role: "user", content: "hi" }] })
+        )
+        assert.strictEqual(unknown.status, 404)
+        assert.strictEqual(unknown.code, "model_not_found")
+        assert.include(unknown.message, "gpt-5.5")
+
+        const refused = yield* failure(() =>
+          openai.chat.completions.create({ model: "gpt-5.5", n: 2, messages: [{ role: "user", content: "hi" }] })
+        )
+        assert.strictEqual(refused.status, 400)
+        assert.strictEqual(refused.param, "n")
+
+        // Every account at its usage limit: 429, Retry-After until the earliest reset, streamed or not.
+        const emulator = yield* Emulator.Emulator
+        yield* emulator.injectFault({ kind: "usage_limit", times: 10 })
+        const limited = yield* failure(() =>
+          openai.chat.completions.create({ model: "gpt-5.5", messages: [{ role: "user", content: "over the limit" }] })
+        )
+        assert.strictEqual(limited.status, 429)
+        const retryAfter = Number(limited.headers?.get("retry-after"))
+        assert.isAbove(retryAfter, 0)
+        assert.strictEqual(limited.code, "usage_limit_reached")
+        assert.include(limited.message, "becomes usable at")
+        const limitedStream = yield* failure(() =>
+          openai.chat.completions.create({
+            model: "gpt-5.5",
+            stream: true,
+            messages: [{ role: "user", content: "over the limit, streamed" }]
+          })
+        )
+        assert.strictEqual(limitedStream.status, 429)
+        assert.isAbove(Number(limitedStream.headers?.get("retry-after")), 0)
+        yield* emulator.clearFaults
+
+        // A revoked key is refused (at once by the gateway of this process's database: its cache
+        // holds a key for seconds, so the check goes through a fresh key).
+        const second = yield* createKey(env, "short-lived")
+        const revoked = yield* nexus(["gateway", "keys", "revoke", "short-lived"], env)
+        assert.strictEqual(revoked.code, 0, revoked.stderr)
+        const gone = yield* failure(() =>
+          client(baseURL, second.key).chat.completions.create({
+            model: "gpt-5.5",
+            messages: [{ role: "user", content: "hi" }]
+          })
+        )
+        assert.strictEqual(gone.status, 401)
+        assert.include(gone.message, "revoked")
+        assert.notInclude(running.stderr(), second.key)
+        assert.notInclude(running.stderr(), key)
+        const listed = yield* nexus(["gateway", "keys", "list", "--json"], env)
+        assert.notInclude(listed.stdout, second.key)
+        assert.include(listed.stdout, "short-lived")
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect(
+    "two accounts: a usage limit on one mid-run moves the gateway's traffic to the other, with no client error",
+    () =>
+      Effect.gen(function* () {
+        const env = yield* signedIn
+        const second = yield* signIn(env, "second", "pro")
+        const { key } = yield* createKey(env, "failover")
+        const { baseURL } = yield* serve(env)
+        const openai = client(baseURL, key)
+        const emulator = yield* Emulator.Emulator
+        const served: Array<string> = []
+        let limited: string | undefined
+        for (let i = 0; i < 12; i++) {
+          // Mid-run, the account that served last reaches its limit.
+          if (i === 4) {
+            limited = served.at(-1)!
+            const id = limited === "second" ? second : (yield* emulator.accounts).find((a) => a.id !== second)!.id
+            yield* emulator.injectFault({ kind: "usage_limit", account: id, times: 1000 })
+          }
+          const { data, response } = yield* Effect.promise(() =>
+            openai.chat.completions
+              .create({ model: "gpt-5.5", messages: [{ role: "user", content: `turn ${i}` }] })
+              .withResponse()
+          )
+          assert.strictEqual(data.choices[0]!.message.content, `turn ${i}`)
+          served.push(response.headers.get("x-nexus-account")!)
+        }
+        assert.isDefined(limited)
+        assert.deepStrictEqual(
+          served.slice(4).filter((account) => account === limited),
+          [],
+          `after the limit no turn goes to ${limited}: ${served.join(", ")}`
+        )
+        yield* emulator.clearFaults
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect("a client that disconnects mid-stream cancels the upstream request", () =>
+    Effect.gen(function* () {
+      const env = yield* signedIn
+      const { key } = yield* createKey(env, "disconnect")
+      const { baseURL } = yield* serve(env)
+      const emulator = yield* Emulator.Emulator
+      const before = (yield* emulator.counters).streams
+      // The upstream sends a few events, then stays silent: only a cancellation can end it.
+      yield* emulator.injectFault({ kind: "idle", afterEvents: 6, times: 1 })
+      const openai = client(baseURL, key)
+      const got = yield* Effect.promise(async () => {
+        const controller = new AbortController()
+        const stream = await openai.chat.completions.create(
+          { model: "gpt-5.5", stream: true, messages: [{ role: "user", content: "a long answer that never ends" }] },
+          { signal: controller.signal }
+        )
+        const seen: Array<string> = []
+        try {
+          for await (const chunk of stream) {
+            const content = chunk.choices[0]?.delta.content
+            if (content) {
+              seen.push(content)
+              controller.abort()
+            }
+          }
+        } catch (error) {
+          if (!(error instanceof APIUserAbortError)) throw error
+        }
+        return seen
+      })
+      assert.isAbove(got.length, 0)
+      // The gateway closes its upstream request: the emulator sees the SSE reply closed before its end.
+      let aborted = (yield* emulator.counters).streams
+      for (let i = 0; i < 100 && aborted.aborted === before.aborted; i++) {
+        yield* Effect.sleep("50 millis")
+        aborted = (yield* emulator.counters).streams
+      }
+      assert.strictEqual(aborted.aborted, before.aborted + 1)
+      assert.strictEqual(aborted.completed, before.completed)
+    }).pipe(Effect.scoped)
+  )
+})

@@ -1,0 +1,407 @@
+/**
+ * The OpenAI-compatible HTTP front: `POST /v1/chat/completions`, `POST /v1/responses` and
+ * `GET /v1/models`, each request verified against the gateway's API keys, run through the `Router`
+ * (so account pooling, fallbacks on usage limits and cooldowns apply) and recorded against its key.
+ *
+ * The model a client names is pinned (an alias resolves through the catalog); `auto` lets the
+ * routing policy choose, for the task type and complexity of the `x-nexus-task-type` and
+ * `x-nexus-complexity` headers (`chat` and `medium` when absent); `x-nexus-account` pins an
+ * account. A streamed request answers with an error status until its first content is on the way
+ * (a 429 with `Retry-After` when every account is at its limit); after that a failure is an error
+ * event in the stream. A client that goes away cancels the upstream request.
+ *
+ * @since 0.1.0
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { type ChatEvent, ModelCatalog } from "@nexus/provider-codex"
+import { type Route, Router } from "@nexus/router"
+import { Clock, Effect, Layer, Pull, Redacted, Schema, Stream } from "effect"
+import {
+  HttpEffect,
+  HttpRouter,
+  HttpServer,
+  type HttpServerError,
+  type HttpServerRequest,
+  HttpServerResponse
+} from "effect/http"
+import { randomUUID } from "node:crypto"
+import { createServer } from "node:http"
+import { ApiKeys, type KeyInfo } from "./ApiKeys.ts"
+import * as OpenAiChat from "./OpenAiChat.ts"
+import * as OpenAiError from "./OpenAiError.ts"
+import * as OpenAiResponses from "./OpenAiResponses.ts"
+
+/**
+ * Where the gateway listens, and what the policy is told when a client does not say.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** 0: any free port (the log says which). */
+  readonly port: number
+  readonly host: string
+  /** The task type of a request without `x-nexus-task-type` (default `chat`). */
+  readonly taskType?: string | undefined
+}
+
+/**
+ * The model name that lets the routing policy choose.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const AUTO = "auto"
+
+type Event = ChatEvent.ChatEvent | Router.RouteChosen
+
+const encoder = new TextEncoder()
+
+/** An OpenAI error response. */
+const errorResponse = (error: OpenAiError.OpenAiError) =>
+  HttpServerResponse.jsonUnsafe(OpenAiError.body(error), {
+    status: error.status,
+    headers: error.retryAfter === undefined ? {} : { "retry-after": String(error.retryAfter) }
+  })
+
+/** An OpenAI error response for a typed failure. */
+const failureResponse = (failure: OpenAiError.Failure) =>
+  Effect.map(Clock.currentTimeMillis, (now) => OpenAiError.fromFailure(failure, now))
+
+const COMPLEXITIES = new Set(["simple", "medium", "complex"])
+
+/** The route of a request: its model (or the policy's, for `auto`), the headers' hints. */
+const routeOf = (
+  request: HttpServerRequest.HttpServerRequest,
+  model: string,
+  effort: string | undefined,
+  cacheKey: string | undefined | null,
+  taskType: string
+): Route.RouteRequest | OpenAiChat.UnsupportedRequest => {
+  const complexity = request.headers["x-nexus-complexity"] ?? "medium"
+  if (!COMPLEXITIES.has(complexity)) {
+    return new OpenAiChat.UnsupportedRequest({
+      param: "x-nexus-complexity",
+      detail: `the x-nexus-complexity header is ${JSON.stringify(complexity)}: use simple, medium or complex`
+    })
+  }
+  const account = request.headers["x-nexus-account"]
+  return {
+    taskType: request.headers["x-nexus-task-type"] || taskType,
+    complexity: complexity as Route.RouteRequest["complexity"],
+    ...(model === AUTO || model === "" ? {} : { model }),
+    ...(account ? { account } : {}),
+    ...(effort ? { effort } : {}),
+    ...(cacheKey ? { promptCacheKey: cacheKey } : {})
+  }
+}
+
+/** The headers that say who served a request and what was dropped from it. */
+const servedHeaders = (requestId: string, served: Route.Attempt | undefined, dropped: ReadonlyArray<string>) => ({
+  "x-request-id": requestId,
+  ...(served === undefined
+    ? {}
+    : { "x-nexus-model": served.model, "x-nexus-account": served.label ?? served.accountId }),
+  ...(dropped.length === 0 ? {} : { "x-nexus-dropped": dropped.join(", ") })
+})
+
+/** The API key of a request (`Authorization: Bearer …`), never outside a Redacted. */
+const keyOf = (request: HttpServerRequest.HttpServerRequest): Redacted.Redacted<string> | undefined => {
+  const header = request.headers.authorization
+  if (header === undefined) return undefined
+  const match = /^Bearer\s+(.+)$/i.exec(header.trim())
+  return match === null ? undefined : Redacted.make(match[1]!.trim())
+}
+
+/** The JSON body decoded with `schema`, and the raw object (for the parameters no schema names). */
+const bodyOf = <S extends Schema.Top>(request: HttpServerRequest.HttpServerRequest, schema: S) =>
+  Effect.gen(function* () {
+    const raw = yield* request.json.pipe(
+      Effect.mapError(() => OpenAiError.invalidBody("it is not JSON (send Content-Type: application/json)"))
+    )
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      return yield* Effect.fail(OpenAiError.invalidBody("it is not a JSON object"))
+    }
+    const decoded = yield* Schema.decodeUnknownEffect(schema)(raw as unknown).pipe(
+      Effect.mapError((error) => OpenAiError.invalidBody(error.message.replace(/\s+/g, " ").trim()))
+    )
+    return { decoded: decoded as S["Type"], raw: raw as Record<string, unknown> }
+  })
+
+/** The events of a routed stream up to its route (before any content), and the rest of it. */
+const untilRoute = (stream: Stream.Stream<Event, Router.RouterError>) =>
+  Effect.gen(function* () {
+    const pull = yield* Stream.toPull(stream)
+    const head: Array<Event> = []
+    let route: Router.Taken | undefined
+    let ended = false
+    while (route === undefined && !ended) {
+      const chunk = yield* pull.pipe(Pull.catchDone(() => Effect.void))
+      if (chunk === undefined) ended = true
+      else {
+        for (const event of chunk) {
+          head.push(event)
+          if (event._tag === "RouteChosen") route = event.route
+        }
+      }
+    }
+    const rest = ended
+      ? Stream.fromIterable(head)
+      : Stream.concat(Stream.fromIterable(head), Stream.fromPull(Effect.succeed(pull)))
+    return { route, rest }
+  })
+
+/** The usage of a turn as the keys record it. */
+const usageRecord = (
+  key: KeyInfo,
+  endpoint: string,
+  status: number,
+  served: Route.Attempt | undefined,
+  usage: ChatEvent.Usage | undefined
+) => ({
+  keyId: key.id,
+  endpoint,
+  status,
+  model: served?.model,
+  accountId: served?.accountId,
+  inputTokens: usage?.inputTokens,
+  cachedTokens: usage?.cachedTokens,
+  outputTokens: usage?.outputTokens,
+  reasoningTokens: usage?.reasoningTokens
+})
+
+/**
+ * A streamed turn as Server-Sent Events: `frames` renders each event (and a failure after the
+ * start), `last` ends the stream; the usage is recorded when it ends, however it ends.
+ */
+const sse = (options: {
+  readonly key: KeyInfo
+  readonly endpoint: string
+  readonly requestId: string
+  readonly dropped: ReadonlyArray<string>
+  readonly stream: Stream.Stream<Event, Router.RouterError>
+  readonly frames: (event: Event) => string
+  readonly failed: (error: OpenAiError.OpenAiError) => string
+  readonly last: string
+}) =>
+  Effect.gen(function* () {
+    const keys = yield* ApiKeys
+    const { route, rest } = yield* untilRoute(options.stream)
+    let usage: ChatEvent.Usage | undefined
+    let status = 200
+    const body = rest.pipe(
+      Stream.mapArray((events) => {
+        let text = ""
+        for (const event of events) {
+          if (event._tag === "Completed") usage = event.usage
+          text += options.frames(event)
+        }
+        return [encoder.encode(text)] as const
+      }),
+      Stream.concat(Stream.succeed(encoder.encode(options.last))),
+      Stream.catch((failure) =>
+        Stream.fromEffect(
+          Effect.map(failureResponse(failure), (error) => {
+            status = error.status
+            return encoder.encode(options.failed(error))
+          })
+        )
+      ),
+      Stream.onExit((exit) =>
+        keys.record(
+          usageRecord(options.key, options.endpoint, exit._tag === "Success" ? status : 499, route?.served, usage)
+        )
+      )
+    )
+    return HttpEffect.scopeTransferToStream(
+      HttpServerResponse.stream(body, {
+        contentType: "text/event-stream",
+        headers: { "cache-control": "no-cache", ...servedHeaders(options.requestId, route?.served, options.dropped) }
+      })
+    )
+  })
+
+const chatFrame = (chunk: object) => `data: ${JSON.stringify(chunk)}\n\n`
+
+const chatCompletions = (taskType: string) =>
+  Effect.fnUntraced(function* (request: HttpServerRequest.HttpServerRequest, key: KeyInfo) {
+    const router = yield* Router.Router
+    const keys = yield* ApiKeys
+    const { decoded, raw } = yield* bodyOf(request, OpenAiChat.CompletionRequest)
+    const mapped = OpenAiChat.fromRequest(decoded, raw)
+    if (mapped instanceof OpenAiChat.UnsupportedRequest) return yield* mapped
+    const route = routeOf(request, decoded.model, mapped.effort, decoded.prompt_cache_key, taskType)
+    if (route instanceof OpenAiChat.UnsupportedRequest) return yield* route
+    const id = `chatcmpl-${randomUUID().replaceAll("-", "")}`
+    const created = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+    if (!mapped.stream) {
+      const { result, route: taken } = yield* router.execute(route, mapped.conversation)
+      yield* keys.record(usageRecord(key, "chat.completions", 200, taken.served, result.usage))
+      return HttpServerResponse.jsonUnsafe(OpenAiChat.completion(id, created, taken.served.model, result), {
+        headers: servedHeaders(id, taken.served, mapped.dropped)
+      })
+    }
+    const chunks = OpenAiChat.chunker(id, created, mapped.includeUsage)
+    return yield* sse({
+      key,
+      endpoint: "chat.completions",
+      requestId: id,
+      dropped: mapped.dropped,
+      stream: router.stream(route, mapped.conversation),
+      frames: (event) => chunks(event).map(chatFrame).join(""),
+      failed: (error) => chatFrame(OpenAiError.body(error)),
+      last: "data: [DONE]\n\n"
+    })
+  })
+
+const responseFrame = (event: { readonly type: string }) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
+
+const responses = (taskType: string) =>
+  Effect.fnUntraced(function* (request: HttpServerRequest.HttpServerRequest, key: KeyInfo) {
+    const router = yield* Router.Router
+    const keys = yield* ApiKeys
+    const { decoded, raw } = yield* bodyOf(request, OpenAiResponses.ResponsesRequest)
+    const mapped = OpenAiResponses.fromRequest(decoded, raw)
+    if (mapped instanceof OpenAiChat.UnsupportedRequest) return yield* mapped
+    const route = routeOf(request, decoded.model, mapped.effort, decoded.prompt_cache_key, taskType)
+    if (route instanceof OpenAiChat.UnsupportedRequest) return yield* route
+    const id = `resp_${randomUUID().replaceAll("-", "")}`
+    const createdAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+    const events = OpenAiResponses.streamer({ id, createdAt, request: mapped.conversation })
+    const stream = router.stream(route, mapped.conversation)
+    if (mapped.stream) {
+      return yield* sse({
+        key,
+        endpoint: "responses",
+        requestId: id,
+        dropped: mapped.dropped,
+        stream,
+        frames: (event) => events(event).map(responseFrame).join(""),
+        failed: (error) => responseFrame(OpenAiResponses.errorEvent(error)),
+        last: ""
+      })
+    }
+    // Not streamed: the same events, and the response `response.completed` carries.
+    let served: Route.Attempt | undefined
+    let usage: ChatEvent.Usage | undefined
+    let response: object | undefined
+    yield* Stream.runForEach(stream, (event) =>
+      Effect.sync(() => {
+        if (event._tag === "RouteChosen") served = event.route.served
+        if (event._tag === "Completed") usage = event.usage
+        for (const out of events(event)) {
+          if ((out as { readonly type: string }).type === "response.completed") {
+            response = (out as unknown as { readonly response: object }).response
+          }
+        }
+      })
+    )
+    yield* keys.record(usageRecord(key, "responses", 200, served, usage))
+    return HttpServerResponse.jsonUnsafe(response ?? {}, { headers: servedHeaders(id, served, mapped.dropped) })
+  })
+
+/** `GET /v1/models`: the catalog's models, the aliases and `auto`, in OpenAI's list shape. */
+const models = Effect.gen(function* () {
+  const catalog = yield* ModelCatalog.ModelCatalog
+  const known = (yield* catalog.cached).filter((model) => model.visibility !== "hide")
+  const entry = (id: string, ownedBy: string, extra: object = {}) => ({
+    id,
+    object: "model",
+    created: 0,
+    owned_by: ownedBy,
+    ...extra
+  })
+  return {
+    object: "list",
+    data: [
+      ...known.map((model) =>
+        entry(model.slug, "openai", {
+          ...(model.context_window === undefined ? {} : { context_window: model.context_window }),
+          ...(model.supported_reasoning_levels === undefined
+            ? {}
+            : { reasoning_efforts: model.supported_reasoning_levels.map((level) => level.effort) })
+        })
+      ),
+      ...Object.entries(catalog.aliases).map(([alias, slug]) => entry(alias, "nexus", { alias_of: slug })),
+      entry(AUTO, "nexus", { description: "The routing policy chooses (x-nexus-task-type, x-nexus-complexity)" })
+    ]
+  }
+})
+
+/** Runs `handler` for a verified key; every failure becomes an OpenAI error response. */
+const guarded = <E extends OpenAiError.Failure | OpenAiError.OpenAiError, R>(
+  handler: (
+    request: HttpServerRequest.HttpServerRequest,
+    key: KeyInfo
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+) =>
+  Effect.fnUntraced(function* (request: HttpServerRequest.HttpServerRequest) {
+    const keys = yield* ApiKeys
+    return yield* keys.verify(keyOf(request)).pipe(
+      Effect.flatMap((key) => handler(request, key)),
+      Effect.catch((failure: E | OpenAiError.Failure) =>
+        "status" in failure && typeof failure.status === "number" && !("_tag" in failure)
+          ? Effect.succeed(errorResponse(failure as OpenAiError.OpenAiError))
+          : Effect.map(failureResponse(failure as OpenAiError.Failure), errorResponse)
+      )
+    )
+  })
+
+/**
+ * The gateway's routes, for an `HttpRouter`.
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const routes = (options: Pick<Options, "taskType"> = {}) => {
+  const taskType = options.taskType ?? "chat"
+  return HttpRouter.addAll([
+    HttpRouter.route("POST", "/v1/chat/completions", guarded(chatCompletions(taskType))),
+    HttpRouter.route("POST", "/v1/responses", guarded(responses(taskType))),
+    HttpRouter.route(
+      "GET",
+      "/v1/models",
+      guarded(() => Effect.map(models, (list) => HttpServerResponse.jsonUnsafe(list)))
+    ),
+    HttpRouter.route(
+      "GET",
+      "/v1/models/:model",
+      guarded((request) =>
+        Effect.map(models, (list) => {
+          const id = decodeURIComponent(request.url.split("/").pop()?.split("?")[0] ?? "")
+          const found = list.data.find((model) => model.id === id)
+          return found === undefined
+            ? errorResponse({
+                status: 404,
+                type: "invalid_request_error",
+                code: "model_not_found",
+                param: "model",
+                message: `The model \`${id}\` does not exist on this gateway: GET /v1/models lists them.`
+              })
+            : HttpServerResponse.jsonUnsafe(found)
+        })
+      )
+    ),
+    HttpRouter.route("*", "/*", (request) =>
+      Effect.succeed(errorResponse(OpenAiError.notFound(request.method, request.url.split("?")[0] ?? request.url)))
+    )
+  ])
+}
+
+/**
+ * The gateway's server, for as long as the layer lives; logs the address it listens on.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<never, HttpServerError.ServeError, Router.Router | ModelCatalog.ModelCatalog | ApiKeys> =>
+  HttpRouter.serve(routes(options), { disableLogger: true }).pipe(
+    Layer.merge(
+      Layer.effectDiscard(
+        HttpServer.addressFormattedWith((address) => Effect.logInfo("gateway listening", { url: `${address}/v1` }))
+      )
+    ),
+    Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
+  )
