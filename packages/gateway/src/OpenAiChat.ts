@@ -300,6 +300,11 @@ const refusedValue = (name: (typeof REFUSED)[number], value: unknown): boolean =
   }
 }
 
+/** A content part: its type, and every other field kept for the mapping to read. */
+const ContentPart = Schema.StructWithRest(Schema.Struct({ type: Schema.String }), [
+  Schema.Record(Schema.String, Schema.Unknown)
+])
+
 /**
  * A `/v1/chat/completions` body, as far as Nexus reads it (other fields are checked against
  * `DROPPED` and `REFUSED`, then ignored).
@@ -312,9 +317,7 @@ export const CompletionRequest = Schema.Struct({
   messages: Schema.Array(
     Schema.Struct({
       role: Schema.String,
-      content: Schema.optional(
-        Schema.NullOr(Schema.Union([Schema.String, Schema.Array(Schema.Struct({ type: Schema.String }))]))
-      ),
+      content: Schema.optional(Schema.NullOr(Schema.Union([Schema.String, Schema.Array(ContentPart)]))),
       tool_call_id: Schema.optional(Schema.String),
       tool_calls: Schema.optional(Schema.Unknown)
     })
