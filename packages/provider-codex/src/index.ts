@@ -50,3 +50,10 @@ export * as UsageWindows from "./UsageWindows.ts"
  * @since 0.1.0
  */
 export * as ModelCatalog from "./ModelCatalog.ts"
+
+/**
+ * The ChatGPT Codex backend as an `effect/ai` LanguageModel: text, streams, objects and tool calls.
+ *
+ * @since 0.1.0
+ */
+export * as CodexLanguageModel from "./CodexLanguageModel.ts"

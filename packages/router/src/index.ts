@@ -36,3 +36,10 @@ export * as Router from "./Router.ts"
  * @since 0.1.0
  */
 export * as Migrations from "./Migrations.ts"
+
+/**
+ * The router as an `effect/ai` LanguageModel: every call routed, with fallbacks.
+ *
+ * @since 0.1.0
+ */
+export * as RoutedLanguageModel from "./RoutedLanguageModel.ts"
