@@ -56,7 +56,8 @@ export const makeSides = async (options: {
     resolve: (model) =>
       Effect.fromNullishOr(BUNDLED.find((info) => info.slug === model)).pipe(
         Effect.mapError(() => new ModelCatalog.UnknownModel({ model, available: [] }))
-      )
+      ),
+    aliases: {}
   }
   const layer = CodexClient.CodexClient.layerNoDeps({ baseUrl: options.baseUrl }).pipe(
     Layer.provide(Layer.succeed(NodeHttpClient.Dispatcher)(options.dispatcher as NodeHttpClient.Dispatcher["Service"])),
