@@ -107,6 +107,27 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
         assert.strictEqual(finish, "stop")
         assert.isAbove(usage?.completion_tokens ?? 0, 0)
 
+        // An image part reaches the backend as an input_image.
+        const image = "data:image/png;base64,iVBORw0KGgo="
+        const seen = yield* Effect.promise(() =>
+          openai.chat.completions.create({
+            model: "gpt-5.5",
+            messages: [
+              {
+                role: "user",
+                content: [
+                  { type: "text", text: "describe the picture" },
+                  { type: "image_url", image_url: { url: image, detail: "low" } }
+                ]
+              }
+            ]
+          })
+        )
+        assert.strictEqual(seen.choices[0]!.message.content, "describe the picture")
+        const emulator = yield* Emulator.Emulator
+        const sent = yield* emulator.lastRequest("responses")
+        assert.include(JSON.stringify(sent), `"input_image","image_url":"${image}"`)
+
         // A tool round trip: the model calls the tool, the client answers, the model uses the answer.
         const tools: Array<OpenAI.ChatCompletionTool> = [
           {

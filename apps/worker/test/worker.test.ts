@@ -126,6 +126,39 @@ layer(FleetLive, { excludeTestServices: true, timeout: 180_000 })("nexus-worker"
     }).pipe(Effect.scoped)
   )
 
+  it.effect("with --gateway-port a worker also serves the OpenAI API, on the same accounts, and stops cleanly", () =>
+    Effect.gen(function* () {
+      const env = yield* fleetEnv
+      const made = yield* nexus(["gateway", "keys", "create", `worker-${Date.now()}`, "--json"], env)
+      assert.strictEqual(made.code, 0, made.stderr)
+      const { key } = JSON.parse(made.stdout) as { readonly key: string }
+      const worker = yield* startWorker(env, ["--gateway-port", "0"])
+      const [, port] = yield* Effect.promise(() => worker.waitForLog(/gateway listening.*?:(\d+)/))
+      const reply = yield* Effect.promise(async () => {
+        const response = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+          body: JSON.stringify({ model: "auto", messages: [{ role: "user", content: "from the worker's gateway" }] })
+        })
+        return {
+          status: response.status,
+          body: (await response.json()) as { choices: Array<{ message: { content: string } }> }
+        }
+      })
+      assert.strictEqual(reply.status, 200)
+      assert.strictEqual(reply.body.choices[0]!.message.content, "from the worker's gateway")
+      // The queue is served as before, by the same process.
+      const queue = yield* LlmQueue.LlmQueue
+      const sent = request("and from the queue")
+      yield* queue.enqueue(sent)
+      const result = yield* queue.awaitResult(sent.id, { timeout: "20 seconds" })
+      assert.strictEqual(result.status, "ok")
+      const outcome = yield* stopped(worker)
+      assert.strictEqual(outcome.code, 0, outcome.stderr)
+      assert.notInclude(outcome.stderr, key)
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("an idle worker wakes within 50 ms of a send, and makes a query every few seconds at most", () =>
     Effect.gen(function* () {
       const env = yield* fleetEnv
