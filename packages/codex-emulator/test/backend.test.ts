@@ -1084,6 +1084,13 @@ emulatorLayer("POST /responses: faults", (it) => {
       assert.isTrue(reply.idled, "nothing more arrived within 500 ms")
       assert.deepStrictEqual(typesOf(reply.events), ["response.created", "response.in_progress"])
       assertCompleted(yield* postResponses(session, turn("the next request is whole")))
+      // The client gave up on the silent reply: the counters tell it apart from the whole one.
+      let streams = (yield* session.emulator.counters).streams
+      for (let i = 0; i < 50 && streams.aborted === 0; i++) {
+        yield* Effect.sleep("20 millis")
+        streams = (yield* session.emulator.counters).streams
+      }
+      assert.deepStrictEqual(streams, { completed: 1, aborted: 1 })
     })
   )
 
