@@ -221,17 +221,30 @@ const sse = (options: {
     )
   })
 
+/** A request's body decoded and mapped, and its route: what both endpoints start with. */
+const prepared = <S extends Schema.Top, M extends { readonly effort: string | undefined }>(
+  request: HttpServerRequest.HttpServerRequest,
+  schema: S,
+  map: (decoded: S["Type"], raw: Readonly<Record<string, unknown>>) => M | OpenAiChat.UnsupportedRequest,
+  taskType: string
+) =>
+  Effect.gen(function* () {
+    const { decoded, raw } = yield* bodyOf(request, schema)
+    const mapped = map(decoded, raw)
+    if (mapped instanceof OpenAiChat.UnsupportedRequest) return yield* mapped
+    const body = decoded as { readonly model: string; readonly prompt_cache_key?: string | null | undefined }
+    const route = routeOf(request, body.model, mapped.effort, body.prompt_cache_key, taskType)
+    if (route instanceof OpenAiChat.UnsupportedRequest) return yield* route
+    return { mapped, route }
+  })
+
 const chatFrame = (chunk: object) => `data: ${JSON.stringify(chunk)}\n\n`
 
 const chatCompletions = (taskType: string) =>
   Effect.fnUntraced(function* (request: HttpServerRequest.HttpServerRequest, key: KeyInfo) {
     const router = yield* Router.Router
     const keys = yield* ApiKeys
-    const { decoded, raw } = yield* bodyOf(request, OpenAiChat.CompletionRequest)
-    const mapped = OpenAiChat.fromRequest(decoded, raw)
-    if (mapped instanceof OpenAiChat.UnsupportedRequest) return yield* mapped
-    const route = routeOf(request, decoded.model, mapped.effort, decoded.prompt_cache_key, taskType)
-    if (route instanceof OpenAiChat.UnsupportedRequest) return yield* route
+    const { mapped, route } = yield* prepared(request, OpenAiChat.CompletionRequest, OpenAiChat.fromRequest, taskType)
     const id = `chatcmpl-${randomUUID().replaceAll("-", "")}`
     const created = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     if (!mapped.stream) {
@@ -260,11 +273,12 @@ const responses = (taskType: string) =>
   Effect.fnUntraced(function* (request: HttpServerRequest.HttpServerRequest, key: KeyInfo) {
     const router = yield* Router.Router
     const keys = yield* ApiKeys
-    const { decoded, raw } = yield* bodyOf(request, OpenAiResponses.ResponsesRequest)
-    const mapped = OpenAiResponses.fromRequest(decoded, raw)
-    if (mapped instanceof OpenAiChat.UnsupportedRequest) return yield* mapped
-    const route = routeOf(request, decoded.model, mapped.effort, decoded.prompt_cache_key, taskType)
-    if (route instanceof OpenAiChat.UnsupportedRequest) return yield* route
+    const { mapped, route } = yield* prepared(
+      request,
+      OpenAiResponses.ResponsesRequest,
+      OpenAiResponses.fromRequest,
+      taskType
+    )
     const id = `resp_${randomUUID().replaceAll("-", "")}`
     const createdAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     const events = OpenAiResponses.streamer({ id, createdAt, request: mapped.conversation })

@@ -345,28 +345,7 @@ export const streamer = (base: {
         )
         return out
       }
-      case "ToolCallDelta": {
-        const index = opened(
-          input.itemId,
-          {
-            type: "function_call",
-            id: input.itemId,
-            call_id: input.callId,
-            name: input.name,
-            arguments: "",
-            status: "in_progress"
-          },
-          out
-        )
-        out.push(
-          event("response.function_call_arguments.delta", {
-            item_id: input.itemId,
-            output_index: index,
-            delta: input.delta
-          })
-        )
-        return out
-      }
+      case "ToolCallDelta":
       case "ToolCallDone": {
         const index = opened(
           input.itemId,
@@ -381,11 +360,17 @@ export const streamer = (base: {
           out
         )
         out.push(
-          event("response.function_call_arguments.done", {
-            item_id: input.itemId,
-            output_index: index,
-            arguments: input.arguments
-          })
+          input._tag === "ToolCallDelta"
+            ? event("response.function_call_arguments.delta", {
+                item_id: input.itemId,
+                output_index: index,
+                delta: input.delta
+              })
+            : event("response.function_call_arguments.done", {
+                item_id: input.itemId,
+                output_index: index,
+                arguments: input.arguments
+              })
         )
         return out
       }
