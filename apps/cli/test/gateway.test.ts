@@ -363,6 +363,42 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
       }).pipe(Effect.scoped)
   )
 
+  it.effect("SIGTERM: the stream in hand finishes, its usage is written, and nexus serve exits 0", () =>
+    Effect.gen(function* () {
+      const env = yield* signedIn
+      const { key } = yield* createKey(env, "drain")
+      const running = start(["serve", "--port", "0"], env, 120_000)
+      const [, port] = yield* Effect.promise(() => running.waitForLog(/gateway listening.*?:(\d+)/))
+      const emulator = yield* Emulator.Emulator
+      // The upstream pauses for a second mid-stream: the signal comes during the pause.
+      yield* emulator.injectFault({ kind: "idle", afterEvents: 6, delayMs: 1_000, times: 1 })
+      const text = yield* Effect.promise(async () => {
+        const stream = await client(`http://127.0.0.1:${port}/v1`, key).chat.completions.create({
+          model: "gpt-5.5",
+          stream: true,
+          messages: [{ role: "user", content: "finish me even while stopping" }]
+        })
+        let got = ""
+        for await (const chunk of stream) {
+          const content = chunk.choices[0]?.delta.content
+          if (content && got.length === 0) running.child.kill("SIGTERM")
+          got += content ?? ""
+        }
+        return got
+      })
+      assert.strictEqual(text, "finish me even while stopping")
+      const outcome = yield* Effect.promise(() => running.done)
+      assert.strictEqual(outcome.code, 0, outcome.stderr)
+      assert.include(outcome.stderr, "SIGTERM: stopping")
+      const usage = yield* nexus(["gateway", "usage", "--json"], env)
+      const rows = JSON.parse(usage.stdout) as Array<{ key: string; requests: number; errors: number }>
+      assert.deepInclude(
+        rows.map((row) => ({ key: row.key, requests: row.requests, errors: row.errors })),
+        { key: "drain", requests: 1, errors: 0 }
+      )
+    })
+  )
+
   it.effect("a client that disconnects mid-stream cancels the upstream request", () =>
     Effect.gen(function* () {
       const env = yield* signedIn

@@ -6,10 +6,11 @@
  * @since 0.1.0
  */
 import { ApiKeys, Gateway } from "@nexus/gateway"
-import { Config, Console, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Console, Deferred, Effect, Layer, Option, Redacted } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import * as Flags from "../internal/flags.ts"
 import { integer, setting } from "../internal/flags.ts"
+import { ownSignals } from "../internal/signals.ts"
 import { GatewayServicesLive, KeysLive } from "../Services.ts"
 
 /**
@@ -50,8 +51,20 @@ export const serve = Command.make(
     if (port < 0 || port > 65535) {
       return yield* new CliError.ValidationError({ message: `--port must be 0 to 65535 (it is ${port})` })
     }
-    return yield* Layer.launch(Gateway.layer({ host, port }).pipe(Layer.provide(GatewayServicesLive)))
-  })
+    const stop = yield* Deferred.make<void>()
+    yield* ownSignals(stop, {
+      first: "stopping — no new requests; the streams in hand finish, then the usage is written",
+      again: "exiting now; the streams in hand are cut"
+    })
+    // The server lives until the first signal; closing it waits for the requests in hand.
+    yield* Effect.scoped(
+      Effect.andThen(
+        Layer.build(Gateway.layer({ host, port }).pipe(Layer.provide(GatewayServicesLive))),
+        Deferred.await(stop)
+      )
+    )
+    yield* Effect.logInfo("gateway stopped")
+  }, Effect.scoped)
 ).pipe(
   Command.withDescription(
     "Serve the OpenAI API (POST /v1/chat/completions, POST /v1/responses, GET /v1/models) on the signed-in ChatGPT accounts, through the router; clients authenticate with a key from `nexus gateway keys create`"

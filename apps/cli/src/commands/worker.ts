@@ -12,12 +12,13 @@
  */
 import { Probes, Worker } from "@nexus/fleet"
 import { ApiKeys, Gateway } from "@nexus/gateway"
-import { Config, Deferred, Duration, Effect, Exit, Layer, Logger, Option } from "effect"
+import { Config, Deferred, Duration, Effect, Layer, Logger, Option } from "effect"
 import { CliError, Command, Flag } from "effect/cli"
 import { FetchHttpClient } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
 import packageJson from "../../package.json" with { type: "json" }
 import { integer, number, setting } from "../internal/flags.ts"
+import { ownSignals } from "../internal/signals.ts"
 import { QueueLive, RouterLive } from "../Services.ts"
 
 const flags = {
@@ -134,39 +135,6 @@ const tracing = Layer.unwrap(
   })
 )
 
-/**
- * The process's signals, for the drain: the first completes `stop`, a second exits at once.
- * (They replace the runtime's own handlers, which would interrupt the worker instead of draining it.)
- */
-const ownSignals = (stop: Deferred.Deferred<void>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      let received = 0
-      const onSignal = (signal: NodeJS.Signals) => {
-        received++
-        if (received === 1) {
-          process.stderr.write(`${signal}: stopping — no more reads, finishing the requests in hand\n`)
-          Deferred.doneUnsafe(stop, Exit.void)
-          return
-        }
-        process.stderr.write(
-          `${signal} again: exiting now; the requests in hand come back after their visibility timeout\n`
-        )
-        process.exit(130)
-      }
-      const saved = { SIGINT: process.listeners("SIGINT"), SIGTERM: process.listeners("SIGTERM") }
-      process.removeAllListeners("SIGINT").removeAllListeners("SIGTERM")
-      process.on("SIGINT", onSignal).on("SIGTERM", onSignal)
-      return { onSignal, saved }
-    }),
-    ({ onSignal, saved }) =>
-      Effect.sync(() => {
-        process.removeListener("SIGINT", onSignal).removeListener("SIGTERM", onSignal)
-        for (const listener of saved.SIGINT) process.on("SIGINT", listener)
-        for (const listener of saved.SIGTERM) process.on("SIGTERM", listener)
-      })
-  )
-
 /** What is wrong with the settings, if anything. */
 const invalidSetting = (input: {
   readonly concurrency: number
@@ -240,7 +208,10 @@ export const make = (name: string, invocation: string = name) =>
       const stop = yield* Deferred.make<void>()
       // The signals are this command's from before the layers are built until after they are
       // closed (traces flushed, connections ended): a second one exits at once all along.
-      yield* ownSignals(stop)
+      yield* ownSignals(stop, {
+        first: "stopping — no more reads, finishing the requests in hand",
+        again: "exiting now; the requests in hand come back after their visibility timeout"
+      })
       yield* Effect.gen(function* () {
         const worker = yield* Worker.Worker
         yield* Effect.logInfo("worker started", {
