@@ -24,7 +24,7 @@ layer(TestLive, { excludeTestServices: true, timeout: 60_000 })("nexus on the em
         const migrate = yield* nexus(["db", "migrate"], env)
         assert.strictEqual(migrate.code, 0, migrate.stderr)
         assert.match(migrate.stderr, /started the embedded PostgreSQL on 127\.0\.0\.1:\d+ \(data in /)
-        assert.include(migrate.stdout, "(7 applied)")
+        assert.include(migrate.stdout, "(8 applied)")
         const running = yield* status()
         assert.strictEqual(running.state, "running")
         assert.strictEqual(running.version, "18")
