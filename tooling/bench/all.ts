@@ -16,7 +16,7 @@ import { openDatabase } from "./database.ts"
 import type { BenchReport, Figure } from "./report.ts"
 
 /** The benches, in the order they run: the in-process ones first, the fleet last. */
-const BENCHES = ["emulator", "codex-client", "queue", "router", "credentials", "worker", "startup"] as const
+const BENCHES = ["emulator", "codex-client", "queue", "router", "credentials", "gateway", "worker", "startup"] as const
 
 const values = benchArgs({ out: { type: "string" }, only: { type: "string" } })
 if (values.json !== undefined) {

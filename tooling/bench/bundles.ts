@@ -21,7 +21,9 @@ export const bundle = (app: (typeof BUNDLES)[number][0]) =>
 const newest = (dir: string): number => {
   let latest = 0
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === "node_modules" || entry.name === "dist" || entry.name === "test") continue
+    // Dotfiles are tools' output (every vitest run writes .vitest-results.json), never a source.
+    if (entry.name === "node_modules" || entry.name === "dist" || entry.name === "test" || entry.name.startsWith("."))
+      continue
     const path = join(dir, entry.name)
     if (entry.isDirectory()) latest = Math.max(latest, newest(path))
     else if (/\.(ts|json)$/.test(entry.name)) latest = Math.max(latest, statSync(path).mtimeMs)
