@@ -11,7 +11,19 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { type Errors as DatabaseErrors, Migrations as DatabaseMigrations } from "@nexus/database"
-import { Array as Arr, Clock, Context, Duration, Effect, Layer, Option, Queue, Redacted, Schema } from "effect"
+import {
+  Array as Arr,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  Queue,
+  Redacted,
+  Schedule,
+  Schema
+} from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import { createHash, randomBytes, randomUUID } from "node:crypto"
 import * as Migrations from "./Migrations.ts"
@@ -241,6 +253,9 @@ const UsageResult = Schema.Struct({
 
 const BATCH = 500
 
+/** How long usage rows gather between two writes. */
+const WRITE_EVERY = Duration.millis(100)
+
 const make = Effect.fnUntraced(function* (sql: PgClient.PgClient) {
   const verified = new Map<string, { readonly info: KeyInfo; readonly until: number }>()
   const pending = yield* Queue.unbounded<UsageRecord>()
@@ -280,14 +295,14 @@ const make = Effect.fnUntraced(function* (sql: PgClient.PgClient) {
       const rows = yield* (
         isId
           ? sql`UPDATE nexus.gateway_keys SET revoked_at = now() WHERE id = ${nameOrId} AND revoked_at IS NULL
-              RETURNING id, name, prefix, created_at, revoked_at, last_used_at, key_hash`
+              RETURNING id, name, prefix, created_at, revoked_at, last_used_at`
           : sql`UPDATE nexus.gateway_keys SET revoked_at = now() WHERE name = ${nameOrId} AND revoked_at IS NULL
-              RETURNING id, name, prefix, created_at, revoked_at, last_used_at, key_hash`
+              RETURNING id, name, prefix, created_at, revoked_at, last_used_at`
       ).pipe(Effect.mapError(unavailable))
       if (rows.length === 0) return yield* new KeyNotFound({ key: nameOrId })
-      const row = rows[0] as { readonly key_hash: Uint8Array }
-      verified.delete(Buffer.from(row.key_hash).toString("hex"))
-      return infoOf(yield* Schema.decodeUnknownEffect(Row)(rows[0]).pipe(Effect.orDie))
+      const info = infoOf(yield* Schema.decodeUnknownEffect(Row)(rows[0]).pipe(Effect.orDie))
+      for (const [key, entry] of verified) if (entry.info.id === info.id) verified.delete(key)
+      return info
     })
 
   const verify = (given: Redacted.Redacted<string> | undefined) =>
@@ -297,21 +312,20 @@ const make = Effect.fnUntraced(function* (sql: PgClient.PgClient) {
       }
       const key = Redacted.value(given)
       const prefix = key.slice(0, PREFIX_LENGTH)
-      const hash = hashOf(key)
-      const id = hash.toString("hex")
       const now = yield* Clock.currentTimeMillis
-      const known = verified.get(id)
+      // Held in this process's memory only, as the request itself holds it: no hash per request.
+      const known = verified.get(key)
       if (known !== undefined && known.until > now) return known.info
-      const row = yield* findByHash(hash).pipe(
+      const row = yield* findByHash(hashOf(key)).pipe(
         Effect.catchTags({ SqlError: (error) => Effect.fail(unavailable(error)), SchemaError: Effect.die })
       )
       if (Option.isNone(row)) return yield* new InvalidApiKey({ reason: "unknown", prefix })
       const info = infoOf(row.value)
       if (info.revokedAt !== null) {
-        verified.delete(id)
+        verified.delete(key)
         return yield* new InvalidApiKey({ reason: "revoked", prefix })
       }
-      verified.set(id, { info, until: now + Duration.toMillis(VERIFIED_FOR) })
+      verified.set(key, { info, until: now + Duration.toMillis(VERIFIED_FOR) })
       return info
     })
 
@@ -328,15 +342,13 @@ const make = Effect.fnUntraced(function* (sql: PgClient.PgClient) {
         output_tokens: entry.outputTokens ?? 0,
         reasoning_tokens: entry.reasoningTokens ?? 0
       }))
-      const keys = [...new Set(batch.map((entry) => entry.keyId))]
       if (!Arr.isArrayNonEmpty(rows)) return
-      yield* sql.withTransaction(
-        Effect.andThen(
-          sql`INSERT INTO nexus.gateway_usage ${sql.insert(rows)}`,
-          sql`UPDATE nexus.gateway_keys SET last_used_at = now() WHERE id IN ${sql.in(keys)}`
-        )
-      )
+      // One statement (one round trip, atomic on its own): the rows, and the keys' last use.
+      yield* sql`WITH written AS (INSERT INTO nexus.gateway_usage ${sql.insert(rows)} RETURNING key_id)
+        UPDATE nexus.gateway_keys SET last_used_at = now() WHERE id IN (SELECT key_id FROM written)`
     }).pipe(
+      // A database that blinks loses nothing: the batch is tried again a few times.
+      Effect.retry({ times: 4, schedule: Schedule.exponential("250 millis") }),
       // A lost batch of usage must not take the gateway down: said, and the requests go on.
       Effect.catch((error) =>
         Effect.logWarning("could not record the gateway's usage; these requests are not counted", {
@@ -354,9 +366,13 @@ const make = Effect.fnUntraced(function* (sql: PgClient.PgClient) {
     }
   })
 
-  // One writer: each wake-up writes everything queued since, in batches of at most BATCH rows.
+  // One writer: it writes what is queued (at most BATCH rows at a time), then lets the next rows
+  // gather for WRITE_EVERY — a write per batch, not per request, off the requests' path.
   yield* Effect.forkScoped(
-    Effect.forever(Effect.andThen(Queue.takeBetween(pending, 1, BATCH), write), { disableYield: true })
+    Effect.forever(
+      Queue.takeBetween(pending, 1, BATCH).pipe(Effect.flatMap(write), Effect.andThen(Effect.sleep(WRITE_EVERY))),
+      { disableYield: true }
+    )
   )
   yield* Effect.addFinalizer(() => flush)
 

@@ -15,7 +15,7 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { type ChatEvent, ModelCatalog } from "@nexus/provider-codex"
 import { type Route, Router } from "@nexus/router"
-import { Clock, Effect, Layer, Pull, Redacted, Schema, Stream } from "effect"
+import { Cause, Clock, Effect, Layer, Pull, Redacted, Schema, Stream } from "effect"
 import {
   HttpEffect,
   HttpRouter,
@@ -128,29 +128,6 @@ const bodyOf = <S extends Schema.Top>(request: HttpServerRequest.HttpServerReque
     return { decoded: decoded as S["Type"], raw: raw as Record<string, unknown> }
   })
 
-/** The events of a routed stream up to its route (before any content), and the rest of it. */
-const untilRoute = (stream: Stream.Stream<Event, Router.RouterError>) =>
-  Effect.gen(function* () {
-    const pull = yield* Stream.toPull(stream)
-    const head: Array<Event> = []
-    let route: Router.Taken | undefined
-    let ended = false
-    while (route === undefined && !ended) {
-      const chunk = yield* pull.pipe(Pull.catchDone(() => Effect.void))
-      if (chunk === undefined) ended = true
-      else {
-        for (const event of chunk) {
-          head.push(event)
-          if (event._tag === "RouteChosen") route = event.route
-        }
-      }
-    }
-    const rest = ended
-      ? Stream.fromIterable(head)
-      : Stream.concat(Stream.fromIterable(head), Stream.fromPull(Effect.succeed(pull)))
-    return { route, rest }
-  })
-
 /** The usage of a turn as the keys record it. */
 const usageRecord = (
   key: KeyInfo,
@@ -171,8 +148,11 @@ const usageRecord = (
 })
 
 /**
- * A streamed turn as Server-Sent Events: `frames` renders each event (and a failure after the
- * start), `last` ends the stream; the usage is recorded when it ends, however it ends.
+ * A streamed turn as Server-Sent Events. The events up to the route (before any content) are read
+ * first, so that a turn no candidate can serve still answers with its status; then one pull renders
+ * each batch of events as one write — `frames` for the events, `last` right after the turn's
+ * `Completed` (or at the end), `failed` for a failure after the start. The usage is recorded when
+ * the stream ends, however it ends (499: the client went away).
  */
 const sse = (options: {
   readonly key: KeyInfo
@@ -186,27 +166,66 @@ const sse = (options: {
 }) =>
   Effect.gen(function* () {
     const keys = yield* ApiKeys
-    const { route, rest } = yield* untilRoute(options.stream)
+    const upstream = yield* Stream.toPull(options.stream)
+    let pending: Array<Event> | undefined = []
+    let route: Router.Taken | undefined
+    let ended = false
+    while (route === undefined && !ended) {
+      const batch = yield* upstream.pipe(Pull.catchDone(() => Effect.void))
+      if (batch === undefined) ended = true
+      else {
+        for (const event of batch) {
+          pending.push(event)
+          if (event._tag === "RouteChosen") route = event.route
+        }
+      }
+    }
     let usage: ChatEvent.Usage | undefined
     let status = 200
-    const body = rest.pipe(
-      Stream.mapArray((events) => {
-        let text = ""
-        for (const event of events) {
-          if (event._tag === "Completed") usage = event.usage
-          text += options.frames(event)
+    let lastSent = false
+    let finished = false
+    const render = (events: ReadonlyArray<Event>): string => {
+      let text = ""
+      for (const event of events) {
+        text += options.frames(event)
+        if (event._tag === "Completed") {
+          usage = event.usage
+          text += options.last
+          lastSent = true
         }
-        return [encoder.encode(text)] as const
-      }),
-      Stream.concat(Stream.succeed(encoder.encode(options.last))),
-      Stream.catch((failure) =>
-        Stream.fromEffect(
-          Effect.map(failureResponse(failure), (error) => {
-            status = error.status
-            return encoder.encode(options.failed(error))
-          })
-        )
-      ),
+      }
+      return text
+    }
+    const next = Effect.gen(function* () {
+      while (!finished) {
+        let text: string
+        if (pending !== undefined) {
+          text = render(pending)
+          pending = undefined
+          if (ended) finished = true
+        } else {
+          const step = yield* upstream.pipe(
+            Effect.map((events) => render(events)),
+            Pull.catchDone(() => Effect.sync(() => void (finished = true))),
+            Effect.catch((failure) =>
+              Effect.map(failureResponse(failure), (error) => {
+                status = error.status
+                finished = lastSent = true
+                return options.failed(error)
+              })
+            )
+          )
+          text = step ?? ""
+        }
+        if (finished && !lastSent) {
+          text += options.last
+          lastSent = true
+        }
+        if (text.length > 0) return [encoder.encode(text)] as const
+      }
+      return yield* Cause.done()
+    })
+    const body = Stream.fromPull(Effect.succeed(next)).pipe(
       Stream.onExit((exit) =>
         keys.record(
           usageRecord(options.key, options.endpoint, exit._tag === "Success" ? status : 499, route?.served, usage)
@@ -238,8 +257,6 @@ const prepared = <S extends Schema.Top, M extends { readonly effort: string | un
     return { mapped, route }
   })
 
-const chatFrame = (chunk: object) => `data: ${JSON.stringify(chunk)}\n\n`
-
 const chatCompletions = (taskType: string) =>
   Effect.fnUntraced(function* (request: HttpServerRequest.HttpServerRequest, key: KeyInfo) {
     const router = yield* Router.Router
@@ -261,8 +278,8 @@ const chatCompletions = (taskType: string) =>
       requestId: id,
       dropped: mapped.dropped,
       stream: router.stream(route, mapped.conversation),
-      frames: (event) => chunks(event).map(chatFrame).join(""),
-      failed: (error) => chatFrame(OpenAiError.body(error)),
+      frames: chunks,
+      failed: (error) => `data: ${JSON.stringify(OpenAiError.body(error))}\n\n`,
       last: "data: [DONE]\n\n"
     })
   })

@@ -455,68 +455,65 @@ export const completion = (
 })
 
 /**
- * Turns a routed stream's events into `chat.completion.chunk`s, one call per event: the role first,
- * then content and tool-call deltas (each call numbered by its order), the finish reason, and with
- * `includeUsage` a last chunk with no choices and the usage.
+ * Turns a routed stream's events into `chat.completion.chunk`s as Server-Sent Events (`data: {…}`
+ * frames), one call per event: the role first, then content and tool-call deltas (each call
+ * numbered by its order), the finish reason, and with `includeUsage` a last chunk with no choices
+ * and the usage. The frame around a delta is the same for the whole stream: it is rendered once,
+ * when the route is known, and only the delta is encoded per event.
  *
  * @since 0.1.0
  * @category encoding
  */
 export const chunker = (id: string, created: number, includeUsage: boolean) => {
-  let model = ""
+  let head = ""
   let started = false
   const calls = new Map<string, number>()
-  const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
-    id,
-    object: "chat.completion.chunk",
-    created,
-    model,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }]
-  })
-  const start = (): Array<object> => {
-    if (started) return []
-    started = true
-    return [chunk({ role: "assistant", content: "", refusal: null })]
+  const streamed = new Set<string>()
+  const frame = (delta: string, finish = "null") => `${head}${delta},"logprobs":null,"finish_reason":${finish}}]}\n\n`
+  const setModel = (model: string) => {
+    head = `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"choices":[{"index":0,"delta":`
   }
-  const callIndex = (callId: string, name: string, out: Array<object>): number => {
+  setModel("")
+  const start = (): string => {
+    if (started) return ""
+    started = true
+    return frame('{"role":"assistant","content":"","refusal":null}')
+  }
+  const callIndex = (callId: string, name: string): { readonly index: number; readonly announce: string } => {
     const known = calls.get(callId)
-    if (known !== undefined) return known
+    if (known !== undefined) return { index: known, announce: "" }
     const index = calls.size
     calls.set(callId, index)
-    out.push(chunk({ tool_calls: [{ index, id: callId, type: "function", function: { name, arguments: "" } }] }))
-    return index
+    const call = { index, id: callId, type: "function", function: { name, arguments: "" } }
+    return { index, announce: frame(`{"tool_calls":[${JSON.stringify(call)}]}`) }
   }
-  const streamed = new Set<string>()
-  return (event: ChatEvent.ChatEvent | Router.RouteChosen): ReadonlyArray<object> => {
-    const out: Array<object> = []
+  const argumentsFrame = (index: number, text: string) =>
+    frame(`{"tool_calls":[{"index":${index},"function":{"arguments":${JSON.stringify(text)}}}]}`)
+  return (event: ChatEvent.ChatEvent | Router.RouteChosen): string => {
     switch (event._tag) {
       case "RouteChosen":
-        model = event.route.served.model
+        setModel(event.route.served.model)
         return start()
       case "TextDelta":
-        out.push(...start(), chunk({ content: event.delta }))
-        return out
+        return `${start()}${frame(`{"content":${JSON.stringify(event.delta)}}`)}`
       case "ToolCallDelta": {
-        out.push(...start())
-        const index = callIndex(event.callId, event.name, out)
+        const { index, announce } = callIndex(event.callId, event.name)
         streamed.add(event.callId)
-        out.push(chunk({ tool_calls: [{ index, function: { arguments: event.delta } }] }))
-        return out
+        return `${start()}${announce}${argumentsFrame(index, event.delta)}`
       }
       case "ToolCallDone": {
-        out.push(...start())
-        const index = callIndex(event.callId, event.name, out)
-        if (!streamed.has(event.callId)) {
-          out.push(chunk({ tool_calls: [{ index, function: { arguments: event.arguments } }] }))
-        }
-        return out
+        const { index, announce } = callIndex(event.callId, event.name)
+        return `${start()}${announce}${streamed.has(event.callId) ? "" : argumentsFrame(index, event.arguments)}`
       }
-      case "Completed":
-        out.push(...start(), chunk({}, calls.size > 0 ? "tool_calls" : "stop"))
-        if (includeUsage) out.push({ ...chunk({}), choices: [], usage: usageOf(event.usage) })
-        return out
+      case "Completed": {
+        const finish = frame("{}", calls.size > 0 ? '"tool_calls"' : '"stop"')
+        const usage = includeUsage
+          ? `${head.slice(0, head.indexOf('"choices"'))}"choices":[],"usage":${JSON.stringify(usageOf(event.usage))}}\n\n`
+          : ""
+        return `${start()}${finish}${usage}`
+      }
       default:
-        return out
+        return ""
     }
   }
 }

@@ -94,7 +94,14 @@ describe("OpenAiChat.chunker", () => {
         responseId: "r",
         usage: { inputTokens: 3, cachedTokens: 1, outputTokens: 2, reasoningTokens: 0, totalTokens: 5 }
       }
-    ].flatMap((event) => chunks(event as never)) as Array<{
+    ]
+      // Each event's frames, as a client reads them: `data: {…}` separated by blank lines.
+      .flatMap((event) => chunks(event as never).split("\n\n"))
+      .filter((frame) => frame.length > 0)
+      .map((frame) => {
+        assert.match(frame, /^data: \{/)
+        return JSON.parse(frame.slice("data: ".length)) as unknown
+      }) as Array<{
       choices: Array<{ delta: unknown; finish_reason: unknown }>
       usage?: unknown
       model: string

@@ -161,6 +161,17 @@ type Verdict =
   | { readonly _tag: "LargerContext"; readonly skip: Skip }
 
 const make = Effect.gen(function* () {
+  /** `routed` with its attributes, made once per (model, account, outcome): a turn only counts. */
+  const counters = new Map<string, Metric.Metric<number, Metric.CounterState<number>>>()
+  const routedFor = (attempt: Attempt, outcome: string) => {
+    const key = `${attempt.model}\u0000${attempt.accountId}\u0000${outcome}`
+    let counter = counters.get(key)
+    if (counter === undefined) {
+      counter = Metric.withAttributes(routed, { model: attempt.model, account: attempt.accountId, outcome })
+      counters.set(key, counter)
+    }
+    return counter
+  }
   const policy = yield* RoutingPolicy
   const pool = yield* AccountPool
   const catalog = yield* ModelCatalog.ModelCatalog
@@ -305,18 +316,12 @@ const make = Effect.gen(function* () {
         )
         if (outcome._tag === "Success") {
           yield* pool.success(attempt.accountId, attempt.model)
-          yield* Metric.update(
-            Metric.withAttributes(routed, { model: attempt.model, account: attempt.accountId, outcome: "ok" }),
-            1
-          )
+          yield* Metric.update(routedFor(attempt, "ok"), 1)
           return outcome.success
         }
         const error = outcome.failure
         const verdict = yield* judge(attempt, error, yield* Clock.currentTimeMillis)
-        yield* Metric.update(
-          Metric.withAttributes(routed, { model: attempt.model, account: attempt.accountId, outcome: error._tag }),
-          1
-        )
+        yield* Metric.update(routedFor(attempt, error._tag), 1)
         if (verdict._tag === "Fail") return yield* error
         // A pinned account is never traded for another: its failure is the caller's.
         if (request.account !== undefined && verdict._tag === "SkipAccount") return yield* error
