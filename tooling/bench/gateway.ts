@@ -29,7 +29,7 @@ import { promisify } from "node:util"
 import { Client } from "pg"
 import { benchArgs } from "./args.ts"
 import { bundle, freshBundles } from "./bundles.ts"
-import { startServer } from "./children.ts"
+import { emulatorAccount, startServer } from "./children.ts"
 import { type BenchDatabase, openDatabase } from "./database.ts"
 import { makeReport } from "./report.ts"
 
@@ -156,34 +156,10 @@ try {
     nexus({}, "db", "migrate")
   ])
   const urls = emulator.info as { issuer: string; codexBaseUrl: string; adminUrl: string }
-  const account = (await (
-    await post(`${urls.adminUrl}/accounts`, {
-      email: "gateway-bench@example.com",
-      plan: "pro",
-      budget: { primary: 1e12, secondary: 1e12 }
-    })
-  ).json()) as { id: string }
-  const tokens = (await (await post(`${urls.adminUrl}/accounts/${account.id}/tokens`)).json()) as {
-    access_token: string
-    refresh_token: string
-  }
-  const { exp } = JSON.parse(Buffer.from(tokens.access_token.split(".")[1]!, "base64url").toString("utf8")) as {
-    exp: number
-  }
+  const account = await emulatorAccount(urls.adminUrl, "gateway-bench@example.com")
   Object.assign(env, { CODEX_ISSUER: urls.issuer, CODEX_BASE_URL: urls.codexBaseUrl })
   const ready = Promise.all([
-    nexus(
-      {
-        CODEX_ACCESS_TOKEN: tokens.access_token,
-        CODEX_REFRESH_TOKEN: tokens.refresh_token,
-        CODEX_EXPIRES_AT: String(exp),
-        CODEX_ACCOUNT_ID: account.id
-      },
-      "login",
-      "--from-env",
-      "--label",
-      "bench"
-    ),
+    nexus(account.loginEnv, "login", "--from-env", "--label", "bench"),
     nexus({}, "gateway", "keys", "create", "bench", "--json")
   ])
   // Awaited below, once the replay server is up: a failure meanwhile is not an unhandled one.
@@ -205,7 +181,11 @@ try {
       store: false,
       stream: true
     },
-    { authorization: `Bearer ${tokens.access_token}`, "chatgpt-account-id": account.id, accept: "text/event-stream" }
+    {
+      authorization: `Bearer ${account.loginEnv.CODEX_ACCESS_TOKEN}`,
+      "chatgpt-account-id": account.id,
+      accept: "text/event-stream"
+    }
   )
   const headers = Object.fromEntries(
     [...recorded.headers].filter(([name]) => name === "content-type" || name.startsWith("x-codex-"))

@@ -21,7 +21,7 @@ import { join } from "node:path"
 import { Pool } from "pg"
 import { benchArgs } from "./args.ts"
 import { bundle, freshBundles, root } from "./bundles.ts"
-import { startServer } from "./children.ts"
+import { emulatorAccount, startServer } from "./children.ts"
 import { makeReport } from "./report.ts"
 
 const values = benchArgs(
@@ -134,17 +134,7 @@ const cleanUp = async () => {
 process.once("SIGTERM", () => void cleanUp().finally(() => process.exit(143)))
 
 try {
-  const account = (await (
-    await post(`${urls.adminUrl}/accounts`, {
-      email: "bench@example.com",
-      plan: "pro",
-      budget: { primary: 1e12, secondary: 1e12 }
-    })
-  ).json()) as { id: string }
-  const tokens = (await (await post(`${urls.adminUrl}/accounts/${account.id}/tokens`)).json()) as {
-    access_token: string
-    refresh_token: string
-  }
+  const account = await emulatorAccount(urls.adminUrl, "bench@example.com")
   const env: Record<string, string> = {
     PATH: process.env["PATH"] ?? "",
     HOME: process.env["HOME"] ?? dataDir,
@@ -158,12 +148,7 @@ try {
   }
   const nexus = (...args: Array<string>) =>
     execFileSync(process.execPath, [cliBin, ...args], {
-      env: {
-        ...env,
-        CODEX_ACCESS_TOKEN: tokens.access_token,
-        CODEX_REFRESH_TOKEN: tokens.refresh_token,
-        CODEX_ACCOUNT_ID: account.id
-      },
+      env: { ...env, ...account.loginEnv },
       stdio: ["ignore", "ignore", "inherit"]
     })
   nexus("db", "migrate")
