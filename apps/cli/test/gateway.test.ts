@@ -283,6 +283,34 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
         assert.strictEqual(refused.status, 400)
         assert.strictEqual(refused.param, "n")
 
+        // A key revoked from another process (the CLI) is refused within VERIFIED_FOR, though this
+        // gateway had it verified and cached.
+        const second = yield* createKey(env, "short-lived")
+        const used = yield* Effect.promise(() =>
+          client(baseURL, second.key).chat.completions.create({
+            model: "gpt-5.5",
+            messages: [{ role: "user", content: "hi" }]
+          })
+        )
+        assert.strictEqual(used.choices[0]!.message.content, "hi")
+        const revoked = yield* nexus(["gateway", "keys", "revoke", "short-lived"], env)
+        assert.strictEqual(revoked.code, 0, revoked.stderr)
+        const revokedAt = Date.now()
+        let gone: APIError | undefined
+        while (gone === undefined && Date.now() - revokedAt < 8_000) {
+          gone = yield* Effect.promise(() =>
+            client(baseURL, second.key)
+              .models.list()
+              .then(
+                () => undefined,
+                (error: unknown) => error as APIError
+              )
+          )
+          if (gone === undefined) yield* Effect.sleep("200 millis")
+        }
+        assert.strictEqual(gone?.status, 401)
+        assert.include(gone?.message, "revoked")
+        assert.isAtMost(Date.now() - revokedAt, 5_000 + 1_500)
         // Every account at its usage limit: 429, Retry-After until the earliest reset, streamed or not.
         const emulator = yield* Emulator.Emulator
         yield* emulator.injectFault({ kind: "usage_limit", times: 10 })
@@ -294,6 +322,10 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
         assert.isAbove(retryAfter, 0)
         assert.strictEqual(limited.code, "usage_limit_reached")
         assert.include(limited.message, "becomes usable at")
+        // The Codex CLI's shape of a usage limit: its type, and when it resets (Unix seconds).
+        const limit = limited.error as { type?: string; resets_at?: number }
+        assert.strictEqual(limit.type, "usage_limit_reached")
+        assert.isAbove(limit.resets_at ?? 0, Date.now() / 1000)
         const limitedStream = yield* failure(() =>
           openai.chat.completions.create({
             model: "gpt-5.5",
@@ -305,19 +337,16 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
         assert.isAbove(Number(limitedStream.headers?.get("retry-after")), 0)
         yield* emulator.clearFaults
 
-        // A revoked key is refused (at once by the gateway of this process's database: its cache
-        // holds a key for seconds, so the check goes through a fresh key).
-        const second = yield* createKey(env, "short-lived")
-        const revoked = yield* nexus(["gateway", "keys", "revoke", "short-lived"], env)
-        assert.strictEqual(revoked.code, 0, revoked.stderr)
-        const gone = yield* failure(() =>
-          client(baseURL, second.key).chat.completions.create({
-            model: "gpt-5.5",
-            messages: [{ role: "user", content: "hi" }]
-          })
+        // Every refused request of a known key is in its usage, with its status.
+        yield* Effect.sleep("300 millis")
+        const usage = yield* nexus(["gateway", "usage", "--json"], env)
+        const rows = JSON.parse(usage.stdout) as Array<{ key: string; requests: number; errors: number }>
+        const mine = rows.filter((row) => row.key === "errors")
+        assert.strictEqual(
+          mine.reduce((sum, row) => sum + row.errors, 0),
+          4,
+          "404, 400 and the two 429s"
         )
-        assert.strictEqual(gone.status, 401)
-        assert.include(gone.message, "revoked")
         assert.notInclude(running.stderr(), second.key)
         assert.notInclude(running.stderr(), key)
         const listed = yield* nexus(["gateway", "keys", "list", "--json"], env)
@@ -326,12 +355,45 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
       }).pipe(Effect.scoped)
   )
 
+  it.effect("a failing backend is a 502 (not a 429), streamed or not, and an unknown x-nexus-account a 400", () =>
+    Effect.gen(function* () {
+      const env = yield* signedIn
+      const { key } = yield* createKey(env, "outage")
+      // One attempt per turn: the client's own retries would only make the test slower.
+      const { baseURL } = yield* serve({ ...env, NEXUS_CODEX_ATTEMPTS: "1" })
+      const openai = client(baseURL, key)
+      const emulator = yield* Emulator.Emulator
+      yield* emulator.injectFault({ kind: "server_error", times: 2 })
+      const down = yield* failure(() =>
+        openai.chat.completions.create({ model: "gpt-5.5", messages: [{ role: "user", content: "is it up?" }] })
+      )
+      assert.strictEqual(down.status, 502)
+      assert.strictEqual(down.code, "upstream_unavailable")
+      const downStreamed = yield* failure(() =>
+        openai.responses.create({ model: "gpt-5.5", input: "is it up?", stream: true })
+      )
+      assert.strictEqual(downStreamed.status, 502)
+      yield* emulator.clearFaults
+      // The pool cools the pair down after repeated failures: wait it out, not part of this test.
+      const nobody = yield* failure(() =>
+        openai.chat.completions.create(
+          { model: "gpt-5.5", messages: [{ role: "user", content: "hi" }] },
+          { headers: { "x-nexus-account": "nobody-by-that-name" } }
+        )
+      )
+      assert.strictEqual(nobody.status, 400)
+      assert.strictEqual(nobody.param, "x-nexus-account")
+    }).pipe(Effect.scoped)
+  )
+
   it.effect(
     "two accounts: a usage limit on one mid-run moves the gateway's traffic to the other, with no client error",
     () =>
       Effect.gen(function* () {
         const env = yield* signedIn
-        const second = yield* signIn(env, "second", "pro")
+        // A label HTTP headers cannot carry as it is: the gateway percent-encodes it.
+        const label = "équipe-東京"
+        const second = yield* signIn(env, label, "pro", "acct-second")
         const { key } = yield* createKey(env, "failover")
         const { baseURL } = yield* serve(env)
         const openai = client(baseURL, key)
@@ -342,7 +404,7 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
           // Mid-run, the account that served last reaches its limit.
           if (i === 4) {
             limited = served.at(-1)!
-            const id = limited === "second" ? second : (yield* emulator.accounts).find((a) => a.id !== second)!.id
+            const id = limited === label ? second : (yield* emulator.accounts).find((a) => a.id !== second)!.id
             yield* emulator.injectFault({ kind: "usage_limit", account: id, times: 1000 })
           }
           const { data, response } = yield* Effect.promise(() =>
@@ -351,7 +413,7 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
               .withResponse()
           )
           assert.strictEqual(data.choices[0]!.message.content, `turn ${i}`)
-          served.push(response.headers.get("x-nexus-account")!)
+          served.push(decodeURIComponent(response.headers.get("x-nexus-account")!))
         }
         assert.isDefined(limited)
         assert.deepStrictEqual(
@@ -384,9 +446,11 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
           if (content && got.length === 0) running.child.kill("SIGTERM")
           got += content ?? ""
         }
-        return got
+        // The server was still there when the stream ended: it drained, it was not just late.
+        return { got, alive: running.child.exitCode === null && running.child.signalCode === null }
       })
-      assert.strictEqual(text, "finish me even while stopping")
+      assert.strictEqual(text.got, "finish me even while stopping")
+      assert.isTrue(text.alive)
       const outcome = yield* Effect.promise(() => running.done)
       assert.strictEqual(outcome.code, 0, outcome.stderr)
       assert.include(outcome.stderr, "SIGTERM: stopping")

@@ -72,10 +72,10 @@ export const ReaderLive = Layer.fresh(TokenStore.TokenStore.layerPg).pipe(
 )
 
 /** Signs in a fresh emulator account of `plan` as `label`, through `nexus login --from-env`; answers its id. */
-export const signIn = (env: Env, label: string, plan: "plus" | "pro") =>
+export const signIn = (env: Env, label: string, plan: "plus" | "pro", id = `acct-${label}`) =>
   Effect.gen(function* () {
     const emulator = yield* Emulator.Emulator
-    const account = yield* emulator.addAccount({ id: `acct-${label}`, email: `${label}@example.com`, plan })
+    const account = yield* emulator.addAccount({ id, email: `${id}@example.com`, plan })
     const { env: tokens } = yield* envFromIssued(account.id)
     const login = yield* nexus(["login", "--from-env", "--label", label], {
       ...env,

@@ -22,7 +22,8 @@ import {
   Queue,
   Redacted,
   Schedule,
-  Schema
+  Schema,
+  Semaphore
 } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import { createHash, randomBytes, randomUUID } from "node:crypto"
@@ -117,7 +118,7 @@ export class InvalidApiKey extends Schema.TaggedError<InvalidApiKey>()("InvalidA
       case "missing":
         return "No API key was given: send `Authorization: Bearer <key>`; `nexus gateway keys create NAME` makes one."
       case "unknown":
-        return `The API key ${this.prefix ?? ""}… is not a key of this gateway: check it, or make one with \`nexus gateway keys create NAME\`.`
+        return `The API key ${this.prefix === undefined ? "given" : `${this.prefix}…`} is not a key of this gateway: check it, or make one with \`nexus gateway keys create NAME\`.`
       case "revoked":
         return `The API key ${this.prefix ?? ""}… was revoked: make a new one with \`nexus gateway keys create NAME\`.`
     }
@@ -291,17 +292,18 @@ const make = Effect.fnUntraced(function* (sql: PgClient.PgClient) {
 
   const revoke = (nameOrId: string) =>
     Effect.gen(function* () {
+      const byName = sql`UPDATE nexus.gateway_keys SET revoked_at = now() WHERE name = ${nameOrId} AND revoked_at IS NULL
+        RETURNING id, name, prefix, created_at, revoked_at, last_used_at`
       const isId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(nameOrId)
-      const rows = yield* (
-        isId
-          ? sql`UPDATE nexus.gateway_keys SET revoked_at = now() WHERE id = ${nameOrId} AND revoked_at IS NULL
-              RETURNING id, name, prefix, created_at, revoked_at, last_used_at`
-          : sql`UPDATE nexus.gateway_keys SET revoked_at = now() WHERE name = ${nameOrId} AND revoked_at IS NULL
-              RETURNING id, name, prefix, created_at, revoked_at, last_used_at`
-      ).pipe(Effect.mapError(unavailable))
+      // An id first, when it looks like one; then the name (a name may look like an id too).
+      let rows = isId
+        ? yield* sql`UPDATE nexus.gateway_keys SET revoked_at = now() WHERE id = ${nameOrId} AND revoked_at IS NULL
+            RETURNING id, name, prefix, created_at, revoked_at, last_used_at`.pipe(Effect.mapError(unavailable))
+        : []
+      if (rows.length === 0) rows = yield* byName.pipe(Effect.mapError(unavailable))
       if (rows.length === 0) return yield* new KeyNotFound({ key: nameOrId })
       const info = infoOf(yield* Schema.decodeUnknownEffect(Row)(rows[0]).pipe(Effect.orDie))
-      for (const [key, entry] of verified) if (entry.info.id === info.id) verified.delete(key)
+      for (const [hash, entry] of verified) if (entry.info.id === info.id) verified.delete(hash)
       return info
     })
 
@@ -311,21 +313,26 @@ const make = Effect.fnUntraced(function* (sql: PgClient.PgClient) {
         return yield* new InvalidApiKey({ reason: "missing" })
       }
       const key = Redacted.value(given)
-      const prefix = key.slice(0, PREFIX_LENGTH)
+      // Only a key of this gateway is named back (by the prefix `list` shows), never another secret.
+      const prefix = key.startsWith("nxs_") ? key.slice(0, PREFIX_LENGTH) : undefined
       const now = yield* Clock.currentTimeMillis
-      // Held in this process's memory only, as the request itself holds it: no hash per request.
-      const known = verified.get(key)
+      // Remembered by its hash: the key itself is never kept past the request.
+      const hash = hashOf(key)
+      const id = hash.toString("hex")
+      const known = verified.get(id)
       if (known !== undefined && known.until > now) return known.info
-      const row = yield* findByHash(hashOf(key)).pipe(
+      const row = yield* findByHash(hash).pipe(
         Effect.catchTags({ SqlError: (error) => Effect.fail(unavailable(error)), SchemaError: Effect.die })
       )
-      if (Option.isNone(row)) return yield* new InvalidApiKey({ reason: "unknown", prefix })
+      if (Option.isNone(row)) {
+        return yield* new InvalidApiKey({ reason: "unknown", ...(prefix === undefined ? {} : { prefix }) })
+      }
       const info = infoOf(row.value)
       if (info.revokedAt !== null) {
-        verified.delete(key)
-        return yield* new InvalidApiKey({ reason: "revoked", prefix })
+        verified.delete(id)
+        return yield* new InvalidApiKey({ reason: "revoked", ...(prefix === undefined ? {} : { prefix }) })
       }
-      verified.set(key, { info, until: now + Duration.toMillis(VERIFIED_FOR) })
+      verified.set(id, { info, until: now + Duration.toMillis(VERIFIED_FOR) })
       return info
     })
 
@@ -358,23 +365,32 @@ const make = Effect.fnUntraced(function* (sql: PgClient.PgClient) {
       )
     )
 
-  const flush = Effect.gen(function* () {
-    for (;;) {
-      const batch = yield* Queue.clear(pending)
-      if (batch.length === 0) return
-      for (let at = 0; at < batch.length; at += BATCH) yield* write(batch.slice(at, at + BATCH))
-    }
-  })
+  // One batch written at a time: `flush` waits for the writer's batch in hand.
+  const lock = yield* Semaphore.make(1)
 
+  const flush = lock.withPermit(
+    Effect.gen(function* () {
+      for (;;) {
+        const batch = yield* Queue.clear(pending)
+        if (batch.length === 0) return
+        for (let at = 0; at < batch.length; at += BATCH) yield* write(batch.slice(at, at + BATCH))
+      }
+    })
+  )
+
+  // On close, the writer stops first (a batch it took is written, never dropped), then what is
+  // left is written: finalizers run last-added first.
+  yield* Effect.addFinalizer(() => flush)
   // One writer: it writes what is queued (at most BATCH rows at a time), then lets the next rows
   // gather for WRITE_EVERY — a write per batch, not per request, off the requests' path.
   yield* Effect.forkScoped(
     Effect.forever(
-      Queue.takeBetween(pending, 1, BATCH).pipe(Effect.flatMap(write), Effect.andThen(Effect.sleep(WRITE_EVERY))),
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(Queue.takeBetween(pending, 1, BATCH)), (batch) => lock.withPermit(write(batch)))
+      ).pipe(Effect.andThen(Effect.sleep(WRITE_EVERY))),
       { disableYield: true }
     )
   )
-  yield* Effect.addFinalizer(() => flush)
 
   const usage = (since?: Date) =>
     SqlSchema.findAll({

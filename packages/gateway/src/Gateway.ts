@@ -15,9 +15,9 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { type ChatEvent, ModelCatalog } from "@nexus/provider-codex"
 import { type Route, Router } from "@nexus/router"
-import { Cause, Clock, Effect, Layer, Pull, Redacted, Schema, Stream } from "effect"
+import { ByteSize, Cause, Clock, Duration, Effect, Layer, Pull, Redacted, Schema, Stream } from "effect"
 import {
-  HttpEffect,
+  HttpIncomingMessage,
   HttpRouter,
   HttpServer,
   type HttpServerError,
@@ -43,6 +43,8 @@ export interface Options {
   readonly host: string
   /** The task type of a request without `x-nexus-task-type` (default `chat`). */
   readonly taskType?: string | undefined
+  /** How long the requests in hand may finish once the server closes (default 30 seconds). */
+  readonly grace?: Duration.Duration | undefined
 }
 
 /**
@@ -101,7 +103,8 @@ const servedHeaders = (requestId: string, served: Route.Attempt | undefined, dro
   "x-request-id": requestId,
   ...(served === undefined
     ? {}
-    : { "x-nexus-model": served.model, "x-nexus-account": served.label ?? served.accountId }),
+    : // A label is free text: percent-encoded, so that a header never carries a character HTTP forbids.
+      { "x-nexus-model": served.model, "x-nexus-account": encodeURIComponent(served.label ?? served.accountId) }),
   ...(dropped.length === 0 ? {} : { "x-nexus-dropped": dropped.join(", ") })
 })
 
@@ -113,11 +116,28 @@ const keyOf = (request: HttpServerRequest.HttpServerRequest): Redacted.Redacted<
   return match === null ? undefined : Redacted.make(match[1]!.trim())
 }
 
+/** The largest request body taken: a conversation with a few images. */
+const MAX_BODY_BYTES = 32 * 2 ** 20
+
+const tooLarge: OpenAiError.OpenAiError = {
+  status: 413,
+  type: "invalid_request_error",
+  code: "request_too_large",
+  param: null,
+  message: `The request body is larger than ${MAX_BODY_BYTES / 2 ** 20} MiB: send smaller images, or fewer.`
+}
+
 /** The JSON body decoded with `schema`, and the raw object (for the parameters no schema names). */
 const bodyOf = <S extends Schema.Top>(request: HttpServerRequest.HttpServerRequest, schema: S) =>
   Effect.gen(function* () {
+    if (Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES) return yield* Effect.fail(tooLarge)
     const raw = yield* request.json.pipe(
-      Effect.mapError(() => OpenAiError.invalidBody("it is not JSON (send Content-Type: application/json)"))
+      Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(MAX_BODY_BYTES)),
+      Effect.mapError(() =>
+        OpenAiError.invalidBody(
+          `it could not be read as JSON (send Content-Type: application/json, at most ${MAX_BODY_BYTES / 2 ** 20} MiB)`
+        )
+      )
     )
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
       return yield* Effect.fail(OpenAiError.invalidBody("it is not a JSON object"))
@@ -232,12 +252,12 @@ const sse = (options: {
         )
       )
     )
-    return HttpEffect.scopeTransferToStream(
-      HttpServerResponse.stream(body, {
-        contentType: "text/event-stream",
-        headers: { "cache-control": "no-cache", ...servedHeaders(options.requestId, route?.served, options.dropped) }
-      })
-    )
+    // The body is written by the request's fiber, in the request's scope: a client that goes away
+    // interrupts it, and the scope's close cancels the upstream request.
+    return HttpServerResponse.stream(body, {
+      contentType: "text/event-stream",
+      headers: { "cache-control": "no-cache", ...servedHeaders(options.requestId, route?.served, options.dropped) }
+    })
   })
 
 /** A request's body decoded and mapped, and its route: what both endpoints start with. */
@@ -307,8 +327,8 @@ const responses = (taskType: string) =>
         requestId: id,
         dropped: mapped.dropped,
         stream,
-        frames: (event) => events(event).map(responseFrame).join(""),
-        failed: (error) => responseFrame(OpenAiResponses.errorEvent(error)),
+        frames: (event) => events.next(event).map(responseFrame).join(""),
+        failed: (error) => responseFrame(events.failed(error)),
         last: ""
       })
     }
@@ -320,7 +340,7 @@ const responses = (taskType: string) =>
       Effect.sync(() => {
         if (event._tag === "RouteChosen") served = event.route.served
         if (event._tag === "Completed") usage = event.usage
-        for (const out of events(event)) {
+        for (const out of events.next(event)) {
           if ((out as { readonly type: string }).type === "response.completed") {
             response = (out as unknown as { readonly response: object }).response
           }
@@ -359,8 +379,21 @@ const models = Effect.gen(function* () {
   }
 })
 
-/** Runs `handler` for a verified key; every failure becomes an OpenAI error response. */
+const unexpected: OpenAiError.OpenAiError = {
+  status: 500,
+  type: "server_error",
+  code: "internal_error",
+  param: null,
+  message: "The gateway failed unexpectedly; the failure is in its log. Try again, and report it if it persists."
+}
+
+/**
+ * Runs `handler` for a verified key. Every failure becomes an OpenAI error response and, once the
+ * key is known, a usage row with its status (499 when the client went away before the answer); a
+ * defect is logged and answered 500, never with its stack.
+ */
 const guarded = <E extends OpenAiError.Failure | OpenAiError.OpenAiError, R>(
+  endpoint: string,
   handler: (
     request: HttpServerRequest.HttpServerRequest,
     key: KeyInfo
@@ -368,15 +401,44 @@ const guarded = <E extends OpenAiError.Failure | OpenAiError.OpenAiError, R>(
 ) =>
   Effect.fnUntraced(function* (request: HttpServerRequest.HttpServerRequest) {
     const keys = yield* ApiKeys
+    let key: KeyInfo | undefined
+    const failed = (error: OpenAiError.OpenAiError) =>
+      Effect.as(
+        key === undefined ? Effect.void : keys.record({ keyId: key.id, endpoint, status: error.status }),
+        errorResponse(error)
+      )
     return yield* keys.verify(keyOf(request)).pipe(
-      Effect.flatMap((key) => handler(request, key)),
+      Effect.flatMap((verified) => {
+        key = verified
+        return handler(request, verified).pipe(
+          Effect.onInterrupt(() => keys.record({ keyId: verified.id, endpoint, status: 499 }))
+        )
+      }),
       Effect.catch((failure: E | OpenAiError.Failure) =>
         "status" in failure && typeof failure.status === "number" && !("_tag" in failure)
-          ? Effect.succeed(errorResponse(failure as OpenAiError.OpenAiError))
-          : Effect.map(failureResponse(failure as OpenAiError.Failure), errorResponse)
+          ? failed(failure as OpenAiError.OpenAiError)
+          : Effect.flatMap(failureResponse(failure as OpenAiError.Failure), failed)
+      ),
+      Effect.catchDefect((defect) =>
+        Effect.andThen(
+          Effect.logError("gateway request failed unexpectedly", {
+            endpoint,
+            error: defect instanceof Error ? defect.message : String(defect)
+          }),
+          failed(unexpected)
+        )
       )
     )
   })
+
+/** A path parameter, decoded; undefined when its percent-encoding is broken. */
+const decodedParam = (value: string): string | undefined => {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return undefined
+  }
+}
 
 /**
  * The gateway's routes, for an `HttpRouter`.
@@ -387,19 +449,19 @@ const guarded = <E extends OpenAiError.Failure | OpenAiError.OpenAiError, R>(
 export const routes = (options: Pick<Options, "taskType"> = {}) => {
   const taskType = options.taskType ?? "chat"
   return HttpRouter.addAll([
-    HttpRouter.route("POST", "/v1/chat/completions", guarded(chatCompletions(taskType))),
-    HttpRouter.route("POST", "/v1/responses", guarded(responses(taskType))),
+    HttpRouter.route("POST", "/v1/chat/completions", guarded("chat.completions", chatCompletions(taskType))),
+    HttpRouter.route("POST", "/v1/responses", guarded("responses", responses(taskType))),
     HttpRouter.route(
       "GET",
       "/v1/models",
-      guarded(() => Effect.map(models, (list) => HttpServerResponse.jsonUnsafe(list)))
+      guarded("models", () => Effect.map(models, (list) => HttpServerResponse.jsonUnsafe(list)))
     ),
     HttpRouter.route(
       "GET",
       "/v1/models/:model",
-      guarded((request) =>
+      guarded("models", (request) =>
         Effect.map(models, (list) => {
-          const id = decodeURIComponent(request.url.split("/").pop()?.split("?")[0] ?? "")
+          const id = decodedParam(request.url.split("?")[0]!.split("/").pop() ?? "") ?? ""
           const found = list.data.find((model) => model.id === id)
           return found === undefined
             ? errorResponse({
@@ -434,5 +496,11 @@ export const layer = (
         HttpServer.addressFormattedWith((address) => Effect.logInfo("gateway listening", { url: `${address}/v1` }))
       )
     ),
-    Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
+    Layer.provide(
+      NodeHttpServer.layer(createServer, {
+        port: options.port,
+        host: options.host,
+        gracefulShutdownTimeout: options.grace ?? Duration.seconds(30)
+      })
+    )
   )

@@ -469,6 +469,8 @@ export const chunker = (id: string, created: number, includeUsage: boolean) => {
   let started = false
   const calls = new Map<string, number>()
   const streamed = new Set<string>()
+  /** Messages whose text came as deltas: one that finishes without any is sent whole. */
+  const texted = new Set<string>()
   const frame = (delta: string, finish = "null") => `${head}${delta},"logprobs":null,"finish_reason":${finish}}]}\n\n`
   const setModel = (model: string) => {
     head = `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"choices":[{"index":0,"delta":`
@@ -495,7 +497,14 @@ export const chunker = (id: string, created: number, includeUsage: boolean) => {
         setModel(event.route.served.model)
         return start()
       case "TextDelta":
+        texted.add(event.itemId)
         return `${start()}${frame(`{"content":${JSON.stringify(event.delta)}}`)}`
+      case "OutputItemDone": {
+        const item = event.item
+        if (item.type !== "message" || texted.has(item.id)) return ""
+        const text = item.content.flatMap((content) => (content.type === "output_text" ? [content.text] : [])).join("")
+        return text.length === 0 ? "" : `${start()}${frame(`{"content":${JSON.stringify(text)}}`)}`
+      }
       case "ToolCallDelta": {
         const { index, announce } = callIndex(event.callId, event.name)
         streamed.add(event.callId)

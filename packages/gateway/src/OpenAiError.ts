@@ -27,6 +27,8 @@ export interface OpenAiError {
   readonly message: string
   /** Seconds, for `Retry-After`. */
   readonly retryAfter?: number | undefined
+  /** Unix seconds: when a usage limit resets (the `resets_at` the Codex CLI reads on a 429). */
+  readonly resetsAt?: number | undefined
 }
 
 /**
@@ -36,7 +38,13 @@ export interface OpenAiError {
  * @category encoding
  */
 export const body = (error: OpenAiError) => ({
-  error: { message: error.message, type: error.type, param: error.param, code: error.code }
+  error: {
+    message: error.message,
+    type: error.type,
+    param: error.param,
+    code: error.code,
+    ...(error.resetsAt === undefined ? {} : { resets_at: error.resetsAt })
+  }
 })
 
 /**
@@ -71,6 +79,46 @@ export const notFound = (method: string, path: string): OpenAiError => ({
 const secondsUntil = (at: number, now: number) => Math.max(1, Math.ceil((at - now) / 1000))
 
 /**
+ * A usage limit in the shape the Codex CLI recognises as one (`type: usage_limit_reached` with
+ * `resets_at`), which OpenAI clients read as a 429 with `Retry-After`.
+ */
+const usageLimit = (message: string, resetsAtMs: number | undefined, now: number): OpenAiError => ({
+  status: 429,
+  type: "usage_limit_reached",
+  code: "usage_limit_reached",
+  param: null,
+  message,
+  ...(resetsAtMs === undefined
+    ? {}
+    : { retryAfter: secondsUntil(resetsAtMs, now), resetsAt: Math.ceil(resetsAtMs / 1000) })
+})
+
+/**
+ * No candidate could serve: by what held them back, most passing first — a failing backend (502),
+ * rate limits and cooldowns (429), usage limits (429 until the earliest reset); then the caller's
+ * own choices (400: an account or a task type nothing matches); else nothing waiting can fix (503).
+ */
+const noCandidate = (failure: Route.NoCandidate, now: number): OpenAiError => {
+  const reasons = new Set(failure.skipped.map((skip) => skip.reason))
+  const base = { param: null, message: failure.message }
+  const wait = failure.earliestUsable === undefined ? {} : { retryAfter: secondsUntil(failure.earliestUsable, now) }
+  if (reasons.has("failed"))
+    return { ...base, ...wait, status: 502, type: "server_error", code: "upstream_unavailable" }
+  if (reasons.has("cooling_down") || reasons.has("at_capacity")) {
+    return { ...base, ...wait, status: 429, type: "rate_limit_error", code: "rate_limit_exceeded" }
+  }
+  if (reasons.has("usage_limit") || reasons.has("window_full"))
+    return usageLimit(failure.message, failure.earliestUsable, now)
+  if (reasons.has("unknown_account")) {
+    return { ...base, status: 400, type: "invalid_request_error", code: "unknown_account", param: "x-nexus-account" }
+  }
+  if (reasons.has("no_rule")) {
+    return { ...base, status: 400, type: "invalid_request_error", code: "no_rule", param: "x-nexus-task-type" }
+  }
+  return { ...base, status: 503, type: "server_error", code: "no_account" }
+}
+
+/**
  * Anything a gateway request can fail with.
  *
  * @since 0.1.0
@@ -96,7 +144,14 @@ export const fromFailure = (failure: Failure, now: number): OpenAiError => {
     case "InvalidApiKey":
       return { ...base, status: 401, type: "invalid_request_error", code: "invalid_api_key" }
     case "KeysUnavailable":
-      return { ...base, status: 503, type: "server_error", code: "keys_unavailable" }
+      // What the database said stays in the gateway's log: the caller may not even hold a key.
+      return {
+        ...base,
+        status: 503,
+        type: "server_error",
+        code: "keys_unavailable",
+        message: "The gateway cannot check API keys right now (its database is unreachable): try again shortly."
+      }
     case "UnsupportedRequest":
       return {
         ...base,
@@ -114,28 +169,10 @@ export const fromFailure = (failure: Failure, now: number): OpenAiError => {
         param: "model",
         message: `The model \`${failure.model}\` does not exist on this gateway: use one of ${failure.available.join(", ")}, an alias (GET /v1/models), or auto.`
       }
-    case "NoCandidate": {
-      if (failure.isRetryable) {
-        return {
-          ...base,
-          status: 429,
-          type: "rate_limit_error",
-          code: "usage_limit_reached",
-          ...(failure.earliestUsable === undefined ? {} : { retryAfter: secondsUntil(failure.earliestUsable, now) })
-        }
-      }
-      // Nothing passes by waiting (no account signed in, a plan without the model…): the service
-      // cannot serve, and the message says what to do.
-      return { ...base, status: 503, type: "server_error", code: "no_account" }
-    }
+    case "NoCandidate":
+      return noCandidate(failure, now)
     case "UsageLimitReached":
-      return {
-        ...base,
-        status: 429,
-        type: "rate_limit_error",
-        code: "usage_limit_reached",
-        ...(failure.resetsAt === undefined ? {} : { retryAfter: secondsUntil(failure.resetsAt * 1000, now) })
-      }
+      return usageLimit(base.message, failure.resetsAt === undefined ? undefined : failure.resetsAt * 1000, now)
     case "RateLimited":
       return {
         ...base,

@@ -298,12 +298,12 @@ export const streamer = (base: {
   const output: Array<ChatEvent.OutputItem> = []
   /** The open items: item id → output index. */
   const open = new Map<string, number>()
-  let next = 0
+  let nextIndex = 0
   const event = (type: string, data: Record<string, unknown>) => ({ type, sequence_number: sequence++, ...data })
   const opened = (itemId: string, item: Record<string, unknown>, out: Array<{ readonly type: string }>): number => {
     const known = open.get(itemId)
     if (known !== undefined) return known
-    const index = next++
+    const index = nextIndex++
     open.set(itemId, index)
     out.push(event("response.output_item.added", { output_index: index, item }))
     if (item.type === "message") {
@@ -320,7 +320,7 @@ export const streamer = (base: {
   }
   const object = (status: "in_progress" | "completed", usage?: ChatEvent.Usage) =>
     responseObject({ ...base, model }, status, status === "completed" ? output : [], usage)
-  return (input: ChatEvent.ChatEvent | Router.RouteChosen): ReadonlyArray<{ readonly type: string }> => {
+  const next = (input: ChatEvent.ChatEvent | Router.RouteChosen): ReadonlyArray<{ readonly type: string }> => {
     const out: Array<{ readonly type: string }> = []
     switch (input._tag) {
       case "RouteChosen":
@@ -409,17 +409,29 @@ export const streamer = (base: {
         return out
     }
   }
+  /**
+   * A failure after the stream started, as the Codex CLI reads one: `response.failed` with the
+   * error (`type`, `code`, `message`, and `resets_at` for a usage limit), numbered in order.
+   */
+  const failed = (error: {
+    readonly type: string
+    readonly code: string | null
+    readonly message: string
+    readonly resetsAt?: number | undefined
+  }) => ({
+    ...event("response.failed", {
+      response: {
+        ...object("in_progress"),
+        status: "failed",
+        error: {
+          type: error.type,
+          code: error.code,
+          message: error.message,
+          ...(error.resetsAt === undefined ? {} : { resets_at: error.resetsAt })
+        }
+      }
+    }),
+    type: "response.failed"
+  })
+  return { next, failed }
 }
-
-/**
- * A stream event of a failure after the stream started (the Responses API's `error` event).
- *
- * @since 0.1.0
- * @category encoding
- */
-export const errorEvent = (error: { readonly code: string | null; readonly message: string }) => ({
-  type: "error",
-  code: error.code,
-  message: error.message,
-  param: null
-})

@@ -124,6 +124,27 @@ describe("OpenAiChat.chunker", () => {
     assert.deepInclude(out.at(-1)!.usage as object, { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 })
     assert.isTrue(out.every((chunk) => chunk.model === "gpt-5.5"))
   })
+
+  it("a message that finishes without deltas is sent whole; one that had deltas is not sent twice", () => {
+    const chunks = OpenAiChat.chunker("id", 1, false)
+    const item = (id: string, text: string) => ({
+      _tag: "OutputItemDone",
+      item: { type: "message", id, role: "assistant", content: [{ type: "output_text", text }] }
+    })
+    const frames = [{ _tag: "TextDelta", delta: "streamed", itemId: "m1" }, item("m1", "streamed"), item("m2", "whole")]
+      .map((event) => chunks(event as never))
+      .join("")
+      .split("\n\n")
+      .filter((frame) => frame.length > 0)
+    assert.deepStrictEqual(
+      frames.map(
+        (frame) =>
+          (JSON.parse(frame.slice("data: ".length)) as { choices: Array<{ delta: { content?: string } }> }).choices[0]!
+            .delta.content
+      ),
+      ["", "streamed", "whole"]
+    )
+  })
 })
 
 describe("OpenAiResponses.fromRequest", () => {
@@ -179,9 +200,30 @@ describe("OpenAiError.fromFailure", () => {
     ] as never)
     assert.deepInclude(OpenAiError.fromFailure(limited, now), {
       status: 429,
+      type: "usage_limit_reached",
       code: "usage_limit_reached",
-      retryAfter: 91
+      retryAfter: 91,
+      resetsAt: Math.ceil((now + 90_500) / 1000)
     })
+    // A failing backend is a 502 even when another account is at its limit; rate limits are 429s.
+    const failing = Route.NoCandidate.fromSkipped([
+      { model: "gpt-5.5", account: "a", reason: "usage_limit", detail: "limit", until: now + 90_500 },
+      { model: "gpt-5.5", account: "b", reason: "failed", detail: "HTTP 500" }
+    ] as never)
+    assert.deepInclude(OpenAiError.fromFailure(failing, now), { status: 502, code: "upstream_unavailable" })
+    const cooling = Route.NoCandidate.fromSkipped([
+      { model: "gpt-5.5", account: "a", reason: "cooling_down", detail: "429s", until: now + 30_000 }
+    ] as never)
+    assert.deepInclude(OpenAiError.fromFailure(cooling, now), {
+      status: 429,
+      code: "rate_limit_exceeded",
+      retryAfter: 30
+    })
+    // The caller's own choices are 400s naming the header.
+    const unknownAccount = Route.NoCandidate.fromSkipped([
+      { model: "gpt-5.5", account: "nope", reason: "unknown_account", detail: "no such account" }
+    ] as never)
+    assert.deepInclude(OpenAiError.fromFailure(unknownAccount, now), { status: 400, param: "x-nexus-account" })
     const none = Route.NoCandidate.fromSkipped([{ model: "gpt-5.5", reason: "no_account", detail: "none" }] as never)
     assert.deepInclude(OpenAiError.fromFailure(none, now), { status: 503 })
     assert.deepInclude(
@@ -200,6 +242,12 @@ describe("OpenAiError.fromFailure", () => {
       { status: 502 }
     )
     const body = OpenAiError.body(OpenAiError.fromFailure(limited, now))
-    assert.deepStrictEqual(Object.keys(body.error), ["message", "type", "param", "code"])
+    assert.deepStrictEqual(Object.keys(body.error), ["message", "type", "param", "code", "resets_at"])
+    assert.deepStrictEqual(Object.keys(OpenAiError.body(OpenAiError.fromFailure(failing, now)).error), [
+      "message",
+      "type",
+      "param",
+      "code"
+    ])
   })
 })

@@ -6,10 +6,10 @@
  * @since 0.1.0
  */
 import { ApiKeys, Gateway } from "@nexus/gateway"
-import { Config, Console, Deferred, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Console, Deferred, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import * as Flags from "../internal/flags.ts"
-import { integer, setting } from "../internal/flags.ts"
+import { integer, number, setting } from "../internal/flags.ts"
 import { ownSignals } from "../internal/signals.ts"
 import { GatewayServicesLive, KeysLive } from "../Services.ts"
 
@@ -35,7 +35,20 @@ export const listenFlags = {
     "127.0.0.1",
     "Address the gateway listens on (0.0.0.0 exposes it to every interface: put TLS in front)"
   ),
-  port: setting(Flag.Int("port"), "NEXUS_GATEWAY_PORT", integer, DEFAULT_PORT, "Port of the gateway (0: any free port)")
+  port: setting(
+    Flag.Int("port"),
+    "NEXUS_GATEWAY_PORT",
+    integer,
+    DEFAULT_PORT,
+    "Port of the gateway (0: any free port)"
+  ),
+  grace: setting(
+    Flag.Finite("grace"),
+    "NEXUS_GATEWAY_GRACE",
+    number,
+    30,
+    "Seconds the requests in hand may finish after SIGTERM before they are cut"
+  )
 }
 
 /**
@@ -47,9 +60,12 @@ export const listenFlags = {
 export const serve = Command.make(
   "serve",
   listenFlags,
-  Effect.fn("nexus.serve")(function* ({ host, port }) {
+  Effect.fn("nexus.serve")(function* ({ host, port, grace }) {
     if (port < 0 || port > 65535) {
       return yield* new CliError.ValidationError({ message: `--port must be 0 to 65535 (it is ${port})` })
+    }
+    if (!(grace >= 0)) {
+      return yield* new CliError.ValidationError({ message: `--grace must be 0 seconds or more (it is ${grace})` })
     }
     const stop = yield* Deferred.make<void>()
     yield* ownSignals(stop, {
@@ -59,7 +75,9 @@ export const serve = Command.make(
     // The server lives until the first signal; closing it waits for the requests in hand.
     yield* Effect.scoped(
       Effect.andThen(
-        Layer.build(Gateway.layer({ host, port }).pipe(Layer.provide(GatewayServicesLive))),
+        Layer.build(
+          Gateway.layer({ host, port, grace: Duration.seconds(grace) }).pipe(Layer.provide(GatewayServicesLive))
+        ),
         Deferred.await(stop)
       )
     )
@@ -130,7 +148,7 @@ const revoke = Command.make(
     const revoked = yield* (yield* ApiKeys.ApiKeys).revoke(key)
     if (json) return yield* Console.log(JSON.stringify(revoked))
     yield* Console.log(
-      `Revoked key "${revoked.name}" (${revoked.id}); every gateway refuses it within ${ApiKeys.VERIFIED_FOR.toString()}.`
+      `Revoked key "${revoked.name}" (${revoked.id}); every gateway refuses it within ${Duration.format(ApiKeys.VERIFIED_FOR)}.`
     )
   })
 ).pipe(

@@ -196,7 +196,9 @@ export const make = (name: string, invocation: string = name) =>
           Option.match(input.gatewayPort, {
             onNone: () => Layer.empty,
             onSome: (port) =>
-              Gateway.layer({ port, host: input.gatewayHost }).pipe(Layer.provideMerge(ApiKeys.ApiKeys.layer))
+              Gateway.layer({ port, host: input.gatewayHost, grace: Duration.seconds(input.grace) }).pipe(
+                Layer.provideMerge(ApiKeys.ApiKeys.layer)
+              )
           })
         ),
         Layer.provideMerge(RouterLive),
