@@ -5,13 +5,21 @@ import { assert, describe, it } from "@effect/vitest"
 import { Embedded } from "@nexus/database"
 import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
-import { readdirSync } from "node:fs"
+import { existsSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { tempDir } from "./helpers.ts"
 
 const app = new URL("..", import.meta.url).pathname
 const run = (file: string, args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}) =>
-  execFileSync(file, args, { cwd: app, encoding: "utf8", env: { ...process.env, ...env }, stdio: "pipe" })
+  // Bounded: a synchronous child that hangs (an npm that cannot reach its registry) would block the
+  // event loop, and with it the test's own timeout.
+  execFileSync(file, args, {
+    cwd: app,
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+    stdio: "pipe",
+    timeout: 150_000
+  })
 
 describe("the packed nexus", () => {
   it.live(
@@ -27,7 +35,11 @@ describe("the packed nexus", () => {
         // The machine's npm (./dev needs one); the PostgreSQL binaries come from the registry or its cache.
         // Its global config lives under its own prefix: another --prefix would leave it unread (and
         // with it the machine's registry settings, e.g. a cafile for a TLS-intercepting proxy).
-        const globalconfig = run("npm", ["config", "get", "globalconfig"]).trim()
+        // The npm first on PATH may be the one ./dev installs, whose global config is under its own
+        // prefix and empty: the machine's is /etc/npmrc when it has one (as the Codex CLI test reads it).
+        const globalconfig =
+          process.env["npm_config_globalconfig"] ??
+          (existsSync("/etc/npmrc") ? "/etc/npmrc" : run("npm", ["config", "get", "globalconfig"]).trim())
         run("npm", [
           "install",
           "--global",
