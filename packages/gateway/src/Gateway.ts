@@ -66,8 +66,8 @@ const errorResponse = (error: OpenAiError.OpenAiError) =>
     headers: error.retryAfter === undefined ? {} : { "retry-after": String(error.retryAfter) }
   })
 
-/** An OpenAI error response for a typed failure. */
-const failureResponse = (failure: OpenAiError.Failure) =>
+/** The OpenAI error (status, body) of a typed failure, now. */
+const openAiErrorOf = (failure: OpenAiError.Failure) =>
   Effect.map(Clock.currentTimeMillis, (now) => OpenAiError.fromFailure(failure, now))
 
 const COMPLEXITIES = new Set(["simple", "medium", "complex"])
@@ -119,31 +119,29 @@ const keyOf = (request: HttpServerRequest.HttpServerRequest): Redacted.Redacted<
 /** The largest request body taken: a conversation with a few images. */
 const MAX_BODY_BYTES = 32 * 2 ** 20
 
-const tooLarge: OpenAiError.OpenAiError = {
-  status: 413,
-  type: "invalid_request_error",
-  code: "request_too_large",
-  param: null,
-  message: `The request body is larger than ${MAX_BODY_BYTES / 2 ** 20} MiB: send smaller images, or fewer.`
-}
-
 /** The JSON body decoded with `schema`, and the raw object (for the parameters no schema names). */
 const bodyOf = <S extends Schema.Top>(request: HttpServerRequest.HttpServerRequest, schema: S) =>
   Effect.gen(function* () {
-    if (Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES) return yield* Effect.fail(tooLarge)
+    if (Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES) {
+      return yield* new OpenAiError.InvalidBody({
+        detail: `it is larger than ${MAX_BODY_BYTES / 2 ** 20} MiB: send smaller images, or fewer`,
+        tooLarge: true
+      })
+    }
     const raw = yield* request.json.pipe(
       Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(MAX_BODY_BYTES)),
-      Effect.mapError(() =>
-        OpenAiError.invalidBody(
-          `it could not be read as JSON (send Content-Type: application/json, at most ${MAX_BODY_BYTES / 2 ** 20} MiB)`
-        )
+      Effect.mapError(
+        () =>
+          new OpenAiError.InvalidBody({
+            detail: `it could not be read as JSON (send Content-Type: application/json, at most ${MAX_BODY_BYTES / 2 ** 20} MiB)`
+          })
       )
     )
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-      return yield* Effect.fail(OpenAiError.invalidBody("it is not a JSON object"))
+      return yield* new OpenAiError.InvalidBody({ detail: "it is not a JSON object" })
     }
     const decoded = yield* Schema.decodeUnknownEffect(schema)(raw as unknown).pipe(
-      Effect.mapError((error) => OpenAiError.invalidBody(error.message.replace(/\s+/g, " ").trim()))
+      Effect.mapError((error) => new OpenAiError.InvalidBody({ detail: error.message.replace(/\s+/g, " ").trim() }))
     )
     return { decoded: decoded as S["Type"], raw: raw as Record<string, unknown> }
   })
@@ -228,7 +226,7 @@ const sse = (options: {
             Effect.map((events) => render(events)),
             Pull.catchDone(() => Effect.sync(() => void (finished = true))),
             Effect.catch((failure) =>
-              Effect.map(failureResponse(failure), (error) => {
+              Effect.map(openAiErrorOf(failure), (error) => {
                 status = error.status
                 finished = lastSent = true
                 return options.failed(error)
@@ -392,7 +390,7 @@ const unexpected: OpenAiError.OpenAiError = {
  * key is known, a usage row with its status (499 when the client went away before the answer); a
  * defect is logged and answered 500, never with its stack.
  */
-const guarded = <E extends OpenAiError.Failure | OpenAiError.OpenAiError, R>(
+const guarded = <E extends OpenAiError.Failure, R>(
   endpoint: string,
   handler: (
     request: HttpServerRequest.HttpServerRequest,
@@ -414,11 +412,7 @@ const guarded = <E extends OpenAiError.Failure | OpenAiError.OpenAiError, R>(
           Effect.onInterrupt(() => keys.record({ keyId: verified.id, endpoint, status: 499 }))
         )
       }),
-      Effect.catch((failure: E | OpenAiError.Failure) =>
-        "status" in failure && typeof failure.status === "number" && !("_tag" in failure)
-          ? failed(failure as OpenAiError.OpenAiError)
-          : Effect.flatMap(failureResponse(failure as OpenAiError.Failure), failed)
-      ),
+      Effect.catch((failure: E | OpenAiError.Failure) => Effect.flatMap(openAiErrorOf(failure), failed)),
       Effect.catchDefect((defect) =>
         Effect.andThen(
           Effect.logError("gateway request failed unexpectedly", {

@@ -472,8 +472,11 @@ export const chunker = (id: string, created: number, includeUsage: boolean) => {
   /** Messages whose text came as deltas: one that finishes without any is sent whole. */
   const texted = new Set<string>()
   const frame = (delta: string, finish = "null") => `${head}${delta},"logprobs":null,"finish_reason":${finish}}]}\n\n`
+  /** The fields every chunk of the stream shares, up to (not including) its choices. */
+  let envelope = ""
   const setModel = (model: string) => {
-    head = `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"choices":[{"index":0,"delta":`
+    envelope = `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},`
+    head = `${envelope}"choices":[{"index":0,"delta":`
   }
   setModel("")
   const start = (): string => {
@@ -516,9 +519,7 @@ export const chunker = (id: string, created: number, includeUsage: boolean) => {
       }
       case "Completed": {
         const finish = frame("{}", calls.size > 0 ? '"tool_calls"' : '"stop"')
-        const usage = includeUsage
-          ? `${head.slice(0, head.indexOf('"choices"'))}"choices":[],"usage":${JSON.stringify(usageOf(event.usage))}}\n\n`
-          : ""
+        const usage = includeUsage ? `${envelope}"choices":[],"usage":${JSON.stringify(usageOf(event.usage))}}\n\n` : ""
         return `${start()}${finish}${usage}`
       }
       default:

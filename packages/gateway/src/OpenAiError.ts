@@ -9,7 +9,7 @@
  */
 import { Errors, type ModelCatalog } from "@nexus/provider-codex"
 import type { Route } from "@nexus/router"
-import { Duration } from "effect"
+import { Duration, Schema } from "effect"
 import type { InvalidApiKey, KeysUnavailable } from "./ApiKeys.ts"
 import type { UnsupportedRequest } from "./OpenAiChat.ts"
 
@@ -48,18 +48,19 @@ export const body = (error: OpenAiError) => ({
 })
 
 /**
- * The request body is not JSON, or not the shape the endpoint takes.
+ * The request body is not JSON, not the shape the endpoint takes, or too large.
  *
  * @since 0.1.0
- * @category constructors
+ * @category errors
  */
-export const invalidBody = (detail: string): OpenAiError => ({
-  status: 400,
-  type: "invalid_request_error",
-  code: null,
-  param: null,
-  message: `The request body is not valid: ${detail}`
-})
+export class InvalidBody extends Schema.TaggedError<InvalidBody>()("InvalidBody", {
+  detail: Schema.String,
+  tooLarge: Schema.optional(Schema.Boolean)
+}) {
+  override get message() {
+    return `The request body is not valid: ${this.detail}`
+  }
+}
 
 /**
  * A path or method the gateway does not serve.
@@ -125,6 +126,7 @@ const noCandidate = (failure: Route.NoCandidate, now: number): OpenAiError => {
  * @category models
  */
 export type Failure =
+  | InvalidBody
   | InvalidApiKey
   | KeysUnavailable
   | UnsupportedRequest
@@ -141,6 +143,10 @@ export type Failure =
 export const fromFailure = (failure: Failure, now: number): OpenAiError => {
   const base = { param: null, message: failure.message }
   switch (failure._tag) {
+    case "InvalidBody":
+      return failure.tooLarge === true
+        ? { ...base, status: 413, type: "invalid_request_error", code: "request_too_large" }
+        : { ...base, status: 400, type: "invalid_request_error", code: null }
     case "InvalidApiKey":
       return { ...base, status: 401, type: "invalid_request_error", code: "invalid_api_key" }
     case "KeysUnavailable":

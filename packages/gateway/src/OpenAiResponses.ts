@@ -418,8 +418,8 @@ export const streamer = (base: {
     readonly code: string | null
     readonly message: string
     readonly resetsAt?: number | undefined
-  }) => ({
-    ...event("response.failed", {
+  }) =>
+    event("response.failed", {
       response: {
         ...object("in_progress"),
         status: "failed",
@@ -430,8 +430,6 @@ export const streamer = (base: {
           ...(error.resetsAt === undefined ? {} : { resets_at: error.resetsAt })
         }
       }
-    }),
-    type: "response.failed"
-  })
+    })
   return { next, failed }
 }

@@ -241,6 +241,14 @@ describe("OpenAiError.fromFailure", () => {
       OpenAiError.fromFailure(new Errors.UpstreamUnavailable({ reason: "server_error", detail: "502" }), now),
       { status: 502 }
     )
+    assert.deepInclude(OpenAiError.fromFailure(new OpenAiError.InvalidBody({ detail: "it is not JSON" }), now), {
+      status: 400,
+      type: "invalid_request_error"
+    })
+    assert.deepInclude(
+      OpenAiError.fromFailure(new OpenAiError.InvalidBody({ detail: "too big", tooLarge: true }), now),
+      { status: 413, code: "request_too_large" }
+    )
     const body = OpenAiError.body(OpenAiError.fromFailure(limited, now))
     assert.deepStrictEqual(Object.keys(body.error), ["message", "type", "param", "code", "resets_at"])
     assert.deepStrictEqual(Object.keys(OpenAiError.body(OpenAiError.fromFailure(failing, now)).error), [

@@ -19,3 +19,10 @@ export * as Ports from "./Ports.ts"
  * @since 0.1.0
  */
 export * as RecordedSpans from "./RecordedSpans.ts"
+
+/**
+ * The machine's npm settings, for tests that run npm.
+ *
+ * @since 0.1.0
+ */
+export * as Npm from "./Npm.ts"
