@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { type ChatEvent, ModelCatalog } from "@nexus/provider-codex"
+import { type ChatEvent, Errors, ModelCatalog } from "@nexus/provider-codex"
 import { type Route, Router } from "@nexus/router"
 import { ByteSize, Cause, Clock, Duration, Effect, Layer, Pull, Redacted, Schema, Stream } from "effect"
 import {
@@ -412,12 +412,26 @@ const guarded = <E extends OpenAiError.Failure, R>(
           Effect.onInterrupt(() => keys.record({ keyId: verified.id, endpoint, status: 499 }))
         )
       }),
-      Effect.catch((failure: E | OpenAiError.Failure) => Effect.flatMap(openAiErrorOf(failure), failed)),
+      Effect.catch((failure: E | OpenAiError.Failure) =>
+        Effect.flatMap(openAiErrorOf(failure), (error) =>
+          // What went wrong on the server's side is in its log (the response may say less).
+          error.status >= 500
+            ? Effect.andThen(
+                Effect.logWarning("gateway request failed", {
+                  endpoint,
+                  status: error.status,
+                  error: Errors.firstLine(failure)
+                }),
+                failed(error)
+              )
+            : failed(error)
+        )
+      ),
       Effect.catchDefect((defect) =>
         Effect.andThen(
           Effect.logError("gateway request failed unexpectedly", {
             endpoint,
-            error: defect instanceof Error ? defect.message : String(defect)
+            error: Errors.firstLine(defect)
           }),
           failed(unexpected)
         )

@@ -27,6 +27,21 @@ export const humanDelay = (delay: Duration.Duration): string => {
 }
 
 /**
+ * The first line of what went wrong: messages may go on with details nobody asked for (a driver's
+ * error may carry its query and parameters). For logs and error details.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const firstLine = (error: unknown): string => {
+  const message =
+    typeof error === "object" && error !== null && typeof (error as { message?: unknown }).message === "string"
+      ? (error as { message: string }).message
+      : String(error)
+  return message.split("\n")[0]!
+}
+
+/**
  * The plan's usage limit is reached: not retried on this account; it resets at `resetsAt`.
  *
  * @since 0.1.0

@@ -44,11 +44,5 @@ export const authorized = <A extends { readonly status: number }, E, R>(
     })
   )
 
-/** The first line of what went wrong: messages may go on with details nobody asked for. */
-export const firstLine = (error: unknown): string => {
-  const message =
-    typeof error === "object" && error !== null && typeof (error as { message?: unknown }).message === "string"
-      ? (error as { message: string }).message
-      : String(error)
-  return message.split("\n")[0]!
-}
+/** The first line of what went wrong (see `Errors.firstLine`). */
+export { firstLine } from "../Errors.ts"
