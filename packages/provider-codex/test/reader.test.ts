@@ -3,10 +3,9 @@
 // field of an unexpected type, Retry-After values that are not seconds).
 import { assert, describe, it } from "@effect/vitest"
 import { Duration } from "effect"
-import { PassThrough } from "node:stream"
 import { statusError } from "../src/internal/classify.ts"
 import { readAnswer, TurnState, WAIT, type Owned, type Watch } from "../src/internal/turn.ts"
-import type * as Transport from "../src/internal/transport.ts"
+import * as Transport from "../src/internal/transport.ts"
 
 const sse = (type: string, data: Record<string, unknown>) =>
   `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`
@@ -27,22 +26,19 @@ const countingWatch = () => {
   return { watch, counts }
 }
 
-const answerOf = (body: PassThrough): Transport.Answer => ({
-  status: 200,
-  headers: {},
-  body: body as unknown as Transport.Answer["body"]
-})
+const answerOf = (body: Transport.Body): Transport.Answer => ({ status: 200, headers: {}, body })
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 describe("the body reader", () => {
   it("data and the end that arrive after next() said WAIT, but before onWake, still wake the reader", async () => {
-    const body = new PassThrough()
+    const body = new Transport.Body()
     const owned: Owned = []
     const answer = readAnswer(answerOf(body), new TurnState("acct"), owned, countingWatch().watch, Duration.minutes(5))
     assert.strictEqual(answer.next(), WAIT)
-    // The last chunk and the end arrive while no one waits ('readable' fires with no waiter).
-    body.end(CREATED + COMPLETED)
+    // The last chunk and the end arrive while no one waits (the body calls back with no waiter).
+    body.push(new TextEncoder().encode(CREATED + COMPLETED))
+    body.finish()
     for (let i = 0; i < 5; i++) await tick()
     let woken = false
     answer.onWake(() => (woken = true))

@@ -3,24 +3,120 @@
 // Why not Effect's HttpClient here: measured side by side (tooling/bench/codex-client.ts), the
 // HttpClient wrapper alone (span, trace headers, an AbortController registered per response, a
 // DOMException per scoped request, the body re-wrapped as a Stream) halves the throughput of a
-// streamed turn. The Dispatcher is the same one `NodeHttpClient.layerUndici` uses
-// (`NodeHttpClient.Dispatcher`), so connections are pooled with every other request of the
-// process and a proxy or custom Agent given there applies here too.
+// streamed turn. Why `dispatch` and not `request`: `request` wraps the body in a Node Readable and
+// the abort in an AbortSignal listener, which cost a streamed turn through the gateway about a
+// fifth of its CPU (bench:gateway); a turn needs neither, only the chunks in order and a way to
+// stop. The Dispatcher is the same one `NodeHttpClient.layerUndici` uses
+// (`NodeHttpClient.Dispatcher`), so connections are pooled with every other request of the process
+// and a proxy or custom Agent given there applies here too.
 import { Effect } from "effect"
 import type * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import type { Readable } from "node:stream"
+
+type Dispatcher = NodeHttpClient.Dispatcher["Service"]
+type Handler = Parameters<Dispatcher["dispatch"]>[1]
+type Controller = Parameters<NonNullable<Handler["onRequestStart"]>>[0]
 
 /** A status, its headers and the body still to read. */
 export interface Answer {
   readonly status: number
   readonly headers: Readonly<Record<string, string | undefined>>
-  readonly body: Readable & AsyncIterable<Uint8Array>
+  readonly body: Body
 }
 
 /** A transport failure before any answer: the message, never the request (it holds the bearer). */
 export interface NoAnswer {
   readonly _tag: "NoAnswer"
   readonly detail: string
+}
+
+/** How a body ended: read to its end, or broken (`error`: why, as the connection or its destroyer said). */
+export type Outcome = { readonly _tag: "Ended" } | { readonly _tag: "Broken"; readonly error: unknown }
+
+const ENDED: Outcome = { _tag: "Ended" }
+
+/** Buffered bytes past which the connection is paused until the reader catches up. */
+const HIGH_WATER_MARK = 64 * 1024
+
+/**
+ * An answer's body: the chunks the connection delivered and nobody has read yet, then how it
+ * ended. The reader takes what is buffered with `read`, is called back by `listen` when something
+ * new arrives, and stops the exchange with `destroy`; past {@link HIGH_WATER_MARK} unread bytes
+ * the connection is paused (backpressure) until `read` drains them.
+ */
+export class Body {
+  private chunks: Array<Uint8Array> = []
+  private buffered = 0
+  private listener: (() => void) | undefined = undefined
+  private controller: Controller | undefined
+  private notifying = false
+  /** `undefined` while the body streams. */
+  outcome: Outcome | undefined = undefined
+
+  constructor(controller?: Controller) {
+    this.controller = controller
+  }
+
+  /** Everything buffered, in one piece; `null` when nothing is. */
+  read(): Uint8Array | null {
+    const chunks = this.chunks
+    if (chunks.length === 0) return null
+    const out = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.buffered)
+    this.chunks = []
+    this.buffered = 0
+    if (this.controller?.paused) this.controller.resume()
+    return out
+  }
+
+  /** `listener` is called whenever a chunk, the end or a failure arrives (`undefined`: no longer). */
+  listen(listener: (() => void) | undefined) {
+    this.listener = listener
+  }
+
+  /** Stops the exchange (if it still runs) and drops what is buffered; `error` says why, for the reader. */
+  destroy(error?: unknown) {
+    this.chunks = []
+    this.buffered = 0
+    if (this.outcome !== undefined) return
+    error ??= new globalThis.Error("the body was destroyed")
+    this.outcome = { _tag: "Broken", error }
+    const controller = this.controller
+    if (controller !== undefined && !controller.aborted) {
+      controller.abort(error instanceof globalThis.Error ? error : new globalThis.Error(String(error)))
+    }
+    this.notify()
+  }
+
+  /** The connection delivered `chunk`. */
+  push(chunk: Uint8Array) {
+    if (this.outcome !== undefined) return
+    this.chunks.push(chunk)
+    this.buffered += chunk.byteLength
+    if (this.buffered >= HIGH_WATER_MARK) this.controller?.pause()
+    this.notify()
+  }
+
+  /** The body ended: `error` when it broke. */
+  finish(error?: unknown) {
+    if (this.outcome !== undefined) return
+    this.outcome = error === undefined ? ENDED : { _tag: "Broken", error }
+    this.notify()
+  }
+
+  /**
+   * Calls the listener once the connection's current read is through: the chunks (and the end)
+   * one read delivers reach the reader together, as one wake-up, not one per chunk. (A reader
+   * resumed here would otherwise run, and write downstream, in the middle of the read.)
+   */
+  private notify() {
+    if (this.notifying) return
+    this.notifying = true
+    queueMicrotask(this.notified)
+  }
+
+  private readonly notified = () => {
+    this.notifying = false
+    this.listener?.()
+  }
 }
 
 const describe = (cause: unknown): string => {
@@ -33,8 +129,6 @@ const describe = (cause: unknown): string => {
   return String(cause)
 }
 
-const ignore = () => {}
-
 /** Flattens undici's headers (a repeated header keeps its last value). */
 const flatten = (headers: Record<string, string | Array<string> | undefined>) => {
   const out: Record<string, string | undefined> = {}
@@ -46,60 +140,81 @@ const flatten = (headers: Record<string, string | Array<string> | undefined>) =>
 }
 
 /**
- * POSTs `body` to `url`. Aborting `abort` (the caller's idle limit) or interrupting the effect
- * aborts the request; once it has succeeded the caller owns the body and must read it to the end
- * or destroy it.
+ * POSTs `body` to `url`. `abortable` is handed the function that aborts the request (the caller's
+ * idle limit, while it waits for the answer); interrupting the effect aborts it too. Once it has
+ * succeeded the caller owns the body and must read it to the end or destroy it.
  */
 export const post = (
-  dispatcher: NodeHttpClient.Dispatcher["Service"],
+  dispatcher: Dispatcher,
   url: URL,
   headers: Record<string, string>,
   body: string | Uint8Array,
-  abort: AbortController
+  abortable: (abort: () => void) => void
 ): Effect.Effect<Answer, NoAnswer> =>
   Effect.callback<Answer, NoAnswer>((resume) => {
-    dispatcher
-      .request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: "POST",
-        headers,
-        body,
-        signal: abort.signal,
-        // The caller's idle limit runs on the Effect clock, for the headers as for the body.
-        headersTimeout: 0,
-        bodyTimeout: 0
-      })
-      .then(
-        (response) => {
-          // A body destroyed early (the caller stopped, or its idle limit) emits an error that the
-          // reader, if any, already sees; without a listener it would be an uncaught exception.
-          response.body.on("error", ignore)
-          resume(
-            Effect.succeed({
-              status: response.statusCode,
-              headers: flatten(response.headers),
-              body: response.body as unknown as Answer["body"]
-            })
-          )
+    let controller: Controller | undefined
+    let answer: Body | undefined
+    let aborted = false
+    // Also after the answer came: interrupted before the caller took it, the body is nobody's.
+    const abort = () => {
+      if (aborted) return
+      aborted = true
+      if (answer !== undefined) answer.destroy(new globalThis.Error("the request was aborted"))
+      else controller?.abort(new globalThis.Error("the request was aborted"))
+    }
+    abortable(abort)
+    const handler: Handler = {
+      onRequestStart: (started) => {
+        controller = started
+        if (aborted) started.abort(new globalThis.Error("the request was aborted"))
+      },
+      onResponseStart: (started, status, received) => {
+        answer = new Body(started)
+        resume(Effect.succeed({ status, headers: flatten(received), body: answer }))
+      },
+      onResponseData: (_, chunk) => answer?.push(chunk),
+      onResponseEnd: () => answer?.finish(),
+      onResponseError: (_, error) => {
+        if (answer === undefined) resume(Effect.fail({ _tag: "NoAnswer", detail: describe(error) }))
+        else answer.finish(error)
+      }
+    }
+    try {
+      dispatcher.dispatch(
+        {
+          origin: url.origin,
+          path: url.pathname + url.search,
+          method: "POST",
+          headers,
+          body,
+          // The caller's idle limit runs on the Effect clock, for the headers as for the body.
+          headersTimeout: 0,
+          bodyTimeout: 0
         },
-        (cause: unknown) => resume(Effect.fail({ _tag: "NoAnswer", detail: describe(cause) }))
+        handler
       )
-    return Effect.sync(() => abort.abort())
+    } catch (cause) {
+      resume(Effect.fail({ _tag: "NoAnswer", detail: describe(cause) }))
+    }
+    return Effect.sync(abort)
   })
 
 /** The text of a (refused) answer's body, at most `limit` bytes; what arrived if it breaks. */
-export const readText = async (body: Answer["body"], limit: number): Promise<string> => {
-  const chunks: Array<Uint8Array> = []
-  let size = 0
-  try {
-    for await (const chunk of body) {
-      chunks.push(chunk)
-      size += chunk.byteLength
-      if (size >= limit) break
+export const readText = (body: Body, limit: number): Promise<string> =>
+  new Promise((resolve) => {
+    const chunks: Array<Uint8Array> = []
+    let size = 0
+    const pump = () => {
+      for (let chunk = body.read(); chunk !== null; chunk = body.read()) {
+        chunks.push(chunk)
+        size += chunk.byteLength
+      }
+      // The status decides the error; a broken body only loses its detail.
+      if (size < limit && body.outcome === undefined) return
+      body.listen(undefined)
+      if (body.outcome === undefined) body.destroy()
+      resolve(new TextDecoder().decode(Buffer.concat(chunks).subarray(0, limit)))
     }
-  } catch {
-    // The status decides the error; a broken body only loses its detail.
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, limit))
-}
+    body.listen(pump)
+    pump()
+  })

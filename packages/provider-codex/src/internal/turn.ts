@@ -9,7 +9,6 @@ import { failedError } from "./classify.ts"
 import { firstLine } from "./backend.ts"
 import { makeEventDecoder } from "./decode.ts"
 import { makeParser, type SseMessage } from "./sse.ts"
-import { finished as onFinished } from "node:stream"
 import type * as Transport from "./transport.ts"
 
 /** What an attempt holds (its body, its idle watch): released when it ends, however it ends. */
@@ -175,8 +174,6 @@ export const readAnswer = (
   const body = answer.body
   watch.onIdle = () => body.destroy(new IdleTimeout())
   const reader = makeReader(state.accountId)
-  let failure: CodexError | undefined
-  let finished = false
   let ended = false
   let waiter: (() => void) | undefined
   // Something arrived since the last `next()` while no one waited: the next `onWake` must not
@@ -192,20 +189,8 @@ export const readAnswer = (
     watch.arrived()
     resume()
   }
-  body.on("readable", wake)
-  // `finished` also reports a body that ended or broke before this point.
-  const unwatch = onFinished(body, (error) => {
-    if (error !== undefined && error !== null) {
-      failure = error instanceof IdleTimeout ? idleError(idle, "no data") : broke(error)
-    } else finished = true
-    wake()
-  })
-  owned.push({
-    destroy: () => {
-      unwatch()
-      body.off("readable", wake)
-    }
-  })
+  body.listen(wake)
+  owned.push({ destroy: () => body.listen(undefined) })
   const takeWindows = () => {
     const windows = reader.takeWindows()
     if (windows !== undefined) state.sawEvent(windows)
@@ -215,15 +200,19 @@ export const readAnswer = (
     signalled = false
     for (;;) {
       if (ended) return null
-      const chunk = body.read() as Uint8Array | null
+      const chunk = body.read()
+      const outcome = body.outcome
       let out: Array<ChatEvent.ChatEvent> | CodexError
       if (chunk !== null) out = reader.push(chunk)
-      else if (failure !== undefined && !reader.completed) return failure
+      else if (outcome === undefined) return WAIT
+      else if (outcome._tag === "Broken" && !reader.completed) {
+        return outcome.error instanceof IdleTimeout ? idleError(idle, "no data") : broke(outcome.error)
+      }
       // Once the turn is complete, a connection that breaks or idles is of no concern.
-      else if (failure !== undefined || finished) {
+      else {
         ended = true
         out = reader.end()
-      } else return WAIT
+      }
       if (!Array.isArray(out) || Arr.isArrayNonEmpty(out)) return out
     }
   }
