@@ -15,16 +15,19 @@
 //      makes per request (its usage records).
 // The client (a keep-alive node:http agent per side) runs in this process, the gateway, the proxy
 // and the replay server in their own: on a 2-core machine they share the cores on both sides alike.
-//   node tooling/bench/gateway.ts [--requests 3000] [--seconds 12] [--rounds 4] [--concurrency 32] [--words 60] [--profile DIR] [--quick] [--json FILE]
+//   node tooling/bench/gateway.ts [--requests 3000] [--seconds 12] [--rounds 4] [--concurrency 32] [--words 60] [--profile DIR] [--against DIR] [--quick] [--json FILE]
 // (requests and seconds are per side; the seconds split over the rounds). --profile writes a V8
-// CPU profile of `nexus serve` into DIR (node --cpu-prof).
+// CPU profile of `nexus serve` into DIR (node --cpu-prof). --against DIR adds the `nexus serve` of
+// another checkout (built there: `git worktree add /tmp/before <commit>`, `./dev setup`, `pnpm
+// build` in it) as a third side, on the same database, upstream and key, taking turns with the
+// others: before/after figures of a change from one run, not two that the machine's drift sets apart.
 import { TestDatabase } from "@nexus/testing"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { Agent, request as httpRequest } from "node:http"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import * as Path from "node:path"
 import { promisify } from "node:util"
 import { Client } from "pg"
 import { benchArgs } from "./args.ts"
@@ -44,7 +47,9 @@ const values = benchArgs(
     /** Words of the reply: one output_text.delta upstream, one chunk from the gateway, each. */
     words: { type: "string", default: "60" },
     /** Writes a V8 CPU profile of `nexus serve` into this directory (node --cpu-prof). */
-    profile: { type: "string" }
+    profile: { type: "string" },
+    /** Another checkout, whose `nexus serve` runs as a third side ("before"). */
+    against: { type: "string" }
   },
   { requests: "300", seconds: "1.5", rounds: "2" }
 )
@@ -108,19 +113,23 @@ const post = async (url: string, body?: unknown, headers: Record<string, string>
 // --- What the run starts, and its end however it ends ------------------------------------------
 let database: BenchDatabase | undefined
 let scratch: Awaited<ReturnType<typeof TestDatabase.createTestDatabase>> | undefined
-const dataDir = mkdtempSync(join(tmpdir(), "nexus-bench-gateway-"))
+const dataDir = mkdtempSync(Path.join(tmpdir(), "nexus-bench-gateway-"))
 const children: Array<ChildProcess> = []
-/** `nexus serve`: stopped with SIGTERM first (its CPU profile is written as it exits). */
-let serve: ChildProcess | undefined
+/** The `nexus serve`s: stopped with SIGTERM first (a CPU profile is written as it exits). */
+const serves: Array<ChildProcess> = []
 let cleaning: Promise<void> | undefined
 const cleanUp = () =>
   (cleaning ??= (async () => {
-    if (serve?.exitCode === null && serve.signalCode === null) {
-      const exited = new Promise((resolve) => serve!.once("exit", resolve))
-      serve.kill("SIGTERM")
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000).unref())])
-    }
-    for (const child of [...children, ...(serve === undefined ? [] : [serve])]) child.kill("SIGKILL")
+    await Promise.all(
+      serves
+        .filter((serve) => serve.exitCode === null && serve.signalCode === null)
+        .map((serve) => {
+          const exited = new Promise((resolve) => serve.once("exit", resolve))
+          serve.kill("SIGTERM")
+          return Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000).unref())])
+        })
+    )
+    for (const child of [...children, ...serves]) child.kill("SIGKILL")
     rmSync(dataDir, { recursive: true, force: true })
     await scratch?.drop().catch(() => {})
     await database?.close()
@@ -141,7 +150,7 @@ try {
     DATABASE_URL: databaseUrl,
     NEXUS_TOKEN_KEY: randomBytes(32).toString("base64"),
     NEXUS_DATA_DIR: dataDir,
-    NEXUS_TOKEN_FILE: join(dataDir, "tokens.json"),
+    NEXUS_TOKEN_FILE: Path.join(dataDir, "tokens.json"),
     NEXUS_LOG_LEVEL: "warn",
     NO_COLOR: "1"
   }
@@ -191,7 +200,7 @@ try {
     [...recorded.headers].filter(([name]) => name === "content-type" || name.startsWith("x-codex-"))
   )
   const events = (await recorded.text()).split(/(?<=\n\n)/)
-  const recording = join(dataDir, "reply.json")
+  const recording = Path.join(dataDir, "reply.json")
   writeFileSync(recording, JSON.stringify({ headers, events }))
   const replay = await startServer(["tooling/bench/bare-server.ts", recording])
   children.push(replay.child)
@@ -204,7 +213,7 @@ try {
   await pg.connect()
   /**
    * Transactions the server counted on the scratch database (backends report them at most once a
-   * second, hence the wait; this query is one of them). Only the gateway uses that database.
+   * second, hence the wait; this query is one of them). Only the gateways use that database.
    */
   const transactions = async () => {
     await new Promise((resolve) => setTimeout(resolve, 1500))
@@ -215,25 +224,34 @@ try {
   }
 
   // --- nexus serve, signed in on one account, on the replay server ------------------------------
-  serve = spawn(process.execPath, [cliBin, "serve", "--host", "127.0.0.1", "--port", "0"], {
-    env: {
-      ...env,
-      CODEX_BASE_URL: `${replay.info.url}/backend-api/codex`,
-      NEXUS_LOG_LEVEL: "info",
-      ...(values.profile === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values.profile}` })
-    },
-    stdio: ["ignore", "ignore", "pipe"]
-  })
-  // Its log is read to the end (a full pipe would stall it); the last of it goes in an error.
-  let log = ""
-  const gatewayPort = await new Promise<number>((resolve, reject) => {
-    serve!.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
-      log = (log + chunk).slice(-4000)
-      const listening = /gateway listening.*?:(\d+)/.exec(log)
-      if (listening) resolve(Number(listening[1]))
+  /** `nexus serve` of the bundle `bin`, listening: its process and port. */
+  const startServe = async (bin: string, extra: Record<string, string> = {}) => {
+    const serve = spawn(process.execPath, [bin, "serve", "--host", "127.0.0.1", "--port", "0"], {
+      env: { ...env, CODEX_BASE_URL: `${replay.info.url}/backend-api/codex`, NEXUS_LOG_LEVEL: "info", ...extra },
+      stdio: ["ignore", "ignore", "pipe"]
     })
-    serve!.once("exit", (code) => reject(new Error(`nexus serve exited with ${code}:\n${log}`)))
-  })
+    serves.push(serve)
+    // Its log is read to the end (a full pipe would stall it); the last of it goes in an error.
+    let log = ""
+    const port = await new Promise<number>((resolve, reject) => {
+      serve.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+        log = (log + chunk).slice(-4000)
+        const listening = /gateway listening.*?:(\d+)/.exec(log)
+        if (listening) resolve(Number(listening[1]))
+      })
+      serve.once("exit", (code) => reject(new Error(`nexus serve (${bin}) exited with ${code}:\n${log}`)))
+    })
+    return { serve, port }
+  }
+  const [started, earlier] = await Promise.all([
+    startServe(
+      cliBin,
+      values.profile === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values.profile}` }
+    ),
+    values.against === undefined
+      ? undefined
+      : startServe(Path.resolve(values.against, "apps", "cli", "dist", "nexus.mjs"))
+  ])
 
   // --- The client -------------------------------------------------------------------------------
   const payload = JSON.stringify({ model: "gpt-5.5", stream: true, messages: [{ role: "user", content: text }] })
@@ -254,14 +272,18 @@ try {
     headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(payload)), ...extra },
     agent: new Agent({ keepAlive: true, maxSockets: concurrency })
   })
-  const sides = [
-    side("nexus serve", `http://127.0.0.1:${gatewayPort}`, serve.pid!, "data: [DONE]\n\n", {
-      authorization: `Bearer ${key}`
-    }),
-    // The proxy's reply ends as the recording does (with response.completed).
-    side("bare node:http proxy", proxy.info.url!, proxy.child.pid!, events.at(-1)!.slice(-24))
-  ] as const
-  const [gateway, bare] = sides
+  const gateway = side("nexus serve", `http://127.0.0.1:${started.port}`, started.serve.pid!, "data: [DONE]\n\n", {
+    authorization: `Bearer ${key}`
+  })
+  // The proxy's reply ends as the recording does (with response.completed).
+  const bare = side("bare node:http proxy", proxy.info.url!, proxy.child.pid!, events.at(-1)!.slice(-24))
+  const previous =
+    earlier === undefined
+      ? undefined
+      : side("before: nexus serve", `http://127.0.0.1:${earlier.port}`, earlier.serve.pid!, "data: [DONE]\n\n", {
+          authorization: `Bearer ${key}`
+        })
+  const sides = previous === undefined ? [gateway, bare] : [gateway, bare, previous]
 
   /** One streamed request, read to its end: ms to the first byte of the body and to the last. */
   const once = (target: Side, keep?: Array<Buffer>) =>
@@ -336,8 +358,8 @@ try {
     await load(target, values.quick ? 300 : 1500)
   }
 
-  /** Each turn starts with the other side: neither always follows the other (and its garbage). */
-  const inTurn = (turn: number) => (turn % 2 === 0 ? sides : ([bare, gateway] as const))
+  /** Each turn starts with another side: none always follows another (and its garbage). */
+  const inTurn = (turn: number) => sides.map((_, i) => sides[(i + turn) % sides.length]!)
 
   // --- 1. Concurrency 1 -----------------------------------------------------------------------
   const firsts = new Map<Side, Array<number>>(sides.map((s) => [s, []]))
@@ -353,7 +375,9 @@ try {
       }
     }
   }
-  const perRequest = values.quick ? undefined : ((await transactions()) - committed - 1) / lasts.get(gateway)!.length
+  // Every nexus serve of the run records its usage on that database.
+  const served = lasts.get(gateway)!.length + (previous === undefined ? 0 : lasts.get(previous)!.length)
+  const perRequest = values.quick ? undefined : ((await transactions()) - committed - 1) / served
   const latency = new Map(
     sides.map((target) => {
       const last = lasts.get(target)!.sort((a, b) => a - b)
@@ -402,6 +426,8 @@ try {
       `concurrency ${String(concurrency).padEnd(3)} ${target.name.padEnd(21)} ${rate.get(target)!.toFixed(0).padStart(6)} requests/s (${count} in ${took.get(target)!.toFixed(1)} s); CPU per request: the server ${(middle / count).toFixed(3)} ms, the replayed upstream ${(upstream / count).toFixed(3)} ms, the client ${(client / count).toFixed(3)} ms`
     )
   }
+  /** The CPU the server in the middle spent per request. */
+  const serverCpu = (target: Side) => cpu.get(target)!.middle / done.get(target)!
 
   // --- The figures ------------------------------------------------------------------------------
   const ours = latency.get(gateway)!
@@ -433,6 +459,18 @@ try {
   console.log(
     `nexus serve: p50 added ${added.toFixed(3)} ms (goal ≤ 1 ms: ${added <= 1 ? "met" : "NOT met"}), p95 added ${(ours.p95 - theirs.p95).toFixed(3)} ms, first byte added ${(ours.first - theirs.first).toFixed(3)} ms; throughput ${ratio.toFixed(2)}× the proxy (goal ≥ 0.5×: ${ratio >= 0.5 ? "met" : "NOT met"})`
   )
+  if (previous !== undefined) {
+    const was = latency.get(previous)!
+    report.ratio(
+      `streamed chat completions/s at concurrency ${concurrency}, against before`,
+      "requests/s",
+      rate.get(gateway)!,
+      { name: previous.name, value: rate.get(previous)! }
+    )
+    console.log(
+      `nexus serve against before: throughput ${(rate.get(gateway)! / rate.get(previous)!).toFixed(2)}×, server CPU per request ${serverCpu(gateway).toFixed(3)} ms against ${serverCpu(previous).toFixed(3)} ms (${(serverCpu(gateway) / serverCpu(previous)).toFixed(2)}×), p50 ${ours.p50.toFixed(3)} ms against ${was.p50.toFixed(3)} ms`
+    )
+  }
   for (const target of sides) target.agent.destroy()
   await pg.end()
   report.write()
