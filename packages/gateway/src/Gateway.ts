@@ -166,9 +166,9 @@ const usageRecord = (
 })
 
 /**
- * A streamed turn as Server-Sent Events. The events up to the route (before any content) are read
- * first, so that a turn no candidate can serve still answers with its status; then one pull renders
- * each batch of events as one write — `frames` for the events, `last` right after the turn's
+ * A streamed turn as Server-Sent Events, once the router has opened it (so that a turn no
+ * candidate can serve answered with its status): one pull renders each batch of events as one
+ * write — `frames` for the events (a `RouteChosen` first), `last` right after the turn's
  * `Completed` (or at the end), `failed` for a failure after the start. The usage is recorded when
  * the stream ends, however it ends (499: the client went away).
  */
@@ -177,27 +177,18 @@ const sse = (options: {
   readonly endpoint: string
   readonly requestId: string
   readonly dropped: ReadonlyArray<string>
-  readonly stream: Stream.Stream<Event, Router.RouterError>
+  readonly opened: Router.Opened
   readonly frames: (event: Event) => string
   readonly failed: (error: OpenAiError.OpenAiError) => string
   readonly last: string
 }) =>
   Effect.gen(function* () {
     const keys = yield* ApiKeys
-    const upstream = yield* Stream.toPull(options.stream)
-    let pending: Array<Event> | undefined = []
-    let route: Router.Taken | undefined
-    let ended = false
-    while (route === undefined && !ended) {
-      const batch = yield* upstream.pipe(Pull.catchDone(() => Effect.void))
-      if (batch === undefined) ended = true
-      else {
-        for (const event of batch) {
-          pending.push(event)
-          if (event._tag === "RouteChosen") route = event.route
-        }
-      }
-    }
+    const { route, first, pull: upstream } = options.opened
+    const chosen: Event = { _tag: "RouteChosen", route }
+    let pending: ReadonlyArray<Event> | undefined = first === undefined ? [chosen] : [chosen, ...first]
+    // A turn without a first batch has nothing more to pull.
+    const ended = first === undefined
     let usage: ChatEvent.Usage | undefined
     let status = 200
     let lastSent = false
@@ -246,7 +237,7 @@ const sse = (options: {
     const body = Stream.fromPull(Effect.succeed(next)).pipe(
       Stream.onExit((exit) =>
         keys.record(
-          usageRecord(options.key, options.endpoint, exit._tag === "Success" ? status : 499, route?.served, usage)
+          usageRecord(options.key, options.endpoint, exit._tag === "Success" ? status : 499, route.served, usage)
         )
       )
     )
@@ -254,7 +245,7 @@ const sse = (options: {
     // interrupts it, and the scope's close cancels the upstream request.
     return HttpServerResponse.stream(body, {
       contentType: "text/event-stream",
-      headers: { "cache-control": "no-cache", ...servedHeaders(options.requestId, route?.served, options.dropped) }
+      headers: { "cache-control": "no-cache", ...servedHeaders(options.requestId, route.served, options.dropped) }
     })
   })
 
@@ -295,7 +286,7 @@ const chatCompletions = (taskType: string) =>
       endpoint: "chat.completions",
       requestId: id,
       dropped: mapped.dropped,
-      stream: router.stream(route, mapped.conversation),
+      opened: yield* router.open(route, mapped.conversation),
       frames: chunks,
       failed: (error) => `data: ${JSON.stringify(OpenAiError.body(error))}\n\n`,
       last: "data: [DONE]\n\n"
@@ -317,14 +308,13 @@ const responses = (taskType: string) =>
     const id = `resp_${randomUUID().replaceAll("-", "")}`
     const createdAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     const events = OpenAiResponses.streamer({ id, createdAt, request: mapped.conversation })
-    const stream = router.stream(route, mapped.conversation)
     if (mapped.stream) {
       return yield* sse({
         key,
         endpoint: "responses",
         requestId: id,
         dropped: mapped.dropped,
-        stream,
+        opened: yield* router.open(route, mapped.conversation),
         frames: (event) => events.next(event).map(responseFrame).join(""),
         failed: (error) => responseFrame(events.failed(error)),
         last: ""
@@ -334,7 +324,7 @@ const responses = (taskType: string) =>
     let served: Route.Attempt | undefined
     let usage: ChatEvent.Usage | undefined
     let response: object | undefined
-    yield* Stream.runForEach(stream, (event) =>
+    yield* Stream.runForEach(router.stream(route, mapped.conversation), (event) =>
       Effect.sync(() => {
         if (event._tag === "RouteChosen") served = event.route.served
         if (event._tag === "Completed") usage = event.usage

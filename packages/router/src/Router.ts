@@ -10,6 +10,7 @@
 import type { TokenSet } from "@nexus/oauth"
 import { type ChatEvent, type ChatRequest, CodexClient, Errors, ModelCatalog } from "@nexus/provider-codex"
 import { Tracing } from "@nexus/telemetry"
+import type { Array as Arr, Pull } from "effect"
 import { Cause, Clock, Context, Effect, Exit, Layer, Metric, Option, Scope, Stream } from "effect"
 import { AccountPool } from "./AccountPool.ts"
 import { plan as planWith, type Resolved } from "./internal/planner.ts"
@@ -68,6 +69,19 @@ export interface Routed {
 export interface RouteChosen {
   readonly _tag: "RouteChosen"
   readonly route: Taken
+}
+
+/**
+ * A routed turn opened (see `Router.open`): its route, the batch of events that decided it (the
+ * first content, or the whole turn when it had none), and the pull of the rest.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Opened {
+  readonly route: Taken
+  readonly first: Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent> | undefined
+  readonly pull: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent>, Errors.CodexError>
 }
 
 /**
@@ -138,6 +152,15 @@ export class Router extends Context.Service<
       conversation: Conversation,
       options?: TurnOptions
     ) => Stream.Stream<ChatEvent.ChatEvent | RouteChosen, RouterError>
+    /**
+     * The turn of `stream`, opened in the caller's scope (whose close ends it) up to its route,
+     * without a stream between: for a caller on a hot path that pulls the batches itself.
+     */
+    readonly open: (
+      request: RouteRequest,
+      conversation: Conversation,
+      options?: TurnOptions
+    ) => Effect.Effect<Opened, RouterError, Scope.Scope>
   }
 >()("@nexus/router/Router") {
   /**
@@ -375,33 +398,38 @@ const make = Effect.gen(function* () {
       )
     ).pipe((effect) => Tracing.traced(effect, "Router.execute"))
 
+  const open = (
+    request: RouteRequest,
+    conversation: Conversation,
+    options: TurnOptions = {}
+  ): Effect.Effect<Opened, RouterError, Scope.Scope> =>
+    Effect.flatMap(Effect.scope, (scope) =>
+      // Each attempt in a scope of its own: closed when the attempt fails (its request and its
+      // place in flight released before the next), kept with the turn once content came.
+      through(request, (attempt, skipped, tried) =>
+        Effect.flatMap(Scope.fork(scope), (attemptScope) =>
+          Effect.gen(function* () {
+            yield* pool.acquire(attempt.accountId)
+            const pull = yield* client.open(chatRequest(attempt, conversation), callOf(attempt, options))
+            // The client holds back everything but content: its first batch is the point of no return.
+            const first = yield* Effect.catchIf(pull, Cause.isDone, () => Effect.undefined)
+            const route: Taken = { served: attempt, skipped: [...skipped], attempts: tried }
+            return { route, first, pull }
+          }).pipe(
+            Scope.provide(attemptScope),
+            Effect.onError((cause) => Scope.close(attemptScope, Exit.failCause(cause)))
+          )
+        )
+      )
+    )
+
   const stream = (
     request: RouteRequest,
     conversation: Conversation,
     options: TurnOptions = {}
   ): Stream.Stream<ChatEvent.ChatEvent | RouteChosen, RouterError> =>
     Stream.unwrap(
-      Effect.gen(function* () {
-        const scope = yield* Effect.scope
-        // Each attempt in a scope of its own: closed when the attempt fails (its request and its
-        // place in flight released before the next), kept with the stream once content came.
-        const opened = yield* through(request, (attempt, skipped, tried) =>
-          Effect.flatMap(Scope.fork(scope), (attemptScope) =>
-            Effect.gen(function* () {
-              yield* pool.acquire(attempt.accountId)
-              const pull = yield* Stream.toPull(
-                client.stream(chatRequest(attempt, conversation), callOf(attempt, options))
-              )
-              // The client holds back everything but content: its first batch is the point of no return.
-              const first = yield* Effect.catchIf(pull, Cause.isDone, () => Effect.undefined)
-              const route: Taken = { served: attempt, skipped: [...skipped], attempts: tried }
-              return { pull, first, route }
-            }).pipe(
-              Scope.provide(attemptScope),
-              Effect.onError((cause) => Scope.close(attemptScope, Exit.failCause(cause)))
-            )
-          )
-        )
+      Effect.map(open(request, conversation, options), (opened) => {
         const head: Array<ChatEvent.ChatEvent | RouteChosen> = [
           { _tag: "RouteChosen", route: opened.route },
           ...(opened.first ?? [])
@@ -412,5 +440,5 @@ const make = Effect.gen(function* () {
       })
     )
 
-  return Router.of({ plan, execute, stream })
+  return Router.of({ plan, execute, stream, open })
 })
