@@ -13,6 +13,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { Errors, OAuthClient, type TokenSet } from "@nexus/oauth"
+import { Tracing } from "@nexus/telemetry"
 import {
   Clock,
   Context,
@@ -449,10 +450,14 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
       served.set(stored.tokens.accountId, stored.tokens.accessToken)
       return stored.tokens
     }
-    const accessToken = Effect.fn("Credentials.accessToken")((account: string) =>
-      Effect.map(valid(account), (stored) => handOut(stored).accessToken)
-    )
-    const tokens = Effect.fn("Credentials.tokens")((account: string) => Effect.map(valid(account), handOut))
+    // On every request's path: a span only when a tracer collects them (Effect.fn makes one, and
+    // captures a stack trace, on every call).
+    const accessToken = (account: string) =>
+      Tracing.traced(
+        Effect.map(valid(account), (stored) => handOut(stored).accessToken),
+        "Credentials.accessToken"
+      )
+    const tokens = (account: string) => Tracing.traced(Effect.map(valid(account), handOut), "Credentials.tokens")
     const recoverUnauthorized = Effect.fn("Credentials.recoverUnauthorized")(
       (account: string, rejected?: Redacted.Redacted<string>) =>
         Effect.map(singleFlight(account, "unauthorized_recovery", rejected), (stored) => handOut(stored).accessToken)
