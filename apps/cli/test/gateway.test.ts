@@ -476,6 +476,16 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
       }
       assert.strictEqual(aborted.aborted, before.aborted + 1)
       assert.strictEqual(aborted.completed, before.completed)
+      // Its usage is still recorded, as a 499 (an error): the request ended with the client.
+      let rows: Array<{ key: string; requests: number; errors: number }> = []
+      for (let i = 0; i < 50 && !rows.some((row) => row.key === "disconnect"); i++) {
+        yield* Effect.sleep("100 millis")
+        rows = JSON.parse((yield* nexus(["gateway", "usage", "--json"], env)).stdout)
+      }
+      assert.deepInclude(
+        rows.map((row) => ({ key: row.key, requests: row.requests, errors: row.errors })),
+        { key: "disconnect", requests: 1, errors: 1 }
+      )
     }).pipe(Effect.scoped)
   )
 })

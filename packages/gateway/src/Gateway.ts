@@ -170,7 +170,7 @@ const usageRecord = (
  * candidate can serve answered with its status): one pull renders each batch of events as one
  * write — `frames` for the events (a `RouteChosen` first), `last` right after the turn's
  * `Completed` (or at the end), `failed` for a failure after the start. The usage is recorded when
- * the stream ends, however it ends (499: the client went away).
+ * the request ends, however it ends (499: the client went away).
  */
 const sse = (options: {
   readonly key: KeyInfo
@@ -193,6 +193,7 @@ const sse = (options: {
     let status = 200
     let lastSent = false
     let finished = false
+    let rendered = false
     const render = (events: ReadonlyArray<Event>): string => {
       let text = ""
       for (const event of events) {
@@ -232,18 +233,16 @@ const sse = (options: {
         }
         if (text.length > 0) return [encoder.encode(text)] as const
       }
+      rendered = true
       return yield* Cause.done()
     })
-    const body = Stream.fromPull(Effect.succeed(next)).pipe(
-      Stream.onExit((exit) =>
-        keys.record(
-          usageRecord(options.key, options.endpoint, exit._tag === "Success" ? status : 499, route.served, usage)
-        )
-      )
-    )
     // The body is written by the request's fiber, in the request's scope: a client that goes away
-    // interrupts it, and the scope's close cancels the upstream request.
-    return HttpServerResponse.stream(body, {
+    // interrupts it, and the scope's close cancels the upstream request and records the usage
+    // (499 unless the whole body was rendered).
+    yield* Effect.addFinalizer(() =>
+      keys.record(usageRecord(options.key, options.endpoint, rendered ? status : 499, route.served, usage))
+    )
+    return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(next)), {
       contentType: "text/event-stream",
       headers: { "cache-control": "no-cache", ...servedHeaders(options.requestId, route.served, options.dropped) }
     })
