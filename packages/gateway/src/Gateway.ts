@@ -15,8 +15,9 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { type ChatEvent, Errors, ModelCatalog } from "@nexus/provider-codex"
 import { type Route, Router } from "@nexus/router"
-import { ByteSize, Cause, Clock, Duration, Effect, Layer, Pull, Redacted, Schema, Stream } from "effect"
+import { ByteSize, Cause, Clock, Duration, Effect, Layer, Pull, Redacted, Schema, Scope, Stream } from "effect"
 import {
+  type Headers,
   HttpIncomingMessage,
   HttpRouter,
   HttpServer,
@@ -74,22 +75,22 @@ const COMPLEXITIES = new Set(["simple", "medium", "complex"])
 
 /** The route of a request: its model (or the policy's, for `auto`), the headers' hints. */
 const routeOf = (
-  request: HttpServerRequest.HttpServerRequest,
+  headers: Headers.Headers,
   model: string,
   effort: string | undefined,
   cacheKey: string | undefined | null,
   taskType: string
 ): Route.RouteRequest | OpenAiChat.UnsupportedRequest => {
-  const complexity = request.headers["x-nexus-complexity"] ?? "medium"
+  const complexity = headers["x-nexus-complexity"] ?? "medium"
   if (!COMPLEXITIES.has(complexity)) {
     return new OpenAiChat.UnsupportedRequest({
       param: "x-nexus-complexity",
       detail: `the x-nexus-complexity header is ${JSON.stringify(complexity)}: use simple, medium or complex`
     })
   }
-  const account = request.headers["x-nexus-account"]
+  const account = headers["x-nexus-account"]
   return {
-    taskType: request.headers["x-nexus-task-type"] || taskType,
+    taskType: headers["x-nexus-task-type"] || taskType,
     complexity: complexity as Route.RouteRequest["complexity"],
     ...(model === AUTO || model === "" ? {} : { model }),
     ...(account ? { account } : {}),
@@ -109,8 +110,8 @@ const servedHeaders = (requestId: string, served: Route.Attempt | undefined, dro
 })
 
 /** The API key of a request (`Authorization: Bearer …`), never outside a Redacted. */
-const keyOf = (request: HttpServerRequest.HttpServerRequest): Redacted.Redacted<string> | undefined => {
-  const header = request.headers.authorization
+const keyOf = (headers: Headers.Headers): Redacted.Redacted<string> | undefined => {
+  const header = headers.authorization
   if (header === undefined) return undefined
   const match = /^Bearer\s+(.+)$/i.exec(header.trim())
   return match === null ? undefined : Redacted.make(match[1]!.trim())
@@ -119,10 +120,25 @@ const keyOf = (request: HttpServerRequest.HttpServerRequest): Redacted.Redacted<
 /** The largest request body taken: a conversation with a few images. */
 const MAX_BODY_BYTES = 32 * 2 ** 20
 
+/** Each schema's decoder, made once (making one costs more than a decode). */
+const decoders = new WeakMap<Schema.Top, (input: unknown) => Effect.Effect<unknown, Schema.SchemaError>>()
+const decoderOf = (schema: Schema.Top) => {
+  let decode = decoders.get(schema)
+  if (decode === undefined) {
+    decode = Schema.decodeUnknownEffect(schema) as (input: unknown) => Effect.Effect<unknown, Schema.SchemaError>
+    decoders.set(schema, decode)
+  }
+  return decode
+}
+
 /** The JSON body decoded with `schema`, and the raw object (for the parameters no schema names). */
-const bodyOf = <S extends Schema.Top>(request: HttpServerRequest.HttpServerRequest, schema: S) =>
+const bodyOf = <S extends Schema.Top>(
+  request: HttpServerRequest.HttpServerRequest,
+  headers: Headers.Headers,
+  schema: S
+) =>
   Effect.gen(function* () {
-    if (Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES) {
+    if (Number(headers["content-length"] ?? 0) > MAX_BODY_BYTES) {
       return yield* new OpenAiError.InvalidBody({
         detail: `it is larger than ${MAX_BODY_BYTES / 2 ** 20} MiB: send smaller images, or fewer`,
         tooLarge: true
@@ -140,7 +156,7 @@ const bodyOf = <S extends Schema.Top>(request: HttpServerRequest.HttpServerReque
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
       return yield* new OpenAiError.InvalidBody({ detail: "it is not a JSON object" })
     }
-    const decoded = yield* Schema.decodeUnknownEffect(schema)(raw as unknown).pipe(
+    const decoded = yield* decoderOf(schema)(raw as unknown).pipe(
       Effect.mapError((error) => new OpenAiError.InvalidBody({ detail: error.message.replace(/\s+/g, " ").trim() }))
     )
     return { decoded: decoded as S["Type"], raw: raw as Record<string, unknown> }
@@ -239,8 +255,12 @@ const sse = (options: {
     // The body is written by the request's fiber, in the request's scope: a client that goes away
     // interrupts it, and the scope's close cancels the upstream request and records the usage
     // (499 unless the whole body was rendered).
-    yield* Effect.addFinalizer(() =>
-      keys.record(usageRecord(options.key, options.endpoint, rendered ? status : 499, route.served, usage))
+    // (Straight onto the scope: Effect.addFinalizer would re-provide the whole context for it.)
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
+      Effect.suspend(() =>
+        keys.record(usageRecord(options.key, options.endpoint, rendered ? status : 499, route.served, usage))
+      )
     )
     return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(next)), {
       contentType: "text/event-stream",
@@ -256,11 +276,13 @@ const prepared = <S extends Schema.Top, M extends { readonly effort: string | un
   taskType: string
 ) =>
   Effect.gen(function* () {
-    const { decoded, raw } = yield* bodyOf(request, schema)
+    // Each read of `request.headers` copies them: read once.
+    const headers = request.headers
+    const { decoded, raw } = yield* bodyOf(request, headers, schema)
     const mapped = map(decoded, raw)
     if (mapped instanceof OpenAiChat.UnsupportedRequest) return yield* mapped
     const body = decoded as { readonly model: string; readonly prompt_cache_key?: string | null | undefined }
-    const route = routeOf(request, body.model, mapped.effort, body.prompt_cache_key, taskType)
+    const route = routeOf(headers, body.model, mapped.effort, body.prompt_cache_key, taskType)
     if (route instanceof OpenAiChat.UnsupportedRequest) return yield* route
     return { mapped, route }
   })
@@ -394,7 +416,7 @@ const guarded = <E extends OpenAiError.Failure, R>(
         key === undefined ? Effect.void : keys.record({ keyId: key.id, endpoint, status: error.status }),
         errorResponse(error)
       )
-    return yield* keys.verify(keyOf(request)).pipe(
+    return yield* keys.verify(keyOf(request.headers)).pipe(
       Effect.flatMap((verified) => {
         key = verified
         return handler(request, verified).pipe(

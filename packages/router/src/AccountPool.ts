@@ -24,7 +24,7 @@ import {
   Queue,
   Schedule,
   Schema,
-  type Scope
+  Scope
 } from "effect"
 import { SqlClient, SqlError, SqlSchema } from "effect/sql"
 import { type PoolAccount, type PoolState, type PoolWindow, pairKey } from "./internal/planner.ts"
@@ -467,17 +467,23 @@ const make = (listenOn: Option.Option<PgClient.PgClient>) =>
         failures.delete(pairKey(accountId, model))
       })
 
+    // Once per turn: the release goes straight onto the scope (acquireRelease would also capture
+    // and re-provide the caller's whole context for it, which a counter does not need).
     const acquire = (accountId: string) =>
-      Effect.acquireRelease(
-        Effect.sync(() => {
-          inFlight.set(accountId, (inFlight.get(accountId) ?? 0) + 1)
-        }),
-        () =>
-          Effect.sync(() => {
-            const left = (inFlight.get(accountId) ?? 1) - 1
-            if (left > 0) inFlight.set(accountId, left)
-            else inFlight.delete(accountId)
-          })
+      Effect.flatMap(Effect.scope, (scope) =>
+        Effect.uninterruptible(
+          Effect.andThen(
+            Effect.sync(() => void inFlight.set(accountId, (inFlight.get(accountId) ?? 0) + 1)),
+            Scope.addFinalizer(
+              scope,
+              Effect.sync(() => {
+                const left = (inFlight.get(accountId) ?? 1) - 1
+                if (left > 0) inFlight.set(accountId, left)
+                else inFlight.delete(accountId)
+              })
+            )
+          )
+        )
       )
 
     const current = Option.isSome(listenOn)
