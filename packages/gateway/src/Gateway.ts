@@ -15,7 +15,7 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { type ChatEvent, Errors, ModelCatalog } from "@nexus/provider-codex"
 import { type Route, Router } from "@nexus/router"
-import { ByteSize, Cause, Clock, Duration, Effect, Layer, Pull, Redacted, Schema, Scope, Stream } from "effect"
+import { ByteSize, Clock, Duration, Effect, Layer, Pull, Redacted, Schema, Scope, Stream } from "effect"
 import {
   type Headers,
   HttpIncomingMessage,
@@ -31,6 +31,7 @@ import { ApiKeys, type KeyInfo } from "./ApiKeys.ts"
 import * as OpenAiChat from "./OpenAiChat.ts"
 import * as OpenAiError from "./OpenAiError.ts"
 import * as OpenAiResponses from "./OpenAiResponses.ts"
+import * as EventStream from "./internal/eventStream.ts"
 
 /**
  * Where the gateway listens, and what the policy is told when a client does not say.
@@ -57,8 +58,6 @@ export interface Options {
 export const AUTO = "auto"
 
 type Event = ChatEvent.ChatEvent | Router.RouteChosen
-
-const encoder = new TextEncoder()
 
 /** An OpenAI error response. */
 const errorResponse = (error: OpenAiError.OpenAiError) =>
@@ -162,111 +161,99 @@ const bodyOf = <S extends Schema.Top>(
     return { decoded: decoded as S["Type"], raw: raw as Record<string, unknown> }
   })
 
-/** The usage of a turn as the keys record it. */
-const usageRecord = (
-  key: KeyInfo,
-  endpoint: string,
-  status: number,
-  served: Route.Attempt | undefined,
+/**
+ * What a request's usage row says, filled in as the request goes and written once, when it ends
+ * (see `guarded`): its status, the attempt that served its turn and what the turn used.
+ */
+interface Ledger {
+  /** None yet: the request has not finished its answer (499 for a turn, if it never does). */
+  status: number | undefined
+  served: Route.Attempt | undefined
   usage: ChatEvent.Usage | undefined
-) => ({
-  keyId: key.id,
-  endpoint,
-  status,
-  model: served?.model,
-  accountId: served?.accountId,
-  inputTokens: usage?.inputTokens,
-  cachedTokens: usage?.cachedTokens,
-  outputTokens: usage?.outputTokens,
-  reasoningTokens: usage?.reasoningTokens
-})
+}
 
 /**
  * A streamed turn as Server-Sent Events, once the router has opened it (so that a turn no
- * candidate can serve answered with its status): one pull renders each batch of events as one
+ * candidate can serve answered with its status): each pull renders a batch of events as one
  * write — `frames` for the events (a `RouteChosen` first), `last` right after the turn's
- * `Completed` (or at the end), `failed` for a failure after the start. The usage is recorded when
- * the request ends, however it ends (499: the client went away).
+ * `Completed` (or at the end), `failed` for a failure after the start. The ledger gets its status
+ * once the whole answer is rendered.
  */
-const sse = (options: {
-  readonly key: KeyInfo
-  readonly endpoint: string
-  readonly requestId: string
-  readonly dropped: ReadonlyArray<string>
-  readonly opened: Router.Opened
-  readonly frames: (event: Event) => string
-  readonly failed: (error: OpenAiError.OpenAiError) => string
-  readonly last: string
-}) =>
-  Effect.gen(function* () {
-    const keys = yield* ApiKeys
-    const { route, first, pull: upstream } = options.opened
-    const chosen: Event = { _tag: "RouteChosen", route }
-    let pending: ReadonlyArray<Event> | undefined = first === undefined ? [chosen] : [chosen, ...first]
-    // A turn without a first batch has nothing more to pull.
-    const ended = first === undefined
-    let usage: ChatEvent.Usage | undefined
-    let status = 200
-    let lastSent = false
-    let finished = false
-    let rendered = false
-    const render = (events: ReadonlyArray<Event>): string => {
-      let text = ""
-      for (const event of events) {
-        text += options.frames(event)
-        if (event._tag === "Completed") {
-          usage = event.usage
-          text += options.last
-          lastSent = true
-        }
+const sse = (
+  request: HttpServerRequest.HttpServerRequest,
+  ledger: Ledger,
+  options: {
+    readonly requestId: string
+    readonly dropped: ReadonlyArray<string>
+    readonly opened: Router.Opened
+    readonly frames: (event: Event) => string
+    readonly failed: (error: OpenAiError.OpenAiError) => string
+    readonly last: string
+  }
+) => {
+  const { route, first, pull: upstream } = options.opened
+  ledger.served = route.served
+  const chosen: Event = { _tag: "RouteChosen", route }
+  let pending: ReadonlyArray<Event> | undefined = first === undefined ? [chosen] : [chosen, ...first]
+  // A turn without a first batch has nothing more to pull.
+  const ended = first === undefined
+  let status = 200
+  let lastSent = false
+  let finished = false
+  const render = (events: ReadonlyArray<Event>): string => {
+    let text = ""
+    for (const event of events) {
+      text += options.frames(event)
+      if (event._tag === "Completed") {
+        ledger.usage = event.usage
+        text += options.last
+        lastSent = true
       }
-      return text
     }
-    const next = Effect.gen(function* () {
-      while (!finished) {
-        let text: string
-        if (pending !== undefined) {
-          text = render(pending)
-          pending = undefined
-          if (ended) finished = true
-        } else {
-          const step = yield* upstream.pipe(
-            Effect.map((events) => render(events)),
-            Pull.catchDone(() => Effect.sync(() => void (finished = true))),
-            Effect.catch((failure) =>
-              Effect.map(openAiErrorOf(failure), (error) => {
-                status = error.status
-                finished = lastSent = true
-                return options.failed(error)
-              })
-            )
+    return text
+  }
+  const next = Effect.gen(function* () {
+    while (!finished) {
+      let text: string
+      if (pending !== undefined) {
+        text = render(pending)
+        pending = undefined
+        if (ended) finished = true
+      } else {
+        const step = yield* upstream.pipe(
+          Effect.map((events) => render(events)),
+          Pull.catchDone(() => Effect.sync(() => void (finished = true))),
+          Effect.catch((failure) =>
+            Effect.map(openAiErrorOf(failure), (error) => {
+              status = error.status
+              finished = lastSent = true
+              return options.failed(error)
+            })
           )
-          text = step ?? ""
-        }
-        if (finished && !lastSent) {
-          text += options.last
-          lastSent = true
-        }
-        if (text.length > 0) return [encoder.encode(text)] as const
+        )
+        text = step ?? ""
       }
-      rendered = true
-      return yield* Cause.done()
-    })
-    // The body is written by the request's fiber, in the request's scope: a client that goes away
-    // interrupts it, and the scope's close cancels the upstream request and records the usage
-    // (499 unless the whole body was rendered).
-    // (Straight onto the scope: Effect.addFinalizer would re-provide the whole context for it.)
-    yield* Scope.addFinalizer(
-      yield* Effect.scope,
-      Effect.suspend(() =>
-        keys.record(usageRecord(options.key, options.endpoint, rendered ? status : 499, route.served, usage))
-      )
-    )
-    return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(next)), {
-      contentType: "text/event-stream",
-      headers: { "cache-control": "no-cache", ...servedHeaders(options.requestId, route.served, options.dropped) }
-    })
+      if (finished && !lastSent) {
+        text += options.last
+        lastSent = true
+      }
+      if (text.length > 0) return text
+    }
+    ledger.status = status
+    return undefined
   })
+  // Written by the request's fiber, in the request's scope: a client that goes away interrupts it,
+  // and the scope's close cancels the upstream request.
+  return EventStream.respond(
+    request,
+    {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      ...servedHeaders(options.requestId, route.served, options.dropped)
+    },
+    next
+  )
+}
 
 /** A request's body decoded and mapped, and its route: what both endpoints start with. */
 const prepared = <S extends Schema.Top, M extends { readonly effort: string | undefined }>(
@@ -288,23 +275,20 @@ const prepared = <S extends Schema.Top, M extends { readonly effort: string | un
   })
 
 const chatCompletions = (taskType: string) =>
-  Effect.fnUntraced(function* (request: HttpServerRequest.HttpServerRequest, key: KeyInfo) {
+  Effect.fnUntraced(function* (request: HttpServerRequest.HttpServerRequest, ledger: Ledger) {
     const router = yield* Router.Router
-    const keys = yield* ApiKeys
     const { mapped, route } = yield* prepared(request, OpenAiChat.CompletionRequest, OpenAiChat.fromRequest, taskType)
     const id = `chatcmpl-${randomUUID().replaceAll("-", "")}`
     const created = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     if (!mapped.stream) {
       const { result, route: taken } = yield* router.execute(route, mapped.conversation)
-      yield* keys.record(usageRecord(key, "chat.completions", 200, taken.served, result.usage))
+      Object.assign(ledger, { status: 200, served: taken.served, usage: result.usage })
       return HttpServerResponse.jsonUnsafe(OpenAiChat.completion(id, created, taken.served.model, result), {
         headers: servedHeaders(id, taken.served, mapped.dropped)
       })
     }
     const chunks = OpenAiChat.chunker(id, created, mapped.includeUsage)
-    return yield* sse({
-      key,
-      endpoint: "chat.completions",
+    return yield* sse(request, ledger, {
       requestId: id,
       dropped: mapped.dropped,
       opened: yield* router.open(route, mapped.conversation),
@@ -317,9 +301,8 @@ const chatCompletions = (taskType: string) =>
 const responseFrame = (event: { readonly type: string }) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
 
 const responses = (taskType: string) =>
-  Effect.fnUntraced(function* (request: HttpServerRequest.HttpServerRequest, key: KeyInfo) {
+  Effect.fnUntraced(function* (request: HttpServerRequest.HttpServerRequest, ledger: Ledger) {
     const router = yield* Router.Router
-    const keys = yield* ApiKeys
     const { mapped, route } = yield* prepared(
       request,
       OpenAiResponses.ResponsesRequest,
@@ -330,9 +313,7 @@ const responses = (taskType: string) =>
     const createdAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     const events = OpenAiResponses.streamer({ id, createdAt, request: mapped.conversation })
     if (mapped.stream) {
-      return yield* sse({
-        key,
-        endpoint: "responses",
+      return yield* sse(request, ledger, {
         requestId: id,
         dropped: mapped.dropped,
         opened: yield* router.open(route, mapped.conversation),
@@ -342,13 +323,11 @@ const responses = (taskType: string) =>
       })
     }
     // Not streamed: the same events, and the response `response.completed` carries.
-    let served: Route.Attempt | undefined
-    let usage: ChatEvent.Usage | undefined
     let response: object | undefined
     yield* Stream.runForEach(router.stream(route, mapped.conversation), (event) =>
       Effect.sync(() => {
-        if (event._tag === "RouteChosen") served = event.route.served
-        if (event._tag === "Completed") usage = event.usage
+        if (event._tag === "RouteChosen") ledger.served = event.route.served
+        if (event._tag === "Completed") ledger.usage = event.usage
         for (const out of events.next(event)) {
           if ((out as { readonly type: string }).type === "response.completed") {
             response = (out as unknown as { readonly response: object }).response
@@ -356,8 +335,8 @@ const responses = (taskType: string) =>
         }
       })
     )
-    yield* keys.record(usageRecord(key, "responses", 200, served, usage))
-    return HttpServerResponse.jsonUnsafe(response ?? {}, { headers: servedHeaders(id, served, mapped.dropped) })
+    ledger.status = 200
+    return HttpServerResponse.jsonUnsafe(response ?? {}, { headers: servedHeaders(id, ledger.served, mapped.dropped) })
   })
 
 /** `GET /v1/models`: the catalog's models, the aliases and `auto`, in OpenAI's list shape. */
@@ -398,30 +377,51 @@ const unexpected: OpenAiError.OpenAiError = {
 
 /**
  * Runs `handler` for a verified key. Every failure becomes an OpenAI error response and, once the
- * key is known, a usage row with its status (499 when the client went away before the answer); a
- * defect is logged and answered 500, never with its stack.
+ * key is known, its status in the request's usage row; a defect is logged and answered 500, never
+ * with its stack. The row is written once, when the request's scope closes, however the request
+ * ends: a turn (`turns`) always has one (499 when the client went away before the whole answer), a
+ * models listing only when it failed.
  */
 const guarded = <E extends OpenAiError.Failure, R>(
   endpoint: string,
+  turns: boolean,
   handler: (
     request: HttpServerRequest.HttpServerRequest,
-    key: KeyInfo
+    ledger: Ledger
   ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
 ) =>
   Effect.fnUntraced(function* (request: HttpServerRequest.HttpServerRequest) {
     const keys = yield* ApiKeys
     let key: KeyInfo | undefined
+    const ledger: Ledger = { status: undefined, served: undefined, usage: undefined }
+    // Straight onto the scope (Effect.addFinalizer would re-provide the whole context for it).
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
+      Effect.suspend(() => {
+        const status = ledger.status ?? (turns ? 499 : undefined)
+        if (key === undefined || status === undefined) return Effect.void
+        return keys.record({
+          keyId: key.id,
+          endpoint,
+          status,
+          model: ledger.served?.model,
+          accountId: ledger.served?.accountId,
+          inputTokens: ledger.usage?.inputTokens,
+          cachedTokens: ledger.usage?.cachedTokens,
+          outputTokens: ledger.usage?.outputTokens,
+          reasoningTokens: ledger.usage?.reasoningTokens
+        })
+      })
+    )
     const failed = (error: OpenAiError.OpenAiError) =>
-      Effect.as(
-        key === undefined ? Effect.void : keys.record({ keyId: key.id, endpoint, status: error.status }),
-        errorResponse(error)
-      )
+      Effect.sync(() => {
+        ledger.status = error.status
+        return errorResponse(error)
+      })
     return yield* keys.verify(keyOf(request.headers)).pipe(
       Effect.flatMap((verified) => {
         key = verified
-        return handler(request, verified).pipe(
-          Effect.onInterrupt(() => keys.record({ keyId: verified.id, endpoint, status: 499 }))
-        )
+        return handler(request, ledger)
       }),
       Effect.catch((failure: E | OpenAiError.Failure) =>
         Effect.flatMap(openAiErrorOf(failure), (error) =>
@@ -468,17 +468,17 @@ const decodedParam = (value: string): string | undefined => {
 export const routes = (options: Pick<Options, "taskType"> = {}) => {
   const taskType = options.taskType ?? "chat"
   return HttpRouter.addAll([
-    HttpRouter.route("POST", "/v1/chat/completions", guarded("chat.completions", chatCompletions(taskType))),
-    HttpRouter.route("POST", "/v1/responses", guarded("responses", responses(taskType))),
+    HttpRouter.route("POST", "/v1/chat/completions", guarded("chat.completions", true, chatCompletions(taskType))),
+    HttpRouter.route("POST", "/v1/responses", guarded("responses", true, responses(taskType))),
     HttpRouter.route(
       "GET",
       "/v1/models",
-      guarded("models", () => Effect.map(models, (list) => HttpServerResponse.jsonUnsafe(list)))
+      guarded("models", false, () => Effect.map(models, (list) => HttpServerResponse.jsonUnsafe(list)))
     ),
     HttpRouter.route(
       "GET",
       "/v1/models/:model",
-      guarded("models", (request) =>
+      guarded("models", false, (request) =>
         Effect.map(models, (list) => {
           const id = decodedParam(request.url.split("?")[0]!.split("/").pop() ?? "") ?? ""
           const found = list.data.find((model) => model.id === id)
