@@ -9,10 +9,11 @@
  *
  * @since 0.1.0
  */
+import type { ChatEvent } from "@nexus/provider-codex"
 import type { Contract, Pgmq } from "@nexus/queue-pgmq"
 import { LlmQueue } from "@nexus/queue-pgmq"
 import { Router } from "@nexus/router"
-import { Clock, Context, Duration, Effect, Layer, Metric, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Metric, Pull } from "effect"
 import * as Disposition from "./Disposition.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Turn from "./Turn.ts"
@@ -155,11 +156,23 @@ const make = (settings: Settings) =>
         }
 
         const output = Turn.emptyOutput()
-        const streamed = router
-          .stream(turn.route, turn.conversation)
-          .pipe(
-            Stream.runForEachArray((events) => Effect.sync(() => Turn.gather(output, events, Date.now() - startedAt)))
-          )
+        const gather = (events: ReadonlyArray<ChatEvent.ChatEvent | Router.RouteChosen>) =>
+          Turn.gather(output, events, Date.now() - startedAt)
+        // The turn's batches pulled in a loop, in a scope of the turn's own (its close ends the
+        // upstream request): no stream between, which a turn per request would pay for in CPU.
+        const streamed = Effect.scoped(
+          Effect.gen(function* () {
+            const { route, first, pull } = yield* router.open(turn.route, turn.conversation)
+            const chosen: Router.RouteChosen = { _tag: "RouteChosen", route }
+            gather(first === undefined ? [chosen] : [chosen, ...first])
+            if (first === undefined) return
+            for (;;) {
+              const batch = yield* Pull.catchDone(pull, () => Effect.undefined)
+              if (batch === undefined) return
+              gather(batch)
+            }
+          })
+        )
         const outcome = yield* Effect.result(
           deadline === undefined ? Effect.asSome(streamed) : Effect.timeoutOption(streamed, deadline - startedAt)
         )
