@@ -162,12 +162,11 @@ const make = (settings: Settings) =>
         // upstream request): no stream between, which a turn per request would pay for in CPU.
         const streamed = Effect.scoped(
           Effect.gen(function* () {
-            const { route, first, pull } = yield* router.open(turn.route, turn.conversation)
-            const chosen: Router.RouteChosen = { _tag: "RouteChosen", route }
-            gather(first === undefined ? [chosen] : [chosen, ...first])
-            if (first === undefined) return
+            const opened = yield* router.open(turn.route, turn.conversation)
+            gather(Router.headOf(opened))
+            if (opened.first === undefined) return
             for (;;) {
-              const batch = yield* Pull.catchDone(pull, () => Effect.undefined)
+              const batch = yield* Pull.catchDone(opened.pull, () => Effect.undefined)
               if (batch === undefined) return
               gather(batch)
             }

@@ -191,12 +191,11 @@ const sse = (
     readonly last: string
   }
 ) => {
-  const { route, first, pull: upstream } = options.opened
+  const { route, pull: upstream } = options.opened
   ledger.served = route.served
-  const chosen: Event = { _tag: "RouteChosen", route }
-  let pending: ReadonlyArray<Event> | undefined = first === undefined ? [chosen] : [chosen, ...first]
+  let pending: ReadonlyArray<Event> | undefined = Router.headOf(options.opened)
   // A turn without a first batch has nothing more to pull.
-  const ended = first === undefined
+  const ended = options.opened.first === undefined
   let status = 200
   let lastSent = false
   let finished = false

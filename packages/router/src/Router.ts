@@ -85,6 +85,18 @@ export interface Opened {
 }
 
 /**
+ * The events an opened turn starts with: its `RouteChosen`, then its first batch — what `stream`
+ * sends first.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const headOf = (opened: Opened): Arr.NonEmptyReadonlyArray<ChatEvent.ChatEvent | RouteChosen> => {
+  const chosen: RouteChosen = { _tag: "RouteChosen", route: opened.route }
+  return opened.first === undefined ? [chosen] : [chosen, ...opened.first]
+}
+
+/**
  * What routing a turn can fail with: no candidate (each with its reason), the pinned account's usage
  * limit, or a failure no other candidate can help with (a refused request, a conversation too long
  * for every model).
@@ -430,13 +442,10 @@ const make = Effect.gen(function* () {
   ): Stream.Stream<ChatEvent.ChatEvent | RouteChosen, RouterError> =>
     Stream.unwrap(
       Effect.map(open(request, conversation, options), (opened) => {
-        const head: Array<ChatEvent.ChatEvent | RouteChosen> = [
-          { _tag: "RouteChosen", route: opened.route },
-          ...(opened.first ?? [])
-        ]
+        const head = Stream.fromIterable(headOf(opened))
         return opened.first === undefined
-          ? Stream.fromIterable(head)
-          : Stream.concat(Stream.fromIterable(head), Stream.fromPull(Effect.succeed(opened.pull)))
+          ? head
+          : Stream.concat(head, Stream.fromPull(Effect.succeed(opened.pull)))
       })
     )
 

@@ -53,8 +53,6 @@ export const respond = <E>(
       if (text === undefined) break
       // Gone: the server interrupts this fiber (its close listener); nothing more is written.
       if (response.destroyed) return HttpServerResponse.empty()
-      // Corked until the end of this tick: when the end is already at hand (the turn's last
-      // batch came with the end of its upstream), the batch and the end leave in one write.
       if (!response.write(text)) yield* drained(response)
     }
     response.end()
