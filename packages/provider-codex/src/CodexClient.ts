@@ -461,7 +461,8 @@ const make = Effect.fnUntraced(function* (given: Partial<Settings>) {
   }
 
   /**
-   * A turn's events: attempts until one gets content through. `Created` and `RateLimits` are held
+   * A turn's events as a pull, its requests owned by the current scope: attempts until one gets
+   * content through. `Created` and `RateLimits` are held
    * back until the first event with content, so an attempt that fails before any content can be
    * retried without the caller ever seeing a second `Created`; after content, failures go to the
    * caller (no duplicated text).
