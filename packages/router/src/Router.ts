@@ -443,9 +443,7 @@ const make = Effect.gen(function* () {
     Stream.unwrap(
       Effect.map(open(request, conversation, options), (opened) => {
         const head = Stream.fromIterable(headOf(opened))
-        return opened.first === undefined
-          ? head
-          : Stream.concat(head, Stream.fromPull(Effect.succeed(opened.pull)))
+        return opened.first === undefined ? head : Stream.concat(head, Stream.fromPull(Effect.succeed(opened.pull)))
       })
     )
 
