@@ -4,7 +4,7 @@ import { assert, layer } from "@effect/vitest"
 import { Emulator } from "@nexus/codex-emulator"
 import { Effect } from "effect"
 import OpenAI, { APIError, APIUserAbortError } from "openai"
-import { createKey, serve } from "./gatewayHelpers.ts"
+import { createKey, serve, usageOf } from "./gatewayHelpers.ts"
 import { nexus } from "./helpers.ts"
 import { assertNoTokenShapes, signedIn, signIn } from "./session.ts"
 import { TestLive } from "./helpers.ts"
@@ -205,24 +205,10 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
         assert.strictEqual(one.id, "gpt-5.5")
 
         // Usage is recorded per key, model and account.
-        const usageOut = yield* nexus(["gateway", "usage", "--json"], env)
-        assert.strictEqual(usageOut.code, 0, usageOut.stderr)
-        const rows = JSON.parse(usageOut.stdout) as Array<{
-          key: string
-          model: string
-          requests: number
-          outputTokens: number
-        }>
-        const sdk = rows.filter((row) => row.key === "sdk")
-        assert.isAtLeast(
-          sdk.reduce((sum, row) => sum + row.requests, 0),
-          8
-        )
-        assert.isAbove(
-          sdk.reduce((sum, row) => sum + row.outputTokens, 0),
-          0
-        )
-        assertNoTokenShapes(usageOut)
+        const sdk = yield* usageOf(env, "sdk")
+        assert.isAtLeast(sdk.totals.requests, 8)
+        assert.isAbove(sdk.totals.outputTokens, 0)
+        assertNoTokenShapes(sdk.output)
       }).pipe(Effect.scoped)
   )
 
@@ -314,14 +300,7 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
 
         // Every refused request of a known key is in its usage, with its status.
         yield* Effect.sleep("300 millis")
-        const usage = yield* nexus(["gateway", "usage", "--json"], env)
-        const rows = JSON.parse(usage.stdout) as Array<{ key: string; requests: number; errors: number }>
-        const mine = rows.filter((row) => row.key === "errors")
-        assert.strictEqual(
-          mine.reduce((sum, row) => sum + row.errors, 0),
-          4,
-          "404, 400 and the two 429s"
-        )
+        assert.strictEqual((yield* usageOf(env, "errors")).totals.errors, 4, "404, 400 and the two 429s")
         assert.notInclude(running.stderr(), second.key)
         assert.notInclude(running.stderr(), key)
         const listed = yield* nexus(["gateway", "keys", "list", "--json"], env)
@@ -428,12 +407,8 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
       const outcome = yield* Effect.promise(() => running.done)
       assert.strictEqual(outcome.code, 0, outcome.stderr)
       assert.include(outcome.stderr, "SIGTERM: stopping")
-      const usage = yield* nexus(["gateway", "usage", "--json"], env)
-      const rows = JSON.parse(usage.stdout) as Array<{ key: string; requests: number; errors: number }>
-      assert.deepInclude(
-        rows.map((row) => ({ key: row.key, requests: row.requests, errors: row.errors })),
-        { key: "drain", requests: 1, errors: 0 }
-      )
+      const { totals } = yield* usageOf(env, "drain")
+      assert.deepStrictEqual([totals.requests, totals.errors], [1, 0])
     }).pipe(Effect.scoped)
   )
 
@@ -477,15 +452,12 @@ layer(TestLive, { excludeTestServices: true, timeout: "120 seconds" })("nexus se
       assert.strictEqual(aborted.aborted, before.aborted + 1)
       assert.strictEqual(aborted.completed, before.completed)
       // Its usage is still recorded, as a 499 (an error): the request ended with the client.
-      let rows: Array<{ key: string; requests: number; errors: number }> = []
-      for (let i = 0; i < 50 && !rows.some((row) => row.key === "disconnect"); i++) {
+      let usage = yield* usageOf(env, "disconnect")
+      for (let i = 0; i < 50 && usage.totals.requests === 0; i++) {
         yield* Effect.sleep("100 millis")
-        rows = JSON.parse((yield* nexus(["gateway", "usage", "--json"], env)).stdout)
+        usage = yield* usageOf(env, "disconnect")
       }
-      assert.deepInclude(
-        rows.map((row) => ({ key: row.key, requests: row.requests, errors: row.errors })),
-        { key: "disconnect", requests: 1, errors: 1 }
-      )
+      assert.deepStrictEqual([usage.totals.requests, usage.totals.errors], [1, 1])
     }).pipe(Effect.scoped)
   )
 })

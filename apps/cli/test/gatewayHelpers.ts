@@ -28,3 +28,27 @@ export const serve = (env: Env) =>
         return running.done
       })
   )
+
+/**
+ * What `nexus gateway usage --json` says of the key named `name`: its rows summed (requests,
+ * errors, output tokens), and the command's output (to check it for secrets).
+ */
+export const usageOf = (env: Env, name: string) =>
+  Effect.gen(function* () {
+    const output = yield* nexus(["gateway", "usage", "--json"], env)
+    assert.strictEqual(output.code, 0, output.stderr)
+    const rows = JSON.parse(output.stdout) as Array<{
+      readonly key: string
+      readonly requests: number
+      readonly errors: number
+      readonly outputTokens: number
+    }>
+    const totals = { requests: 0, errors: 0, outputTokens: 0 }
+    for (const row of rows) {
+      if (row.key !== name) continue
+      totals.requests += row.requests
+      totals.errors += row.errors
+      totals.outputTokens += row.outputTokens
+    }
+    return { totals, output }
+  })
