@@ -1,5 +1,5 @@
-// Runs the real `nexus` binary as a child process (node apps/cli/src/bin.ts …) against a scratch
-// database and the emulator.
+// Runs the real `nexus` binary as a child process (node apps/cli/dist/nexus.mjs …, the bundle
+// test/bundle.setup.ts builds before the run) against a scratch database and the emulator.
 import { Emulator } from "@nexus/codex-emulator"
 import { Ports, TestDatabase } from "@nexus/testing"
 import { Effect, Layer } from "effect"
@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
-const BIN = new URL("../src/bin.ts", import.meta.url).pathname
+/** The `nexus` binary as it ships. */
+export const BIN = new URL("../dist/nexus.mjs", import.meta.url).pathname
 
 /** A fixed key, so that the test can read what the children stored. */
 export const TEST_KEY = Buffer.alloc(32, 9).toString("base64")

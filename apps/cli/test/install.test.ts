@@ -27,7 +27,7 @@ describe("the packed nexus", () => {
     "pnpm pack, then npm i -g from the tarball: nexus runs from the install, embedded PostgreSQL included",
     () =>
       Effect.gen(function* () {
-        run(process.execPath, ["../../tooling/build.ts", "src/bin.ts", "dist/nexus.mjs"])
+        // The bundle it packs is the one test/bundle.setup.ts built before the run.
         const packed = tempDir("nexus-pack-")
         run("pnpm", ["pack", "--pack-destination", packed])
         const [tarball] = readdirSync(packed)

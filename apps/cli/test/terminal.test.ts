@@ -7,10 +7,9 @@ import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { childEnv, nexus, tempDir, TestLive } from "./helpers.ts"
+import { BIN, childEnv, nexus, tempDir, TestLive } from "./helpers.ts"
 import { reset } from "./session.ts"
 
-const BIN = new URL("../src/bin.ts", import.meta.url).pathname
 const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`
 
 layer(TestLive, { excludeTestServices: true, timeout: 60_000 })("nexus on a terminal", (it) => {

@@ -26,3 +26,8 @@ export * as RecordedSpans from "./RecordedSpans.ts"
  * @since 0.1.0
  */
 export * as Npm from "./Npm.ts"
+
+/**
+ * @since 0.1.0
+ */
+export * as Bundles from "./Bundles.ts"
